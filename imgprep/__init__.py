@@ -1,0 +1,35 @@
+"""imgprep: prepare image datasets for deep learning.
+
+Public API::
+
+    from imgprep import Stats, compute_stats, discover, decode_image, DecodeSettings
+    stats = compute_stats(["data/train"], settings=DecodeSettings(color="grayscale"))
+    stats.save("stats.json"); Stats.load("stats.json").mean  # NumPy arrays
+"""
+
+__version__ = "0.1.0"
+
+from imgprep.config import DecodeSettings, parse_size
+from imgprep.engine import compute_stats
+from imgprep.errors import DecodeError, ImgprepError, InputError, StatsFileError
+from imgprep.examples import example_path
+from imgprep.io.decode import decode_image
+from imgprep.io.discover import discover
+from imgprep.stats import MomentAccumulator
+from imgprep.stats_file import Stats
+
+__all__ = [
+    "DecodeError",
+    "DecodeSettings",
+    "ImgprepError",
+    "InputError",
+    "MomentAccumulator",
+    "Stats",
+    "StatsFileError",
+    "__version__",
+    "compute_stats",
+    "decode_image",
+    "discover",
+    "example_path",
+    "parse_size",
+]

@@ -1,0 +1,185 @@
+"""Options and helpers shared by the subcommands: inputs, decoding, engine, progress, output."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from imgprep.config import COLOR_MODES, RESAMPLE_FILTERS, RESIZE_MODES, DecodeSettings, parse_size
+from imgprep.engine import ON_ERROR_CHOICES
+from imgprep.errors import InputError
+from imgprep.examples import EXAMPLES, example_path
+from imgprep.io.discover import read_path_list
+
+EXIT_CODES_HELP = "Exit codes: 0 ok, 1 data error or failed check, 2 usage error."
+
+
+def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """INPUTS... plus --files-from and --example."""
+    func = click.option(
+        "--example",
+        type=click.Choice(sorted(EXAMPLES)),
+        help="Use a dataset bundled with imgprep (see `imgprep examples`).",
+    )(func)
+    func = click.option(
+        "--files-from",
+        type=click.File("r", encoding="utf-8"),
+        help="Read image paths from this file, one per line ('-' for stdin).",
+    )(func)
+    return click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True))(func)
+
+
+def resolve_inputs(inputs: tuple[str, ...], files_from: Any, example: str | None) -> list[str]:
+    """Expand '-' (paths on stdin), --files-from and --example into a list of paths."""
+    paths: list[str] = []
+    for value in inputs:
+        if value == "-":
+            paths.extend(read_path_list(click.get_text_stream("stdin")))
+        else:
+            paths.append(value)
+    if files_from is not None:
+        paths.extend(read_path_list(files_from))
+    if example:
+        paths.append(example_path(example))
+    if not paths:
+        if "-" in inputs or files_from is not None:
+            raise InputError("the list of paths is empty")
+        raise click.UsageError("no input given: pass directories, image files, or - for stdin")
+    return paths
+
+
+def _size_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--color, --size, --resize-mode, --resample, --pad-value, --exif."""
+    options = [
+        click.option(
+            "--color",
+            type=click.Choice(COLOR_MODES),
+            default="keep",
+            show_default=True,
+            help="keep: the file's channels (L, LA, RGB, RGBA); grayscale: ITU-R 601-2 luma "
+            "as Keras; rgb; rgba.",
+        ),
+        click.option(
+            "--size",
+            callback=_size_callback,
+            metavar="WxH",
+            help="Resize to WIDTHxHEIGHT (width first; Keras' target_size is (height, width)).",
+        ),
+        click.option(
+            "--resize-mode",
+            type=click.Choice(RESIZE_MODES),
+            default="stretch",
+            show_default=True,
+            help="stretch: ignore aspect (Keras); fit: keep aspect, pad; fill: keep aspect, "
+            "centre-crop.",
+        ),
+        click.option(
+            "--resample",
+            type=click.Choice(RESAMPLE_FILTERS),
+            default="bilinear",
+            show_default=True,
+            help="Pillow filter; antialiased when shrinking (Keras' load_img uses nearest).",
+        ),
+        click.option(
+            "--pad-value",
+            type=float,
+            default=0,
+            show_default=True,
+            help="Padding value for --resize-mode fit.",
+        ),
+        click.option(
+            "--exif",
+            type=click.Choice(["apply", "ignore"]),
+            default="apply",
+            show_default=True,
+            help="apply: rotate photos as their EXIF orientation says; ignore: as stored (Keras).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def decode_settings(params: dict[str, Any]) -> DecodeSettings:
+    """DecodeSettings from the parsed decode options."""
+    return DecodeSettings(
+        color=params["color"],
+        size=params["size"],
+        resize_mode=params["resize_mode"],
+        resample=params["resample"],
+        pad_value=params["pad_value"],
+        exif=params["exif"],
+    )
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--workers, --batch-size, --on-error, --quiet."""
+    options = [
+        click.option(
+            "--workers",
+            "-j",
+            type=click.IntRange(min=0),
+            default=1,
+            show_default=True,
+            help="Worker processes (0: one per CPU). Results are identical for any value.",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=256,
+            show_default=True,
+            help="Images per task; bounds memory. Results are identical for any value.",
+        ),
+        click.option(
+            "--on-error",
+            type=click.Choice(ON_ERROR_CHOICES),
+            default="stop",
+            show_default=True,
+            help="stop: exit 1 at the first unreadable file; skip: list it on stderr and go on.",
+        ),
+        click.option(
+            "--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def worker_count(value: int) -> int:
+    """--workers 0 means one per CPU."""
+    return value if value > 0 else (os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, *, quiet: bool, desc: str) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on stderr, shown only when stderr is a terminal and not --quiet."""
+    disable = quiet or not sys.stderr.isatty()
+    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=disable) as bar:
+        yield bar.update
+
+
+def log(message: str, *, quiet: bool = False) -> None:
+    """An informational line on stderr (suppressed by --quiet)."""
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def report_skip(path: str, reason: str) -> None:
+    """Every skipped file is listed on stderr, even with --quiet."""
+    click.echo(f"skipped: {path}: {reason}", err=True)

@@ -1,0 +1,108 @@
+"""``imgprep fit-stats``: one streaming pass, a stats file out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from imgprep.cli.common import (
+    EXIT_CODES_HELP,
+    decode_options,
+    decode_settings,
+    engine_options,
+    input_options,
+    log,
+    progress_bar,
+    report_skip,
+    resolve_inputs,
+    worker_count,
+)
+from imgprep.engine import compute_stats
+from imgprep.io.atomic import write_text_atomic
+from imgprep.io.discover import discover
+from imgprep.stats_file import Stats
+
+_DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif")
+
+
+@click.command(
+    "fit-stats",
+    epilog="Examples:\n\n"
+    "  imgprep fit-stats data/train --color grayscale -o stats.json\n\n"
+    "  find data -name '*.png' | imgprep fit-stats - -j 2 -o stats.json\n\n"
+    "  imgprep fit-stats --merge part1.json part2.json -o all.json\n\n" + EXIT_CODES_HELP,
+)
+@input_options
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Stats file (default: stdout)."
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="INPUTS are stats files over disjoint data in the same space: write their union.",
+)
+@decode_options
+@engine_options
+@click.pass_context
+def fit_stats(ctx: click.Context, **params: Any) -> None:
+    """Per-channel and global count, mean, std, min and max of a dataset, in one pass.
+
+    Streaming and bounded in memory; exact for integer pixels (the population std, ddof=0, as
+    NumPy and Keras), and byte-identical output whatever --workers and --batch-size. The JSON
+    keeps the raw mergeable sums and the pre-processing (colour, size, resize mode) that
+    defines the space of the statistics, so `transform` can apply them and refuse a mismatch.
+    """
+    output = params["output"]
+    if params["merge"]:
+        stats = _merge(ctx, params)
+    else:
+        paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
+        found = discover(paths)
+        log(
+            f"fit-stats: {len(found.items)} images found, {found.ignored} other files ignored",
+            quiet=params["quiet"],
+        )
+        with progress_bar(len(found.items), quiet=params["quiet"], desc="fit-stats") as advance:
+            stats = compute_stats(
+                found,
+                settings=decode_settings(params),
+                workers=worker_count(params["workers"]),
+                batch_size=params["batch_size"],
+                on_error=params["on_error"],
+                progress=advance,
+                on_skip=report_skip,
+            )
+        log(
+            f"fit-stats: {stats.images} processed, {len(stats.skipped)} skipped "
+            f"(of {len(found.items)} found)",
+            quiet=params["quiet"],
+        )
+    if output:
+        write_text_atomic(output, stats.to_json())
+        log(f"fit-stats: wrote {output}", quiet=params["quiet"])
+    else:
+        click.echo(stats.to_json(), nl=False)
+
+
+def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
+    if params["files_from"] is not None or params["example"]:
+        raise click.UsageError("--merge takes stats files as INPUTS only")
+    given = [
+        key
+        for key in _DECODE_KEYS
+        if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        names = ", ".join("--" + key.replace("_", "-") for key in given)
+        raise click.UsageError(f"{names} cannot be used with --merge: the stats files fix them")
+    files = list(params["inputs"])
+    if len(files) < 2:
+        raise click.UsageError("--merge needs at least two stats files")
+    merged = Stats.load(files[0])
+    for path in files[1:]:
+        merged = merged.merge(Stats.load(path))
+    log(
+        f"fit-stats: merged {len(files)} stats files, {merged.images} images", quiet=params["quiet"]
+    )
+    return merged

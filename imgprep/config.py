@@ -1,0 +1,106 @@
+"""Decode settings: the pre-processing that defines the space images and statistics live in.
+
+Statistics are only meaningful for the images they were computed on: the same colour
+conversion, the same size, the same resize rule. ``DecodeSettings`` is that definition. It is
+frozen, validated when built (never halfway through a run), written into every stats file, and
+compared by later runs so that a mismatch is refused instead of silently applied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from imgprep.errors import InputError
+
+COLOR_MODES = ("keep", "grayscale", "rgb", "rgba")
+RESIZE_MODES = ("stretch", "fit", "fill")
+RESAMPLE_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
+EXIF_MODES = ("apply", "ignore")
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``WxH`` (width first, as Pillow and ImageMagick) into ``(width, height)``.
+
+    Note that Keras' ``target_size`` is ``(height, width)``: ``--size 32x64`` is Keras'
+    ``target_size=(64, 32)``.
+    """
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise InputError(f"invalid size {text!r}: expected WIDTHxHEIGHT, for example 224x224")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width < 1 or height < 1:
+        raise InputError(f"invalid size {text!r}: width and height must be at least 1")
+    return width, height
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How a file becomes an H x W x C array.
+
+    Attributes:
+        color: ``keep`` (the file's own channels: L, LA, RGB or RGBA; 16-bit and float
+            grayscale stay single-channel), ``grayscale`` (Pillow's ITU-R 601-2 luma, as
+            Keras), ``rgb`` or ``rgba``. Default ``keep``, so MNIST stays one channel.
+        size: ``(width, height)`` to resize to, or None to keep each image's size.
+        resize_mode: ``stretch`` (ignore aspect ratio, as Keras), ``fit`` (keep aspect ratio,
+            pad with ``pad_value``) or ``fill`` (keep aspect ratio, centre-crop).
+        resample: Pillow filter. Pillow antialiases when shrinking with every filter but
+            ``nearest``. Default ``bilinear``; Keras' ``load_img`` uses ``nearest``.
+        pad_value: value of the padding in ``fit`` mode, in every channel.
+        exif: ``apply`` rotates/flips JPEG/TIFF/WebP photos as their EXIF orientation says
+            (as a viewer shows them); ``ignore`` keeps the stored pixel order, as Keras.
+    """
+
+    color: str = "keep"
+    size: tuple[int, int] | None = None
+    resize_mode: str = "stretch"
+    resample: str = "bilinear"
+    pad_value: float = 0
+    exif: str = "apply"
+
+    def __post_init__(self) -> None:
+        _check_choice("color", self.color, COLOR_MODES)
+        _check_choice("resize_mode", self.resize_mode, RESIZE_MODES)
+        _check_choice("resample", self.resample, RESAMPLE_FILTERS)
+        _check_choice("exif", self.exif, EXIF_MODES)
+        if self.size is not None:
+            if len(self.size) != 2 or min(self.size) < 1:
+                raise InputError(f"invalid size {self.size!r}: expected (width, height) >= 1")
+            object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+        pad = float(self.pad_value)
+        object.__setattr__(self, "pad_value", int(pad) if pad.is_integer() else pad)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; ``size`` is ``[width, height]`` or null."""
+        data = asdict(self)
+        data["size"] = list(self.size) if self.size is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DecodeSettings:
+        """Inverse of ``to_dict``; unknown keys are an error that names them."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown decode setting(s) {', '.join(unknown)}")
+        values = dict(data)
+        if values.get("size") is not None:
+            values["size"] = tuple(values["size"])
+        return cls(**values)
+
+    def describe(self) -> str:
+        """One line for messages: ``color=keep size=28x28 resize_mode=stretch ...``."""
+        size = f"{self.size[0]}x{self.size[1]}" if self.size else "original"
+        return (
+            f"color={self.color} size={size} resize_mode={self.resize_mode} "
+            f"resample={self.resample} pad_value={self.pad_value} exif={self.exif}"
+        )
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"invalid {name} {value!r}: choose one of {', '.join(choices)}")

@@ -1,0 +1,1 @@
+"""Reading and writing files: discovery, decoding, atomic output."""

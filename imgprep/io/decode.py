@@ -1,0 +1,186 @@
+"""Pillow file -> H x W x C NumPy array, with documented colour, 16-bit and EXIF rules.
+
+Mode rules (``color="keep"``, the default):
+
+====================  =========================================  ==========
+Pillow mode           becomes                                    dtype
+====================  =========================================  ==========
+1 (bilevel)           L, values 0 and 255                        uint8
+L, LA, RGB, RGBA      unchanged                                  uint8
+La, RGBa, RGBX        LA, RGBA, RGB                              uint8
+P, PA (palette)       RGBA if the palette has transparency,      uint8
+                      else RGB
+CMYK, YCbCr, LAB,     RGB (Pillow's conversion)                  uint8
+HSV
+I;16, I;16B, I;16L    one 16-bit channel, values kept            uint16
+I (32-bit int)        one channel if all values fit 0..65535,    uint16
+                      else refused
+F (32-bit float)      one float channel                          float32
+====================  =========================================  ==========
+
+``grayscale`` converts 8-bit images with Pillow's ITU-R 601-2 luma (L = R*299/1000 +
+G*587/1000 + B*114/1000), exactly as Keras' ``load_img``; alpha is dropped, not composited.
+16-bit and float grayscale stay as they are (Keras keeps ``I;16`` and ``I`` too). ``rgb`` and
+``rgba`` use Pillow's ``convert`` for 8-bit images and replicate a 16-bit or float channel,
+with an opaque alpha (65535 or 1.0) for ``rgba``. 16-bit values are never truncated to 8 bits:
+16-bit *colour* PNGs, which Pillow can only decode to 8 bits, are refused with a clear error.
+
+GIF and other multi-frame files: the first frame. EXIF orientation is applied by default
+(``exif="apply"``) so photos are seen as a viewer shows them; ``exif="ignore"`` keeps the
+stored pixel order, as Keras. Images above Pillow's decompression-bomb limit
+(``PIL.Image.MAX_IMAGE_PIXELS``, 89,478,485 pixels by default) are refused before decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zlib
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imgprep.config import DecodeSettings
+from imgprep.errors import DecodeError
+from imgprep.transforms.functional import resize
+
+_EIGHT_BIT_KEEP = {
+    "1": "L", "L": "L", "LA": "LA", "La": "LA", "RGB": "RGB", "RGBA": "RGBA",
+    "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB",
+    "PA": "RGBA",
+}  # fmt: skip
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
+_SIXTEEN_BIT_COLOUR_RAWMODES = {"RGB;16B", "RGBA;16B", "RGB;16L", "RGBA;16L", "LA;16B"}
+_TARGET_8BIT = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+_DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)
+
+
+def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarray:
+    """Read ``path`` and return an H x W x C array (uint8, uint16 or float32).
+
+    Raises:
+        DecodeError: the file is empty, unreadable, not an image, truncated, corrupt, a
+            decompression bomb, or of a kind the rules above refuse. The message names the
+            file and the reason.
+    """
+    settings = settings or DecodeSettings()
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise DecodeError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb") as handle, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(handle)
+            _check_bomb(path, image)
+            _refuse_16bit_colour(path, image)
+            if settings.exif == "apply":
+                image = _apply_exif(image)
+            image.load()
+            array = image_to_array(image, settings.color, path=path)
+    except DecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(path, f"decompression bomb refused: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError(path, "not an image Pillow can read (unrecognised format)") from exc
+    except PermissionError as exc:
+        raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc
+    except _DECODE_FAILURES as exc:
+        raise DecodeError(path, f"corrupt or truncated image ({_short(exc)})") from exc
+    if settings.size is not None:
+        array = resize(
+            array,
+            size=settings.size,
+            mode=settings.resize_mode,
+            resample=settings.resample,
+            pad_value=settings.pad_value,
+        )
+    return array
+
+
+def image_to_array(image: Image.Image, color: str, *, path: str = "<image>") -> np.ndarray:
+    """Convert a loaded PIL image to an H x W x C array following the module's mode rules."""
+    mode = image.mode
+    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+        return _wide_to_array(image, color, path)
+    if mode == "P":
+        mode_keep = "RGBA" if "transparency" in image.info else "RGB"
+    elif mode in _EIGHT_BIT_KEEP:
+        mode_keep = _EIGHT_BIT_KEEP[mode]
+    else:
+        raise DecodeError(path, f"unsupported Pillow mode {mode!r}")
+    target = mode_keep if color == "keep" else _TARGET_8BIT[color]
+    if mode == "P" and target != mode_keep:
+        image = image.convert(mode_keep)
+    if image.mode != target:
+        image = image.convert(target)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return array
+
+
+def _wide_to_array(image: Image.Image, color: str, path: str) -> np.ndarray:
+    """16-bit, 32-bit int and float images: keep the values, replicate for rgb/rgba."""
+    if image.mode == "F":
+        plane = np.asarray(image, dtype=np.float32)
+        opaque: float = 1.0
+    else:
+        plane = np.asarray(image)
+        if plane.dtype != np.uint16:
+            if plane.size and (plane.min() < 0 or plane.max() > 65535):
+                raise DecodeError(
+                    path,
+                    f"32-bit integer image with values {plane.min()}..{plane.max()} outside "
+                    "0..65535 is not supported",
+                )
+            plane = plane.astype(np.uint16)
+        opaque = 65535
+    plane = plane[:, :, None]
+    if color in ("keep", "grayscale"):
+        return plane
+    channels = [plane] * 3
+    if color == "rgba":
+        channels.append(np.full_like(plane, opaque))
+    return np.concatenate(channels, axis=2)
+
+
+def _check_bomb(path: str, image: Image.Image) -> None:
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        raise DecodeError(
+            path,
+            f"decompression bomb refused: {width}x{height} = {width * height:,} pixels is above "
+            f"Pillow's limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS)",
+        )
+
+
+def _refuse_16bit_colour(path: str, image: Image.Image) -> None:
+    tile = getattr(image, "tile", None) or []
+    rawmode = tile[0].args if tile else None
+    if isinstance(rawmode, tuple):
+        rawmode = rawmode[0] if rawmode else None
+    if rawmode in _SIXTEEN_BIT_COLOUR_RAWMODES:
+        raise DecodeError(
+            path,
+            f"16-bit colour image ({rawmode}): Pillow can only decode it to 8 bits, and "
+            "imgprep does not truncate silently; convert it to 8-bit or 16-bit grayscale first",
+        )
+
+
+def _apply_exif(image: Image.Image) -> Image.Image:
+    if image.format not in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
+        return image
+    orientation = image.getexif().get(0x0112, 1)
+    if orientation in (None, 1):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

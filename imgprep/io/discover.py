@@ -1,0 +1,183 @@
+"""Turn command-line inputs into a deterministic, sorted list of images with labels.
+
+Rules (documented in the README):
+
+- A directory with at least one visible subdirectory is a *labelled* dataset, as Keras'
+  ``flow_from_directory``: each immediate subfolder is a class, classes are sorted by name,
+  and images are collected recursively inside each class folder. Files lying directly at the
+  root of a labelled directory belong to no class; they are ignored and counted.
+- A directory without subdirectories is *unlabelled*: its images, sorted by name.
+- A file given explicitly (on the command line, in a list file, or on stdin) is taken as is,
+  whatever its extension, unlabelled; if it is not an image, decoding reports it.
+- Inside directories, only files whose extension (case-insensitive) is in
+  ``IMAGE_EXTENSIONS`` are taken; hidden files and folders (name starting with ".") and other
+  files are ignored, and their number is reported.
+- Order: inputs in the order given; inside a directory, sorted by class, then by the path
+  relative to the class folder (code-point order of each path component). Symbolic links to
+  folders are not followed (as ``os.walk``).
+- When several labelled directories are given, the class list is the sorted union of their
+  class names, so the same class name always gets the same label.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from imgprep.errors import InputError
+
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
+        ".webp", ".ppm", ".pgm", ".pbm", ".pnm",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image to process.
+
+    Attributes:
+        path: path to open, as reachable from the current directory.
+        rel: path recorded in outputs: relative to its input directory, or as given for an
+            explicit file.
+        label: index into ``Discovery.classes``, or None for unlabelled images.
+    """
+
+    path: str
+    rel: str
+    label: int | None = None
+
+
+@dataclass
+class Discovery:
+    """Result of discovery: images in processing order, class names, ignored-file count."""
+
+    items: list[ImageItem]
+    classes: list[str] = field(default_factory=list)
+    ignored: int = 0
+    inputs: list[str] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> bool:
+        """True when every image has a class label."""
+        return bool(self.items) and all(item.label is not None for item in self.items)
+
+
+def is_hidden(name: str) -> bool:
+    """Hidden in the Unix sense: the name starts with a dot."""
+    return name.startswith(".")
+
+
+def has_image_extension(name: str) -> bool:
+    """Whether ``name`` ends with one of ``IMAGE_EXTENSIONS``, case-insensitively."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def read_path_list(stream: TextIO) -> list[str]:
+    """Paths from a list file or stdin: one per line, blank lines and ``#`` comments skipped."""
+    paths = []
+    for line in stream:
+        text = line.rstrip("\r\n")
+        if text.strip() and not text.lstrip().startswith("#"):
+            paths.append(text)
+    return paths
+
+
+def discover(inputs: Sequence[str]) -> Discovery:
+    """Expand ``inputs`` (directories and files) into a ``Discovery``.
+
+    Raises:
+        InputError: a path does not exist, or no image is found at all (exit 2).
+    """
+    if not inputs:
+        raise InputError("no input given: pass directories, image files, or - for stdin")
+    missing = [path for path in inputs if not os.path.exists(path)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(f"input not found: {missing[0]}{more}")
+
+    class_names = sorted(
+        {name for path in inputs if os.path.isdir(path) for name in _class_folders(path)}
+    )
+    label_of = {name: index for index, name in enumerate(class_names)}
+    items: list[ImageItem] = []
+    ignored = 0
+    for path in inputs:
+        if not os.path.isdir(path):
+            items.append(ImageItem(path=path, rel=path))
+            continue
+        classes = _class_folders(path)
+        if classes:
+            ignored += sum(1 for entry in _sorted_entries(path) if not entry.is_dir())
+            for name in classes:
+                found, skipped = _walk_images(os.path.join(path, name))
+                ignored += skipped
+                items.extend(
+                    ImageItem(
+                        path=os.path.join(path, name, rel),
+                        rel=f"{name}/{rel}",
+                        label=label_of[name],
+                    )
+                    for rel in found
+                )
+        else:
+            found, skipped = _walk_images(path)
+            ignored += skipped
+            items.extend(ImageItem(path=os.path.join(path, rel), rel=rel) for rel in found)
+    if not items:
+        detail = f" ({ignored} non-image or hidden files ignored)" if ignored else ""
+        raise InputError(f"no images found in {', '.join(inputs)}{detail}")
+    labelled_classes = class_names if any(item.label is not None for item in items) else []
+    return Discovery(items=items, classes=labelled_classes, ignored=ignored, inputs=list(inputs))
+
+
+def _sorted_entries(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return sorted(it, key=lambda entry: entry.name)
+    except OSError as exc:
+        raise InputError(f"cannot list {directory}: {exc.strerror or exc}") from exc
+
+
+def _class_folders(directory: str) -> list[str]:
+    return [
+        entry.name
+        for entry in _sorted_entries(directory)
+        if entry.is_dir(follow_symlinks=False) and not is_hidden(entry.name)
+    ]
+
+
+def _walk_images(root: str) -> tuple[list[str], int]:
+    """Image paths under ``root`` relative to it (sorted walk), and the ignored-file count."""
+    found: list[str] = []
+    ignored = 0
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        subdirs: list[tuple[str, str]] = []
+        for entry in _sorted_entries(directory):
+            if entry.is_dir(follow_symlinks=False):
+                if is_hidden(entry.name):
+                    ignored += _count_files(entry.path)
+                else:
+                    subdirs.append((entry.path, f"{prefix}{entry.name}/"))
+            elif is_hidden(entry.name) or not has_image_extension(entry.name):
+                ignored += 1
+            else:
+                found.append(prefix + entry.name)
+        stack.extend(reversed(subdirs))
+    found.sort(key=lambda rel: rel.split("/"))
+    return found, ignored
+
+
+def _count_files(directory: str) -> int:
+    return sum(len(files) for _, _, files in os.walk(directory))
+
+
+def iter_paths(items: Iterable[ImageItem]) -> list[str]:
+    """The ``path`` of each item, in order."""
+    return [item.path for item in items]

@@ -1,0 +1,1 @@
+"""Transforms shared by every subcommand and the Python API."""

@@ -1,0 +1,112 @@
+"""Pure array functions: H x W x C array in, new array out; no randomness, no files.
+
+Every function leaves its input untouched and states the dtypes it accepts and returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+}
+_PILLOW_CHANNELS = (1, 2, 3, 4)  # uint8 L, LA, RGB, RGBA
+
+
+def resize_geometry(
+    source: tuple[int, int], target: tuple[int, int], mode: str
+) -> tuple[tuple[int, int], tuple[float, float, float, float], tuple[int, int]]:
+    """Where a ``source`` (w, h) image lands in a ``target`` (w, h) canvas.
+
+    Returns ``(scaled_size, crop_box, offset)``: the source region ``crop_box`` (left, top,
+    right, bottom, in source pixels, possibly fractional) is resampled to ``scaled_size`` and
+    pasted at ``offset`` of the target canvas.
+
+    - ``stretch``: the whole source to the whole target, aspect ratio ignored (Keras).
+    - ``fit``: the whole source, scaled by min(tw/sw, th/sh), centred; the rest is padding.
+    - ``fill``: scaled by max(tw/sw, th/sh) and centre-cropped; no padding, aspect kept. The
+      crop happens in source coordinates so the image is resampled once.
+    """
+    (sw, sh), (tw, th) = source, target
+    full_box = (0.0, 0.0, float(sw), float(sh))
+    if mode == "stretch":
+        return (tw, th), full_box, (0, 0)
+    if mode == "fit":
+        scale = min(tw / sw, th / sh)
+        w = min(tw, max(1, round(sw * scale)))
+        h = min(th, max(1, round(sh * scale)))
+        return (w, h), full_box, ((tw - w) // 2, (th - h) // 2)
+    if mode == "fill":
+        scale = max(tw / sw, th / sh)
+        crop_w, crop_h = tw / scale, th / scale
+        left, top = max(0.0, (sw - crop_w) / 2), max(0.0, (sh - crop_h) / 2)
+        right, bottom = min(float(sw), left + crop_w), min(float(sh), top + crop_h)
+        return (tw, th), (left, top, right, bottom), (0, 0)
+    raise ValueError(f"unknown resize mode {mode!r}: choose stretch, fit or fill")
+
+
+def resize(
+    image: np.ndarray,
+    *,
+    size: tuple[int, int],
+    mode: str = "stretch",
+    resample: str = "bilinear",
+    pad_value: float = 0,
+) -> np.ndarray:
+    """Resize an H x W x C image to ``size`` = (width, height) with Pillow.
+
+    Accepts uint8 (1-4 channels), uint16 and float32 (any channel count) and returns the same
+    dtype. 8-bit images are resampled by Pillow as a whole (alpha premultiplied for LA/RGBA);
+    16-bit channels are resampled as Pillow ``I;16``, float channels as ``F``, one channel at a
+    time, so no precision is lost. Pillow's filters antialias when shrinking (all but
+    ``nearest``), which is why Pillow does the work rather than an interpolating warp.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"resize expects an H x W x C array, got shape {image.shape}")
+    if resample not in _FILTERS:
+        raise ValueError(f"unknown resample filter {resample!r}: choose {', '.join(_FILTERS)}")
+    height, width, channels = image.shape
+    target_w, target_h = size
+    scaled, box, offset = resize_geometry((width, height), (target_w, target_h), mode)
+    if scaled == (width, height) and box == (0.0, 0.0, float(width), float(height)):
+        resized = image.copy()
+    else:
+        resized = _resample(image, scaled, box, _FILTERS[resample])
+    if scaled == (target_w, target_h):
+        return resized
+    canvas = np.full((target_h, target_w, channels), pad_value, dtype=image.dtype)
+    left, top = offset
+    canvas[top : top + scaled[1], left : left + scaled[0]] = resized
+    return canvas
+
+
+def _resample(
+    image: np.ndarray,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float],
+    resample: Image.Resampling,
+) -> np.ndarray:
+    channels = image.shape[2]
+    if image.dtype == np.uint8 and channels in _PILLOW_CHANNELS:
+        pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if channels == 1 else image))
+        out = np.asarray(pil.resize(size, resample, box=box))
+        return out.reshape(size[1], size[0], channels)
+    planes = []
+    for c in range(channels):
+        plane = image[:, :, c]
+        if image.dtype == np.uint8:
+            pil = Image.fromarray(np.ascontiguousarray(plane))
+            planes.append(np.asarray(pil.resize(size, resample, box=box)))
+        elif image.dtype == np.uint16:
+            pil = Image.fromarray(np.ascontiguousarray(plane, dtype=np.uint16))
+            planes.append(np.asarray(pil.resize(size, resample, box=box), dtype=np.uint16))
+        else:
+            pil = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
+            resized = np.asarray(pil.resize(size, resample, box=box), dtype=np.float32)
+            planes.append(resized.astype(image.dtype, copy=False))
+    return np.stack(planes, axis=-1)

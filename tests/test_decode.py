@@ -1,0 +1,244 @@
+"""Decoding rules: modes, colour conversion, 16-bit, EXIF, formats and every bad-file path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgprep.config import DecodeSettings
+from imgprep.errors import DecodeError
+from imgprep.io.decode import decode_image
+from tests.conftest import png16_rgb, png_bytes, write_image
+
+
+def decode(path: Path, **settings: object) -> np.ndarray:
+    return decode_image(str(path), DecodeSettings(**settings))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode"), [((9, 7), "L"), ((9, 7, 3), "RGB"), ((9, 7, 4), "RGBA"), ((9, 7, 2), "LA")]
+)
+def test_keep_returns_the_stored_pixels(tmp_path: Path, rng: np.random.Generator, shape, mode):
+    array = rng.integers(0, 256, shape, dtype=np.uint8)
+    path = write_image(tmp_path / "a.png", array, mode)
+    out = decode(path)
+    assert out.dtype == np.uint8
+    assert out.shape == (9, 7, shape[2] if len(shape) == 3 else 1)
+    np.testing.assert_array_equal(out.reshape(array.shape), array)
+
+
+@pytest.mark.parametrize("ext", [".bmp", ".tif", ".webp", ".ppm", ".gif"])
+def test_lossless_formats_round_trip(tmp_path: Path, rng: np.random.Generator, ext: str):
+    if ext == ".gif":  # palette format: use few colours so it is lossless
+        array = np.repeat(rng.integers(0, 4, (6, 5, 1), dtype=np.uint8) * 60, 3, axis=2)
+        save: dict[str, object] = {}
+    else:
+        array = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+        save = {"lossless": True} if ext == ".webp" else {}
+    path = write_image(tmp_path / f"a{ext}", array, **save)
+    np.testing.assert_array_equal(decode(path, color="rgb"), array)
+
+
+def test_pgm_is_single_channel(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (6, 5), dtype=np.uint8)
+    path = write_image(tmp_path / "a.pgm", array)
+    np.testing.assert_array_equal(decode(path)[:, :, 0], array)
+
+
+def test_grayscale_is_itu_r_601_2_luma(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    path = write_image(tmp_path / "a.png", array)
+    out = decode(path, color="grayscale")[:, :, 0].astype(np.int64)
+    r, g, b = (array[:, :, i].astype(np.int64) for i in range(3))
+    expected = (r * 299 + g * 587 + b * 114) / 1000
+    assert out.shape == (16, 16)
+    assert np.abs(out - expected).max() <= 0.5 + 1e-9  # the luma, rounded to the nearest integer
+
+
+def test_grayscale_matches_keras_load_img_rule(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    path = write_image(tmp_path / "a.png", array, "RGBA")
+    expected = np.asarray(Image.open(path).convert("L"))  # what Keras' load_img does
+    np.testing.assert_array_equal(decode(path, color="grayscale")[:, :, 0], expected)
+
+
+def test_rgb_from_grayscale_replicates(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (5, 4), dtype=np.uint8)
+    out = decode(write_image(tmp_path / "a.png", array), color="rgb")
+    assert out.shape == (5, 4, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, :, c], array)
+
+
+def test_rgba_adds_opaque_alpha(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (5, 4, 3), dtype=np.uint8)
+    out = decode(write_image(tmp_path / "a.png", array), color="rgba")
+    np.testing.assert_array_equal(out[:, :, :3], array)
+    assert (out[:, :, 3] == 255).all()
+
+
+def test_palette_without_transparency_becomes_rgb(tmp_path: Path):
+    image = Image.new("P", (4, 3))
+    image.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    image.putpixel((1, 1), 1)
+    image.save(tmp_path / "p.png")
+    out = decode(tmp_path / "p.png")
+    assert out.shape == (3, 4, 3)
+    assert out[0, 0].tolist() == [10, 20, 30]
+    assert out[1, 1].tolist() == [200, 100, 50]
+
+
+def test_palette_with_transparency_becomes_rgba(tmp_path: Path):
+    image = Image.new("P", (4, 3))
+    image.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    image.putpixel((1, 1), 1)
+    image.save(tmp_path / "p.png", transparency=0)
+    out = decode(tmp_path / "p.png")
+    assert out.shape == (3, 4, 4)
+    assert out[0, 0].tolist() == [10, 20, 30, 0]
+    assert out[1, 1].tolist() == [200, 100, 50, 255]
+
+
+def test_bilevel_becomes_0_and_255(tmp_path: Path):
+    image = Image.new("1", (3, 2))
+    image.putpixel((0, 0), 1)
+    image.save(tmp_path / "b.png")
+    out = decode(tmp_path / "b.png")
+    assert out.dtype == np.uint8
+    assert out[:, :, 0].tolist() == [[255, 0, 0], [0, 0, 0]]
+
+
+def test_cmyk_becomes_rgb_as_pillow_converts(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (4, 5, 4), dtype=np.uint8)
+    Image.fromarray(array, "CMYK").save(tmp_path / "c.tif")
+    expected = np.asarray(Image.fromarray(array, "CMYK").convert("RGB"))
+    np.testing.assert_array_equal(decode(tmp_path / "c.tif"), expected)
+
+
+def test_16bit_grayscale_keeps_all_16_bits(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 65536, (7, 6), dtype=np.uint16)
+    array[0, 0] = 65535
+    path = tmp_path / "g16.png"
+    Image.fromarray(array).save(path)
+    out = decode(path)
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out[:, :, 0], array)
+    rgb = decode(path, color="rgb")
+    assert rgb.dtype == np.uint16 and rgb.shape == (7, 6, 3)
+    np.testing.assert_array_equal(rgb[:, :, 2], array)
+    rgba = decode(path, color="rgba")
+    assert (rgba[:, :, 3] == 65535).all()
+    np.testing.assert_array_equal(decode(path, color="grayscale")[:, :, 0], array)
+
+
+def test_16bit_colour_png_is_refused_not_truncated(tmp_path: Path, rng: np.random.Generator):
+    path = tmp_path / "c16.png"
+    path.write_bytes(png16_rgb(rng.integers(0, 65536, (3, 4, 3), dtype=np.uint16)))
+    with pytest.raises(DecodeError, match="16-bit colour image"):
+        decode(path)
+
+
+def test_float_tiff_stays_float32(tmp_path: Path, rng: np.random.Generator):
+    array = rng.normal(size=(5, 6)).astype(np.float32)
+    Image.fromarray(array, "F").save(tmp_path / "f.tif")
+    out = decode(tmp_path / "f.tif")
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :, 0], array)
+
+
+def test_gif_takes_the_first_frame(tmp_path: Path):
+    frames = [Image.new("L", (4, 4), value) for value in (30, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    out = decode(tmp_path / "anim.gif", color="grayscale")
+    assert (out == 30).all()
+
+
+def _exif_jpeg(path: Path, orientation: int) -> np.ndarray:
+    """A 16x8 (W x H) JPEG whose left half is black and right half white."""
+    array = np.zeros((8, 16, 3), dtype=np.uint8)
+    array[:, 8:] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(array).save(path, exif=exif, quality=100)
+    return array
+
+
+def test_exif_orientation_is_applied_by_default(tmp_path: Path):
+    path = tmp_path / "rotated.jpg"
+    _exif_jpeg(path, orientation=6)  # stored landscape, displayed rotated 90 degrees clockwise
+    out = decode(path, color="grayscale")[:, :, 0]
+    assert out.shape == (16, 8)
+    # Rotated clockwise: the stored left (black) half becomes the top.
+    assert out[:6].mean() < 20 and out[10:].mean() > 235
+
+
+def test_exif_orientation_can_be_ignored_as_keras(tmp_path: Path):
+    path = tmp_path / "rotated.jpg"
+    _exif_jpeg(path, orientation=6)
+    out = decode(path, color="grayscale", exif="ignore")[:, :, 0]
+    assert out.shape == (8, 16)
+    assert out[:, :6].mean() < 20 and out[:, 10:].mean() > 235
+
+
+def test_resize_happens_after_colour(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    path = write_image(tmp_path / "a.png", array)
+    out = decode(path, color="grayscale", size=(15, 10), resample="bilinear")
+    gray = Image.open(path).convert("L").resize((15, 10), Image.Resampling.BILINEAR)
+    np.testing.assert_array_equal(out[:, :, 0], np.asarray(gray))
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file (0 bytes)"),
+        (b"this is text, not a picture\n", "not an image Pillow can read"),
+    ],
+)
+def test_bad_files_name_the_reason(tmp_path: Path, content: bytes, reason: str):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(DecodeError) as info:
+        decode(path)
+    assert info.value.path == str(path)
+    assert reason in info.value.reason
+    assert str(info.value).startswith(str(path) + ": ")
+
+
+def test_truncated_png_is_reported(tmp_path: Path, rng: np.random.Generator):
+    good = write_image(tmp_path / "good.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    data = good.read_bytes()
+    path = tmp_path / "truncated.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DecodeError, match="corrupt or truncated"):
+        decode(path)
+
+
+def test_missing_file_is_reported(tmp_path: Path):
+    with pytest.raises(DecodeError, match="cannot read"):
+        decode(tmp_path / "nope.png")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path):
+    path = tmp_path / "bomb.png"  # header claims 20000 x 20000 pixels; no real data needed
+    path.write_bytes(png_bytes(20000, 20000, 1, 0, b"\x00"))
+    with pytest.raises(DecodeError, match="decompression bomb refused"):
+        decode(path)
+
+
+def test_32bit_integer_image_out_of_16bit_range_is_refused(tmp_path: Path):
+    array = np.array([[0, 70000]], dtype=np.int32)
+    Image.fromarray(array, "I").save(tmp_path / "i.tif")
+    with pytest.raises(DecodeError, match=r"outside 0..65535"):
+        decode(tmp_path / "i.tif")
+
+
+def test_32bit_integer_image_in_range_becomes_uint16(tmp_path: Path):
+    array = np.array([[0, 65535], [7, 300]], dtype=np.int32)
+    Image.fromarray(array, "I").save(tmp_path / "i.tif")
+    out = decode(tmp_path / "i.tif")
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out[:, :, 0], array)

@@ -1,0 +1,96 @@
+"""Discovery: class folders, sorting, ignored files, explicit files, errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imgprep.errors import InputError
+from imgprep.io.discover import discover, read_path_list
+from tests.conftest import write_image
+
+PIXEL = np.zeros((2, 2, 3), np.uint8)
+
+
+def touch_image(path: Path) -> None:
+    write_image(path, PIXEL) if path.suffix.lower() in (".png", ".jpg") else path.write_bytes(b"x")
+
+
+def test_class_folders_are_sorted_labels_as_keras(tmp_path: Path):
+    for rel in ["zebra/b.png", "zebra/a.png", "ant/x.PNG", "ant/sub/y.jpg", "mole/c.png"]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path.with_suffix(".png"), PIXEL)
+        if path.suffix != ".png":
+            path.with_suffix(".png").rename(path)
+    found = discover([str(tmp_path)])
+    assert found.classes == ["ant", "mole", "zebra"]
+    assert [(i.rel, i.label) for i in found.items] == [
+        ("ant/sub/y.jpg", 0),
+        ("ant/x.PNG", 0),
+        ("mole/c.png", 1),
+        ("zebra/a.png", 2),
+        ("zebra/b.png", 2),
+    ]
+    assert found.labelled
+
+
+def test_hidden_and_non_image_files_are_ignored_and_counted(tmp_path: Path):
+    write_image(tmp_path / "a/1.png", PIXEL)
+    write_image(tmp_path / "a/.hidden.png", PIXEL)
+    (tmp_path / "a/notes.txt").write_text("hello")
+    write_image(tmp_path / "a/.cache/2.png", PIXEL)
+    (tmp_path / "README.md").write_text("top-level file of a labelled dataset")
+    found = discover([str(tmp_path)])
+    assert [i.rel for i in found.items] == ["a/1.png"]
+    assert found.ignored == 4
+
+
+def test_flat_directory_is_unlabelled_and_sorted(tmp_path: Path):
+    for name in ["b.png", "a.png", "C.png"]:
+        write_image(tmp_path / name, PIXEL)
+    found = discover([str(tmp_path)])
+    assert [i.rel for i in found.items] == ["C.png", "a.png", "b.png"]
+    assert found.classes == [] and not found.labelled
+    assert all(i.label is None for i in found.items)
+
+
+def test_explicit_files_keep_their_order_and_any_extension(tmp_path: Path):
+    write_image(tmp_path / "b.png", PIXEL)
+    (tmp_path / "a.dat").write_bytes(b"not checked here")
+    found = discover([str(tmp_path / "b.png"), str(tmp_path / "a.dat")])
+    assert [i.path for i in found.items] == [str(tmp_path / "b.png"), str(tmp_path / "a.dat")]
+
+
+def test_several_labelled_directories_share_one_class_list(tmp_path: Path):
+    write_image(tmp_path / "train/cat/1.png", PIXEL)
+    write_image(tmp_path / "train/dog/1.png", PIXEL)
+    write_image(tmp_path / "extra/dog/2.png", PIXEL)
+    write_image(tmp_path / "extra/emu/3.png", PIXEL)
+    found = discover([str(tmp_path / "train"), str(tmp_path / "extra")])
+    assert found.classes == ["cat", "dog", "emu"]
+    assert [i.label for i in found.items] == [0, 1, 1, 2]
+
+
+def test_missing_input_is_an_input_error(tmp_path: Path):
+    with pytest.raises(InputError, match=r"input not found: .*nowhere"):
+        discover([str(tmp_path / "nowhere")])
+
+
+def test_directory_without_images_is_an_input_error(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match=r"no images found in .* \(1 non-image or hidden"):
+        discover([str(tmp_path)])
+
+
+def test_no_inputs_is_an_input_error():
+    with pytest.raises(InputError, match="no input given"):
+        discover([])
+
+
+def test_path_list_skips_blanks_and_comments():
+    text = "a.png\n\n# a comment\nb c.png\r\n"
+    assert read_path_list(io.StringIO(text)) == ["a.png", "b c.png"]
