@@ -40,7 +40,7 @@ def resolve_inputs(inputs: tuple[str, ...], files_from: Any, example: str | None
     paths: list[str] = []
     for value in inputs:
         if value == "-":
-            paths.extend(read_path_list(click.get_text_stream("stdin")))
+            paths.extend(read_path_list(sys.stdin))
         else:
             paths.append(value)
     if files_from is not None:

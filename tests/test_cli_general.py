@@ -1,0 +1,72 @@
+"""Every command has help; version; examples; the demo runs and prints real numbers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import imgprep
+from imgprep.cli import main
+
+
+def test_every_command_has_help_with_exit_codes():
+    runner = CliRunner()
+    for name, command in main.commands.items():
+        assert command.help, f"{name} has no help text"
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0
+        assert isinstance(command, click.Command)
+    top = runner.invoke(main, ["--help"])
+    assert "Exit codes: 0 ok, 1 data error or failed check, 2 usage error." in top.stdout
+    for name in ("fit-stats", "inspect"):
+        assert "Exit codes" in runner.invoke(main, [name, "--help"]).stdout
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.stdout.strip() == f"imgprep, version {imgprep.__version__}"
+
+
+def test_examples_are_listed_and_complete():
+    result = CliRunner().invoke(main, ["examples"])
+    assert result.exit_code == 0
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["mnist", "photos"]
+    mnist = Path(CliRunner().invoke(main, ["examples", "mnist"]).stdout.strip())
+    assert mnist == Path(imgprep.example_path("mnist"))
+    assert sorted(p.name for p in mnist.iterdir()) == [str(d) for d in range(10)]
+    assert len(list(mnist.rglob("*.png"))) == 300
+    assert len(list(Path(imgprep.example_path("photos")).rglob("*.jpg"))) == 12
+
+
+def test_demo_prints_statistics_that_match_numpy(tmp_path: Path):
+    result = CliRunner().invoke(main, ["demo", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    digits = np.stack(
+        [
+            np.asarray(Image.open(p), dtype=np.float64)
+            for p in sorted(Path(imgprep.example_path("mnist")).rglob("*.png"))
+        ]
+    )
+    match = re.search(r"^   mean (\S+)  std (\S+)$", result.stdout, re.MULTILINE)
+    assert match, result.stdout
+    assert float(match.group(1)) == pytest.approx(digits.mean(), rel=1e-12)
+    assert float(match.group(2)) == pytest.approx(digits.std(), rel=1e-12)
+    match = re.search(r"largest relative difference: (\S+)", result.stdout)
+    assert match and float(match.group(1)) < 1e-12
+    assert "identical: True" in result.stdout
+    assert (tmp_path / "mnist-stats.json").exists() and (tmp_path / "photos-stats.json").exists()
+
+
+def test_python_dash_m_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "imgprep", "--version"], capture_output=True, text=True, check=True
+    )
+    assert imgprep.__version__ in result.stdout

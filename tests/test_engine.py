@@ -1,0 +1,131 @@
+"""compute_stats: worker and batch invariance, error policy, provenance."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imgprep.config import DecodeSettings
+from imgprep.engine import compute_stats, ordered_map
+from imgprep.errors import DecodeError, ImgprepError, InputError
+from tests.conftest import reference_stats, write_image
+
+
+def test_stats_match_two_pass_numpy(dataset):
+    root, arrays = dataset
+    stats = compute_stats([str(root)])
+    ref = reference_stats(list(arrays.values()))
+    np.testing.assert_allclose(stats.mean, ref["mean"], rtol=1e-10)
+    np.testing.assert_allclose(stats.std, ref["std"], rtol=1e-10)
+    assert stats.global_mean == pytest.approx(ref["global_mean"], rel=1e-10)
+    assert stats.global_std == pytest.approx(ref["global_std"], rel=1e-10)
+    assert stats.images == 10 and stats.image_shape == [12, 10, 3]
+
+
+@pytest.mark.parametrize(("workers", "batch_size"), [(1, 1), (1, 3), (2, 1), (2, 4), (2, 256)])
+def test_output_bytes_do_not_depend_on_workers_or_batch_size(dataset, workers, batch_size):
+    root, _ = dataset
+    reference = compute_stats([str(root)], workers=1, batch_size=256).to_json()
+    assert compute_stats([str(root)], workers=workers, batch_size=batch_size).to_json() == reference
+
+
+def test_float_images_are_also_batch_invariant(tmp_path: Path, rng):
+    from PIL import Image
+
+    arrays = [rng.normal(100, 30, (5 + i, 4)).astype(np.float32) for i in range(7)]
+    for i, array in enumerate(arrays):
+        Image.fromarray(array, "F").save(tmp_path / f"{i}.tif")
+    outputs = {
+        compute_stats([str(tmp_path)], workers=w, batch_size=b).to_json()
+        for w, b in [(1, 1), (1, 3), (2, 2), (1, 100)]
+    }
+    assert len(outputs) == 1
+    stats = compute_stats([str(tmp_path)])
+    ref = reference_stats([a[:, :, None] for a in arrays])
+    np.testing.assert_allclose(stats.std, ref["std"], rtol=1e-10)
+
+
+def test_file_order_does_not_change_the_statistics(dataset):
+    root, _ = dataset
+    files = sorted(str(p) for p in root.rglob("*.png"))
+    forward = compute_stats(files)
+    backward = compute_stats(files[::-1])
+    assert forward.to_dict()["accumulators"] == backward.to_dict()["accumulators"]
+    assert forward.mean.tolist() == backward.mean.tolist()
+
+
+def _add_bad_files(root: Path) -> list[str]:
+    (root / "cat" / "001b.png").write_bytes(b"")
+    (root / "dog" / "002b.png").write_bytes(b"not a png")
+    return [str(root / "cat" / "001b.png"), str(root / "dog" / "002b.png")]
+
+
+def test_stop_raises_at_the_first_bad_file_in_input_order(dataset):
+    root, _ = dataset
+    bad = _add_bad_files(root)
+    for workers in (1, 2):
+        with pytest.raises(DecodeError) as info:
+            compute_stats([str(root)], workers=workers, batch_size=2)
+        assert info.value.path == bad[0]
+        assert info.value.reason == "empty file (0 bytes)"
+
+
+def test_skip_records_every_bad_file_and_counts_add_up(dataset):
+    root, arrays = dataset
+    bad = _add_bad_files(root)
+    seen: list[str] = []
+    stats = compute_stats(
+        [str(root)], on_error="skip", batch_size=3, on_skip=lambda p, r: seen.append(p)
+    )
+    assert [s["path"] for s in stats.skipped] == bad == seen
+    assert stats.images + len(stats.skipped) == stats.provenance["files"] == 12
+    ref = reference_stats(list(arrays.values()))
+    np.testing.assert_allclose(stats.mean, ref["mean"], rtol=1e-10)
+
+
+def test_all_files_bad_is_a_data_error(tmp_path: Path):
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(ImgprepError, match="none of the 1 files could be read"):
+        compute_stats([str(tmp_path)], on_error="skip")
+
+
+def test_mixed_channels_name_the_file_and_suggest_color(tmp_path: Path, rng):
+    write_image(tmp_path / "a.png", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    write_image(tmp_path / "b.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    with pytest.raises(DecodeError) as info:
+        compute_stats([str(tmp_path)])
+    assert info.value.path == str(tmp_path / "b.png")
+    assert "--color" in info.value.reason
+    stats = compute_stats([str(tmp_path)], settings=DecodeSettings(color="rgb"))
+    assert stats.channels == 3 and stats.images == 2
+
+
+def test_mixed_bit_depths_are_refused(tmp_path: Path, rng):
+    write_image(tmp_path / "a.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    write_image(tmp_path / "b.png", rng.integers(0, 65535, (4, 4), dtype=np.uint16))
+    with pytest.raises(DecodeError, match="uint16 but the images before it are uint8"):
+        compute_stats([str(tmp_path)])
+
+
+def test_provenance_hash_changes_with_content_not_with_workers(dataset):
+    root, _ = dataset
+    first = compute_stats([str(root)]).provenance["files_sha256"]
+    assert compute_stats([str(root)], workers=2).provenance["files_sha256"] == first
+    target = root / "cat" / "000.png"
+    os.utime(target, ns=(1, 1))
+    assert compute_stats([str(root)]).provenance["files_sha256"] != first
+
+
+def test_bad_arguments_are_input_errors(dataset):
+    root, _ = dataset
+    with pytest.raises(InputError, match="on_error"):
+        compute_stats([str(root)], on_error="ignore")
+    with pytest.raises(InputError, match="at least 1"):
+        compute_stats([str(root)], workers=0)
+
+
+def test_ordered_map_keeps_task_order_with_workers():
+    assert list(ordered_map(abs, [-3, 1, -2, 5, -8], workers=2, window=2)) == [3, 1, 2, 5, 8]
