@@ -8,22 +8,35 @@ bounded by the batch size and the output does not depend on ``workers`` or ``bat
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
+import sys
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+from PIL import Image
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.io.decode import decode_image
-from imgprep.io.discover import Discovery, ImageItem, discover
-from imgprep.stats import ImageMoments, MomentAccumulator, batch_moments
-from imgprep.stats_file import Stats, files_digest
+from imgprep.io.decode import decode_file
+from imgprep.io.discover import Discovery, ItemList, discover
+from imgprep.stats import (
+    ImageMoments,
+    MomentAccumulator,
+    batch_moments,
+    is_exact_dtype,
+    run_moments,
+)
+from imgprep.stats_file import Stats
 
 ON_ERROR_CHOICES = ("stop", "skip")
+_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 DEFAULT_BATCH_SIZE = 256
 
 T = TypeVar("T")
@@ -37,15 +50,17 @@ def ordered_map(
     """``map(func, tasks)`` over worker processes, yielding results in task order.
 
     At most ``window`` (default ``2 * workers``) tasks are in flight, which bounds memory.
-    With ``workers <= 1`` everything runs in this process. Workers are started with
-    ``spawn`` so that they inherit no open files or threads from the caller.
+    With ``workers <= 1`` everything runs in this process. On Linux, workers are forked
+    (they start in milliseconds, with the modules already imported; ``ProcessPoolExecutor``
+    forks them all before it starts its own thread); elsewhere they are spawned, since fork
+    is unsafe on macOS and absent on Windows.
     """
     if workers <= 1:
         for task in tasks:
             yield func(task)
         return
     window = window or 2 * workers
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(_START_METHOD)
     pending: deque[Future[R]] = deque()
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
@@ -61,64 +76,84 @@ def ordered_map(
 
 @dataclass(frozen=True)
 class StatsTask:
-    """One batch for a worker: the paths and how to decode them."""
+    """One batch for a worker: (path, relative path) pairs and how to decode them."""
 
-    paths: tuple[str, ...]
+    files: tuple[tuple[str, str], ...]
     settings: DecodeSettings
 
 
+class Part(NamedTuple):
+    """Consecutive images of a batch summarised together (offsets within the batch).
+
+    Integer images with the same dtype and channel count form one exact part; each float
+    image is a part of its own, so float results never depend on how files are batched.
+    """
+
+    start: int
+    stop: int
+    dtype: str
+    shape: tuple[int, ...] | None  # common H, W, C of the part, None when sizes differ
+    moments: ImageMoments
+
+
 @dataclass
-class StatsBatchResult:
-    """What a worker sends back: one entry per path, in order."""
+class BatchSummary:
+    """What a worker sends back for one batch."""
 
-    moments: list[ImageMoments | None]
-    errors: list[str | None]
-    dtypes: list[str | None]
-    shapes: list[tuple[int, ...] | None]
-    file_info: list[tuple[int, int] | None]
+    count: int
+    parts: list[Part]
+    errors: list[tuple[int, str]]  # (offset within the batch, reason)
+    provenance: bytes  # one line per file, for the running hash
 
 
-def summarise_batch(task: StatsTask) -> StatsBatchResult:
+def summarise_batch(task: StatsTask) -> BatchSummary:
     """Decode each file of a batch and summarise it; failures become data, not exceptions."""
-    arrays = []
-    errors: list[str | None] = []
-    dtypes: list[str | None] = []
-    shapes: list[tuple[int, ...] | None] = []
-    info: list[tuple[int, int] | None] = []
-    for path in task.paths:
-        try:
-            st = os.stat(path)
-            info.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            info.append(None)
-        try:
-            array = decode_image(path, task.settings)
-        except DecodeError as exc:
-            arrays.append(None)
-            errors.append(exc.reason)
-            dtypes.append(None)
-            shapes.append(None)
-            continue
-        arrays.append(array)
-        errors.append(None)
-        dtypes.append(array.dtype.name)
-        shapes.append(tuple(array.shape))
-    decoded = [a for a in arrays if a is not None]
-    summaries = iter(batch_moments(decoded)) if decoded else iter(())
-    moments = [next(summaries) if a is not None else None for a in arrays]
-    return StatsBatchResult(
-        moments=moments, errors=errors, dtypes=dtypes, shapes=shapes, file_info=info
+    parts: list[Part] = []
+    errors: list[tuple[int, str]] = []
+    lines: list[str] = []
+    run: list[np.ndarray] = []
+    run_start = 0
+
+    def flush(stop: int) -> None:
+        if run:
+            first = run[0]
+            same = all(image.shape == first.shape for image in run)
+            parts.append(
+                Part(run_start, stop, first.dtype.name, first.shape if same else None,
+                     run_moments(run))
+            )  # fmt: skip
+            run.clear()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for offset, (path, rel) in enumerate(task.files):
+            try:
+                decoded = decode_file(path, task.settings)
+            except DecodeError as exc:
+                flush(offset)
+                errors.append((offset, exc.reason))
+                lines.append(_provenance_line(rel, *_stat(path)))
+                continue
+            array = decoded.array
+            lines.append(_provenance_line(rel, decoded.size, decoded.mtime_ns))
+            if not is_exact_dtype(array.dtype):
+                flush(offset)
+                moments = batch_moments([array])[0]
+                parts.append(Part(offset, offset + 1, array.dtype.name, array.shape, moments))
+                run_start = offset + 1
+                continue
+            if run and (array.dtype != run[0].dtype or array.shape[-1] != run[0].shape[-1]):
+                flush(offset)
+            if not run:
+                run_start = offset
+            run.append(array)
+        flush(len(task.files))
+    return BatchSummary(
+        count=len(task.files),
+        parts=parts,
+        errors=errors,
+        provenance="".join(lines).encode("utf-8", "surrogateescape"),
     )
-
-
-@dataclass
-class RunReport:
-    """Counts of a run: found = processed + skipped; ignored files were never candidates."""
-
-    found: int = 0
-    processed: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    ignored: int = 0
 
 
 def compute_stats(
@@ -156,74 +191,102 @@ def compute_stats(
     found = inputs if isinstance(inputs, Discovery) else discover(list(inputs))
     items = found.items
     tasks = (
-        StatsTask(tuple(item.path for item in items[i : i + batch_size]), settings)
-        for i in range(0, len(items), batch_size)
+        StatsTask(
+            tuple(
+                (items.path(i), items.rel(i))
+                for i in range(start, min(start + batch_size, len(items)))
+            ),
+            settings,
+        )
+        for start in range(0, len(items), batch_size)
     )
-    accumulator = MomentAccumulator()
-    skipped: list[dict[str, str]] = []
-    lines: list[str] = []
-    dtype: str | None = None
-    shape: tuple[int, ...] | None = None
-    uniform = True
-    position = 0
-    for result in ordered_map(summarise_batch, tasks, workers=workers):
-        for offset, moments in enumerate(result.moments):
-            item = items[position + offset]
-            lines.append(_provenance_line(item, result.file_info[offset]))
-            reason = result.errors[offset]
-            if reason is None:
-                reason = _fold(accumulator, moments, result.dtypes[offset], dtype)
-                dtype = dtype or result.dtypes[offset]
-            if reason is None:
-                image_shape = result.shapes[offset]
-                uniform = uniform and shape in (None, image_shape)
-                shape = shape or image_shape
-            if reason is not None:
-                if on_error == "stop":
-                    raise DecodeError(item.path, reason)
-                skipped.append({"path": item.path, "reason": reason})
-                if on_skip:
-                    on_skip(item.path, reason)
-        position += len(result.moments)
+    fold = _Fold(items, on_error, on_skip)
+    for batch, summary in enumerate(ordered_map(summarise_batch, tasks, workers=workers)):
+        fold.add_batch(batch * batch_size, summary)
         if progress:
-            progress(len(result.moments))
-    if accumulator.images == 0:
+            progress(summary.count)
+    if fold.accumulator.images == 0:
         raise ImgprepError(f"none of the {len(items)} files could be read; all were skipped")
     return Stats(
-        accumulator=accumulator,
+        accumulator=fold.accumulator,
         settings=settings,
-        dtype=dtype or "uint8",
-        image_shape=list(shape) if uniform and shape else None,
+        dtype=fold.dtype or "uint8",
+        image_shape=list(fold.shape) if fold.uniform and fold.shape else None,
         inputs=list(found.inputs),
         provenance={
             "files": len(items),
-            "files_sha256": files_digest(lines),
+            "files_sha256": fold.digest.hexdigest(),
             "ignored": found.ignored,
         },
-        skipped=skipped,
+        skipped=fold.skipped,
     )
 
 
-def _fold(
-    accumulator: MomentAccumulator,
-    moments: ImageMoments | None,
-    image_dtype: str | None,
-    run_dtype: str | None,
-) -> str | None:
-    """Add one image; return a reason string if it cannot join the others."""
-    assert moments is not None
-    if run_dtype is not None and image_dtype != run_dtype:
-        return (
-            f"pixels are {image_dtype} but the images before it are {run_dtype}; "
-            "statistics of mixed bit depths would not describe either"
-        )
+class _Fold:
+    """Merges batch summaries in input order; decides what is skipped and what stops."""
+
+    def __init__(
+        self,
+        items: ItemList,
+        on_error: str,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> None:
+        self.items = items
+        self.on_error = on_error
+        self.on_skip = on_skip
+        self.accumulator = MomentAccumulator()
+        self.digest = hashlib.sha256()
+        self.skipped: list[dict[str, str]] = []
+        self.dtype: str | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.uniform = True
+
+    def add_batch(self, base: int, summary: BatchSummary) -> None:
+        self.digest.update(summary.provenance)
+        events: list[tuple[int, Part | str]] = [(p.start, p) for p in summary.parts]
+        events += [(offset, reason) for offset, reason in summary.errors]
+        for offset, event in sorted(events, key=lambda pair: pair[0]):
+            if isinstance(event, str):
+                self._fail(base + offset, event)
+            else:
+                self._add_part(base, event)
+
+    def _add_part(self, base: int, part: Part) -> None:
+        reason = None
+        if self.dtype is not None and part.dtype != self.dtype:
+            reason = (
+                f"pixels are {part.dtype} but the images before it are {self.dtype}; "
+                "statistics of mixed bit depths would not describe either"
+            )
+        else:
+            try:
+                self.accumulator.add(part.moments)
+            except ImgprepError as exc:
+                reason = str(exc)
+        if reason is not None:
+            for offset in range(part.start, part.stop):
+                self._fail(base + offset, reason)
+            return
+        self.dtype = self.dtype or part.dtype
+        self.uniform = self.uniform and part.shape is not None and self.shape in (None, part.shape)
+        self.shape = self.shape or part.shape
+
+    def _fail(self, index: int, reason: str) -> None:
+        path = self.items.path(index)
+        if self.on_error == "stop":
+            raise DecodeError(path, reason)
+        self.skipped.append({"path": path, "reason": reason})
+        if self.on_skip:
+            self.on_skip(path, reason)
+
+
+def _stat(path: str) -> tuple[int, int]:
     try:
-        accumulator.add(moments)
-    except ImgprepError as exc:
-        return str(exc)
-    return None
+        info = os.stat(path)
+    except OSError:
+        return -1, -1
+    return info.st_size, info.st_mtime_ns
 
 
-def _provenance_line(item: ImageItem, info: tuple[int, int] | None) -> str:
-    size, mtime = info if info is not None else (-1, -1)
-    return f"{item.rel}\t{size}\t{mtime}"
+def _provenance_line(rel: str, size: int, mtime_ns: int) -> str:
+    return f"{rel}\t{size}\t{mtime_ns}\n"

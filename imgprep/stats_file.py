@@ -31,7 +31,6 @@ is written, so the same inputs give the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,14 +212,6 @@ class Stats:
             },
             skipped=self.skipped + other.skipped,
         )
-
-
-def files_digest(lines: list[str]) -> str:
-    """SHA-256 of the provenance lines (one per found file)."""
-    digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line.encode("utf-8", "surrogateescape") + b"\n")
-    return digest.hexdigest()
 
 
 def _sources(provenance: dict[str, Any]) -> list[dict[str, Any]]:

@@ -242,3 +242,22 @@ def test_32bit_integer_image_in_range_becomes_uint16(tmp_path: Path):
     out = decode(tmp_path / "i.tif")
     assert out.dtype == np.uint16
     np.testing.assert_array_equal(out[:, :, 0], array)
+
+
+def test_misnamed_file_still_decodes(tmp_path: Path, rng: np.random.Generator):
+    array = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    path = tmp_path / "really-a-bmp.png"
+    Image.fromarray(array).save(path, format="BMP")
+    np.testing.assert_array_equal(decode(path), array)
+
+
+def test_large_files_are_streamed_with_the_same_result(tmp_path: Path, rng, monkeypatch):
+    array = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    path = write_image(tmp_path / "a.png", array)
+    monkeypatch.setattr("imgprep.io.decode._READ_WHOLE_BYTES", 16)
+    np.testing.assert_array_equal(decode(path), array)
+
+
+def test_a_directory_is_not_an_image(tmp_path: Path):
+    with pytest.raises(DecodeError, match="not a regular file"):
+        decode(tmp_path)

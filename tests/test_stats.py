@@ -30,16 +30,20 @@ def assert_matches(acc: MomentAccumulator, arrays: list[np.ndarray], rtol: float
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.int16, np.bool_, np.int32])
 def test_integer_images_match_two_pass(rng, channels, dtype):
-    high = np.iinfo(dtype).max + 1
+    if dtype == np.bool_:
+        low, high = 0, 2
+    else:
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max + 1
     arrays = [
-        rng.integers(0, high, (h, w, channels), dtype=dtype)
+        rng.integers(low, high, (h, w, channels)).astype(dtype)
         for h, w in [(28, 28), (5, 9), (64, 3), (1, 1), (28, 28)]
     ]
     acc = MomentAccumulator()
     acc.update(arrays)
-    assert acc.exact and acc.images == 5
+    assert acc.exact == (dtype != np.int32)  # 32-bit integers take the float64 path
+    assert acc.images == 5
     assert_matches(acc, arrays)
 
 
@@ -146,3 +150,18 @@ def test_float_splits_merge_to_the_single_pass_within_1e_12(spec, cut):
         np.testing.assert_allclose(
             merged.channel_stats()[key], single.channel_stats()[key], rtol=1e-12
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(0, 65535), min_size=1, max_size=200))
+def test_exact_std_is_the_correctly_rounded_value(values):
+    from decimal import Decimal, localcontext
+
+    acc = MomentAccumulator()
+    acc.update([np.array(values, dtype=np.uint16).reshape(-1, 1, 1)])
+    n, s, q = len(values), sum(values), sum(v * v for v in values)
+    with localcontext() as ctx:
+        ctx.prec = 80
+        exact = (Decimal(n * q - s * s) / Decimal(n * n)).sqrt()
+        assert acc.channel_stats()["std"][0] == float(exact)
+        assert acc.channel_stats()["mean"][0] == float(Decimal(s) / Decimal(n))

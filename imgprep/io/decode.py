@@ -33,9 +33,13 @@ stored pixel order, as Keras. Images above Pillow's decompression-bomb limit
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import warnings
 import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -52,6 +56,14 @@ _EIGHT_BIT_KEEP = {
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 _SIXTEEN_BIT_COLOUR_RAWMODES = {"RGB;16B", "RGBA;16B", "RGB;16L", "RGBA;16L", "LA;16B"}
 _TARGET_8BIT = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+_READ_WHOLE_BYTES = 64 << 20  # smaller files are read in one call, larger ones streamed
+_FORMAT_OF_EXTENSION = {
+    ".png": ("PNG",), ".jpg": ("JPEG",), ".jpeg": ("JPEG",), ".jpe": ("JPEG",),
+    ".jfif": ("JPEG",), ".bmp": ("BMP",), ".dib": ("DIB",), ".gif": ("GIF",),
+    ".tif": ("TIFF",), ".tiff": ("TIFF",), ".webp": ("WEBP",), ".ppm": ("PPM",),
+    ".pgm": ("PPM",), ".pbm": ("PPM",), ".pnm": ("PPM",),
+}  # fmt: skip
+_EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
 _DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)
 
 
@@ -63,33 +75,61 @@ def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarra
             decompression bomb, or of a kind the rules above refuse. The message names the
             file and the reason.
     """
-    settings = settings or DecodeSettings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return decode_file(path, settings or DecodeSettings()).array
+
+
+@dataclass(frozen=True)
+class DecodedFile:
+    """A decoded image and the size and modification time of its file (for provenance)."""
+
+    array: np.ndarray
+    size: int
+    mtime_ns: int
+
+
+def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
+    """``decode_image`` for batch code: four system calls per file, no warnings context.
+
+    Small files are read whole with ``os.open``/``fstat``/``read``/``close``: on this kind of
+    virtual machine that costs 6 us per file against 12 us for ``open()`` + ``read()``, whose
+    buffered file object adds system calls of its own; the ``fstat`` also gives the size and
+    modification time recorded in the provenance. Batch code wraps many calls in one
+    ``warnings.catch_warnings`` that silences Pillow's ``DecompressionBombWarning``
+    (oversized images are refused here anyway), since entering that context per file costs
+    several microseconds, a noticeable share of a 28x28 PNG's decode time.
+    """
     try:
-        size = os.path.getsize(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise DecodeError(path, "empty file (0 bytes)")
     try:
-        with open(path, "rb") as handle, warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(handle)
-            _check_bomb(path, image)
-            _refuse_16bit_colour(path, image)
-            if settings.exif == "apply":
-                image = _apply_exif(image)
-            image.load()
-            array = image_to_array(image, settings.color, path=path)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DecodeError(path, "not a regular file")
+        if info.st_size == 0:
+            raise DecodeError(path, "empty file (0 bytes)")
+        if info.st_size <= _READ_WHOLE_BYTES:
+            image = _open(io.BytesIO(_read_all(fd, info.st_size)), path)
+        else:
+            image = _open(os.fdopen(fd, "rb", closefd=False), path)
+        _check_bomb(path, image)
+        _refuse_16bit_colour(path, image)
+        image.load()
+        if settings.exif == "apply":
+            image = _apply_exif(image)
+        array = image_to_array(image, settings.color, path=path)
     except DecodeError:
         raise
     except Image.DecompressionBombError as exc:
         raise DecodeError(path, f"decompression bomb refused: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise DecodeError(path, "not an image Pillow can read (unrecognised format)") from exc
-    except PermissionError as exc:
-        raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc
     except _DECODE_FAILURES as exc:
         raise DecodeError(path, f"corrupt or truncated image ({_short(exc)})") from exc
+    finally:
+        os.close(fd)
     if settings.size is not None:
         array = resize(
             array,
@@ -98,7 +138,40 @@ def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarra
             resample=settings.resample,
             pad_value=settings.pad_value,
         )
-    return array
+    return DecodedFile(array=array, size=info.st_size, mtime_ns=info.st_mtime_ns)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """``size`` bytes from ``fd`` (fewer if the file shrank meanwhile)."""
+    data = os.read(fd, size)
+    if len(data) == size or not data:
+        return data
+    chunks = [data]
+    remaining = size - len(data)
+    while remaining > 0:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _open(source: BinaryIO, path: str) -> Image.Image:
+    """``Image.open`` trying the format the extension names first.
+
+    Without a hint Pillow asks each registered plugin in turn whether it accepts the file,
+    which costs about 18 us per file before PNG's turn comes (a fifth of a 28x28 PNG's whole
+    decode). A misnamed file (a JPEG called .png) still opens: on a miss, every format is
+    tried as usual.
+    """
+    hint = _FORMAT_OF_EXTENSION.get(os.path.splitext(path)[1].lower())
+    if hint is not None:
+        try:
+            return Image.open(source, formats=hint)
+        except UnidentifiedImageError:
+            source.seek(0)
+    return Image.open(source)
 
 
 def image_to_array(image: Image.Image, color: str, *, path: str = "<image>") -> np.ndarray:
@@ -173,7 +246,8 @@ def _refuse_16bit_colour(path: str, image: Image.Image) -> None:
 
 
 def _apply_exif(image: Image.Image) -> Image.Image:
-    if image.format not in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
+    """Transpose as the EXIF orientation tag says; a dict lookup for files without EXIF."""
+    if image.format not in _EXIF_FORMATS and "exif" not in image.info:
         return image
     orientation = image.getexif().get(0x0112, 1)
     if orientation in (None, 1):

@@ -22,9 +22,10 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import os
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TextIO, overload
 
 from imgprep.errors import InputError
 
@@ -52,11 +53,67 @@ class ImageItem:
     label: int | None = None
 
 
+class ItemList(Sequence[ImageItem]):
+    """The images of a run, stored compactly: one string per file and two small integers.
+
+    A list of ``ImageItem`` objects costs about 260 bytes per file (object, full path and
+    relative path); this keeps the relative path only, with the index of its input root and
+    its label, about 70 bytes per file, so that memory stays dominated by the batch being
+    processed, not by the size of the file list. Items are built on access.
+    """
+
+    def __init__(self) -> None:
+        self._roots: list[str] = []
+        self._rels: list[str] = []
+        self._root_index = array("I")
+        self._labels = array("i")
+
+    def extend(self, root: str, rels: Iterable[str], label: int | None) -> None:
+        """Add images under ``root`` (``""`` for paths given as they are) with one label."""
+        if not self._roots or self._roots[-1] != root:
+            self._roots.append(root)
+        index = len(self._roots) - 1
+        before = len(self._rels)
+        self._rels.extend(rels)
+        added = len(self._rels) - before
+        self._root_index.extend([index] * added)
+        self._labels.extend([-1 if label is None else label] * added)
+
+    def path(self, index: int) -> str:
+        root = self._roots[self._root_index[index]]
+        return os.path.join(root, self._rels[index]) if root else self._rels[index]
+
+    def rel(self, index: int) -> str:
+        return self._rels[index]
+
+    def label(self, index: int) -> int | None:
+        value = self._labels[index]
+        return None if value < 0 else value
+
+    def __len__(self) -> int:
+        return len(self._rels)
+
+    @overload
+    def __getitem__(self, index: int) -> ImageItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ImageItem]: ...
+
+    def __getitem__(self, index: int | slice) -> ImageItem | list[ImageItem]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return ImageItem(path=self.path(index), rel=self._rels[index], label=self.label(index))
+
+
 @dataclass
 class Discovery:
     """Result of discovery: images in processing order, class names, ignored-file count."""
 
-    items: list[ImageItem]
+    items: ItemList
     classes: list[str] = field(default_factory=list)
     ignored: int = 0
     inputs: list[str] = field(default_factory=list)
@@ -64,7 +121,9 @@ class Discovery:
     @property
     def labelled(self) -> bool:
         """True when every image has a class label."""
-        return bool(self.items) and all(item.label is not None for item in self.items)
+        return bool(self.items) and all(
+            self.items.label(i) is not None for i in range(len(self.items))
+        )
 
 
 def is_hidden(name: str) -> bool:
@@ -104,11 +163,11 @@ def discover(inputs: Sequence[str]) -> Discovery:
         {name for path in inputs if os.path.isdir(path) for name in _class_folders(path)}
     )
     label_of = {name: index for index, name in enumerate(class_names)}
-    items: list[ImageItem] = []
+    items = ItemList()
     ignored = 0
     for path in inputs:
         if not os.path.isdir(path):
-            items.append(ImageItem(path=path, rel=path))
+            items.extend("", [path], None)
             continue
         classes = _class_folders(path)
         if classes:
@@ -116,23 +175,18 @@ def discover(inputs: Sequence[str]) -> Discovery:
             for name in classes:
                 found, skipped = _walk_images(os.path.join(path, name))
                 ignored += skipped
-                items.extend(
-                    ImageItem(
-                        path=os.path.join(path, name, rel),
-                        rel=f"{name}/{rel}",
-                        label=label_of[name],
-                    )
-                    for rel in found
-                )
+                items.extend(path, [f"{name}/{rel}" for rel in found], label_of[name])
         else:
             found, skipped = _walk_images(path)
             ignored += skipped
-            items.extend(ImageItem(path=os.path.join(path, rel), rel=rel) for rel in found)
+            items.extend(path, found, None)
     if not items:
         detail = f" ({ignored} non-image or hidden files ignored)" if ignored else ""
         raise InputError(f"no images found in {', '.join(inputs)}{detail}")
-    labelled_classes = class_names if any(item.label is not None for item in items) else []
-    return Discovery(items=items, classes=labelled_classes, ignored=ignored, inputs=list(inputs))
+    has_labels = any(items.label(i) is not None for i in range(len(items)))
+    return Discovery(
+        items=items, classes=class_names if has_labels else [], ignored=ignored, inputs=list(inputs)
+    )
 
 
 def _sorted_entries(directory: str) -> list[os.DirEntry[str]]:
@@ -176,8 +230,3 @@ def _walk_images(root: str) -> tuple[list[str], int]:
 
 def _count_files(directory: str) -> int:
     return sum(len(files) for _, _, files in os.walk(directory))
-
-
-def iter_paths(items: Iterable[ImageItem]) -> list[str]:
-    """The ``path`` of each item, in order."""
-    return [item.path for item in items]
