@@ -25,7 +25,7 @@ from PIL import Image
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import decode_file
-from imgprep.io.discover import Discovery, ItemList, discover
+from imgprep.io.discover import Discovery, ItemList, discover, join_path
 from imgprep.stats import (
     ImageMoments,
     MomentAccumulator,
@@ -76,10 +76,20 @@ def ordered_map(
 
 @dataclass(frozen=True)
 class StatsTask:
-    """One batch for a worker: (path, relative path) pairs and how to decode them."""
+    """One batch for a worker: (root, relative paths) runs and how to decode them."""
 
-    files: tuple[tuple[str, str], ...]
+    segments: list[tuple[str, tuple[str, ...]]]
     settings: DecodeSettings
+
+    @property
+    def count(self) -> int:
+        return sum(len(rels) for _, rels in self.segments)
+
+    def files(self) -> Iterator[tuple[str, str]]:
+        """(path, relative path) of each file, in order."""
+        for root, rels in self.segments:
+            for rel in rels:
+                yield join_path(root, rel), rel
 
 
 class Part(NamedTuple):
@@ -126,7 +136,7 @@ def summarise_batch(task: StatsTask) -> BatchSummary:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        for offset, (path, rel) in enumerate(task.files):
+        for offset, (path, rel) in enumerate(task.files()):
             try:
                 decoded = decode_file(path, task.settings)
             except DecodeError as exc:
@@ -147,9 +157,10 @@ def summarise_batch(task: StatsTask) -> BatchSummary:
             if not run:
                 run_start = offset
             run.append(array)
-        flush(len(task.files))
+        count = task.count
+        flush(count)
     return BatchSummary(
-        count=len(task.files),
+        count=count,
         parts=parts,
         errors=errors,
         provenance="".join(lines).encode("utf-8", "surrogateescape"),
@@ -191,13 +202,7 @@ def compute_stats(
     found = inputs if isinstance(inputs, Discovery) else discover(list(inputs))
     items = found.items
     tasks = (
-        StatsTask(
-            tuple(
-                (items.path(i), items.rel(i))
-                for i in range(start, min(start + batch_size, len(items)))
-            ),
-            settings,
-        )
+        StatsTask(items.segments(start, min(start + batch_size, len(items))), settings)
         for start in range(0, len(items), batch_size)
     )
     fold = _Fold(items, on_error, on_skip)
