@@ -8,6 +8,7 @@ compared by later runs so that a mismatch is refused instead of silently applied
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -104,3 +105,63 @@ class DecodeSettings:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InputError(f"invalid {name} {value!r}: choose one of {', '.join(choices)}")
+
+
+# --------------------------------------------------------------------------- config files
+
+PIPELINE_KEYS = (
+    "color", "size", "resize-mode", "resample", "pad-value", "exif", "rescale", "center",
+    "standardize", "stats-scope", "epsilon", "dtype", "stats",
+)  # fmt: skip
+RUN_KEYS = (
+    "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
+    "on-error", "quiet", "overwrite",
+)  # fmt: skip
+CONFIG_KEYS = PIPELINE_KEYS + RUN_KEYS
+
+
+def parse_rescale(value: object) -> float:
+    """A number or a fraction such as ``1/255`` (as Keras users write it)."""
+    if isinstance(value, bool):
+        raise InputError(f"invalid rescale {value!r}: expected a number such as 1/255")
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/", 1)
+            return float(numerator) / float(denominator)
+        return float(text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise InputError(f"invalid rescale {value!r}: expected a number such as 1/255") from exc
+
+
+def load_config(path: str) -> dict[str, object]:
+    """Read a TOML pipeline; keys are the ``transform`` option names without ``--``.
+
+    A relative ``stats`` path is resolved against the config file's folder. An unknown key is
+    an error that names it and suggests the closest valid key.
+    """
+    import difflib
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise InputError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML ({exc})") from exc
+    for key in data:
+        if key not in CONFIG_KEYS:
+            close = difflib.get_close_matches(key.replace("_", "-"), CONFIG_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"{path}: unknown key {key!r}{hint}")
+    stats = data.get("stats")
+    if isinstance(stats, str) and not os.path.isabs(stats):
+        data["stats"] = os.path.join(os.path.dirname(os.path.abspath(path)), stats)
+    return data

@@ -18,6 +18,7 @@ from imgprep.cli.demo import demo
 from imgprep.cli.examples import examples
 from imgprep.cli.fit_stats import fit_stats
 from imgprep.cli.inspect_cmd import inspect
+from imgprep.cli.transform import transform
 from imgprep.errors import ImgprepError
 
 
@@ -46,6 +47,7 @@ def main() -> None:
 
 
 main.add_command(fit_stats)
+main.add_command(transform)
 main.add_command(inspect)
 main.add_command(examples)
 main.add_command(demo)

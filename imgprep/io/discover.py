@@ -94,6 +94,19 @@ class ItemList(Sequence[ImageItem]):
             index = end
         return runs
 
+    def take(self, indices: Sequence[int]) -> ItemList:
+        """A new list with the items at ``indices``, in that order."""
+        subset = ItemList()
+        subset._roots = list(self._roots)
+        subset._rels = [self._rels[i] for i in indices]
+        subset._root_index = array("I", (self._root_index[i] for i in indices))
+        subset._labels = array("i", (self._labels[i] for i in indices))
+        return subset
+
+    def labels(self) -> list[int | None]:
+        """Every item's label, in order."""
+        return [None if value < 0 else value for value in self._labels]
+
     def path(self, index: int) -> str:
         return join_path(self._roots[self._root_index[index]], self._rels[index])
 
@@ -170,8 +183,11 @@ def read_path_list(stream: TextIO) -> list[str]:
     return paths
 
 
-def discover(inputs: Sequence[str]) -> Discovery:
+def discover(inputs: Sequence[str], *, class_names: Sequence[str] | None = None) -> Discovery:
     """Expand ``inputs`` (directories and files) into a ``Discovery``.
+
+    ``class_names`` fixes the class list (for several splits that must share labels); by
+    default it is the sorted union of the class folders found.
 
     Raises:
         InputError: a path does not exist, or no image is found at all (exit 2).
@@ -183,9 +199,12 @@ def discover(inputs: Sequence[str]) -> Discovery:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise InputError(f"input not found: {missing[0]}{more}")
 
-    class_names = sorted(
-        {name for path in inputs if os.path.isdir(path) for name in _class_folders(path)}
-    )
+    found_classes = class_folder_names(inputs)
+    if class_names is None:
+        class_names = found_classes
+    elif set(found_classes) - set(class_names):
+        raise InputError(f"class folders {sorted(set(found_classes) - set(class_names))} unknown")
+    class_names = list(class_names)
     label_of = {name: index for index, name in enumerate(class_names)}
     items = ItemList()
     ignored = 0
@@ -211,6 +230,11 @@ def discover(inputs: Sequence[str]) -> Discovery:
     return Discovery(
         items=items, classes=class_names if has_labels else [], ignored=ignored, inputs=list(inputs)
     )
+
+
+def class_folder_names(inputs: Sequence[str]) -> list[str]:
+    """Sorted union of the class folder names of the labelled directories in ``inputs``."""
+    return sorted({name for path in inputs if os.path.isdir(path) for name in _class_folders(path)})
 
 
 def _sorted_entries(directory: str) -> list[os.DirEntry[str]]:

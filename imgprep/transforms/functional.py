@@ -110,3 +110,47 @@ def _resample(
             resized = np.asarray(pil.resize(size, resample, box=box), dtype=np.float32)
             planes.append(resized.astype(image.dtype, copy=False))
     return np.stack(planes, axis=-1)
+
+
+def rescale(image: np.ndarray, *, factor: float) -> np.ndarray:
+    """Multiply by ``factor`` (Keras' ``rescale``); any dtype in, float64 out."""
+    return image.astype(np.float64) * factor
+
+
+def image_mean(image: np.ndarray, *, scope: str) -> np.ndarray:
+    """The image's own mean: one value (``global``, Keras' samplewise) or one per channel.
+
+    Returned with shape (1,) or (C,), float64, so it broadcasts against H x W x C.
+    """
+    if scope == "global":
+        return np.array([image.mean(dtype=np.float64)])
+    return image.reshape(-1, image.shape[-1]).mean(axis=0, dtype=np.float64)
+
+
+def image_std(image: np.ndarray, *, scope: str) -> np.ndarray:
+    """The image's own population std (ddof=0), ``global`` or per ``channel``, float64."""
+    if scope == "global":
+        return np.array([image.std(dtype=np.float64)])
+    return image.reshape(-1, image.shape[-1]).std(axis=0, dtype=np.float64)
+
+
+def center(image: np.ndarray, *, mean: np.ndarray) -> np.ndarray:
+    """Subtract ``mean`` (shape (1,) or (C,)); float64 out."""
+    return image.astype(np.float64, copy=False) - mean
+
+
+def standardize(image: np.ndarray, *, std: np.ndarray, epsilon: float) -> np.ndarray:
+    """Divide by ``std + epsilon``, as Keras (``x /= std + 1e-6``); float64 out.
+
+    The epsilon is added, not used as a floor, so that results agree with Keras'
+    ``ImageDataGenerator.standardize`` to float32 precision.
+    """
+    return image.astype(np.float64, copy=False) / (np.asarray(std, dtype=np.float64) + epsilon)
+
+
+def cast(image: np.ndarray, *, dtype: str) -> np.ndarray:
+    """Convert to the output dtype. Integer outputs only take integer inputs in range."""
+    target = np.dtype(dtype)
+    if target.kind in "ui" and image.dtype.kind == "f":
+        raise ValueError(f"refusing to cast a float image to {dtype}: values would be clipped")
+    return image.astype(target, copy=False)

@@ -1,0 +1,261 @@
+"""Dataset writers: HDF5 file or PNG tree, one small protocol, atomic finish.
+
+A writer is used as a context manager. Everything is written under a temporary name beside
+the target (``.NAME.*.tmp``) and renamed to the target only when ``finish`` ran and the
+block exited without an exception; otherwise the temporary file or folder is deleted, so an
+interrupted or failed run never leaves a half-written output under the final name.
+
+Protocol: ``start_split(name, labelled)``, ``write(images, rels, labels)`` in input order,
+``end_split(skipped)``, then ``finish(metadata)``. ``name`` is None for a single input,
+whose datasets sit at the root of the file (or of the folder); otherwise each split is a
+group (a subfolder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imgprep import __version__
+from imgprep.errors import ImgprepError, InputError
+
+FORMAT_NAME = "imgprep-dataset"
+FORMAT_VERSION = 1
+COMPRESSIONS = ("none", "gzip", "lzf")
+CHUNK_BYTES = 4 << 20
+
+
+class Hdf5Writer:
+    """``images`` (N, H, W, C), ``labels`` (N,) int64, ``paths`` (N,) UTF-8, per split.
+
+    ``images`` is chunked by whole images (as many as fit in about 4 MiB, at most one batch,
+    at least one) and optionally compressed. Root attributes: ``format``,
+    ``format_version``, ``imgprep_version``, ``class_names``, ``splits``, ``pipeline`` and
+    ``stats`` (JSON text); each split's group (or the root) has ``skipped`` (JSON list of
+    {path, reason}) and ``count``.
+    """
+
+    def __init__(self, target: str, *, compression: str = "none", batch_size: int = 64) -> None:
+        import h5py
+
+        if compression not in COMPRESSIONS:
+            raise InputError(
+                f"invalid compression {compression!r}: choose {', '.join(COMPRESSIONS)}"
+            )
+        self.target = target
+        self.compression = None if compression == "none" else compression
+        self.batch_size = batch_size
+        self._temporary = _temporary_beside(target, directory=False)
+        self._file = h5py.File(self._temporary, "w")
+        self._group: Any = None
+        self._first_path: str | None = None
+        self._labelled = False
+        self._count = 0
+        self._splits: list[str] = []
+        self._finished = False
+
+    def start_split(self, name: str | None, *, labelled: bool) -> None:
+        self._group = self._file if name is None else self._file.create_group(name)
+        if name is not None:
+            self._splits.append(name)
+        self._labelled = labelled
+        self._first_path = None
+        self._count = 0
+
+    def write(
+        self, images: Sequence[np.ndarray], rels: Sequence[str], labels: Sequence[int | None]
+    ) -> None:
+        if not images:
+            return
+        group = self._group
+        if "images" not in group:
+            self._create(images[0], rels[0])
+        data = group["images"]
+        for image, rel in zip(images, rels, strict=True):
+            if image.shape != data.shape[1:]:
+                raise InputError(
+                    f"images differ in size: {self._first_path} is {_shape(data.shape[1:])} but "
+                    f"{rel} is {_shape(image.shape)}; pass --size WxH to resize them to one size"
+                )
+        start, stop = self._count, self._count + len(images)
+        data.resize(stop, axis=0)
+        data[start:stop] = np.stack(images)
+        group["paths"].resize(stop, axis=0)
+        group["paths"][start:stop] = list(rels)
+        if self._labelled:
+            group["labels"].resize(stop, axis=0)
+            group["labels"][start:stop] = np.array(labels, dtype=np.int64)
+        self._count = stop
+
+    def end_split(self, *, skipped: list[dict[str, str]]) -> None:
+        if self._count == 0:
+            raise ImgprepError("no image could be read; nothing to write")
+        self._group.attrs["skipped"] = json.dumps(skipped)
+        self._group.attrs["count"] = self._count
+
+    def finish(self, metadata: dict[str, Any]) -> None:
+        attrs = self._file.attrs
+        attrs["format"] = FORMAT_NAME
+        attrs["format_version"] = FORMAT_VERSION
+        attrs["imgprep_version"] = __version__
+        attrs["splits"] = json.dumps(self._splits)
+        for key, value in metadata.items():
+            attrs[key] = json.dumps(value)
+        self._finished = True
+
+    def _create(self, first: np.ndarray, rel: str) -> None:
+        import h5py
+
+        group = self._group
+        image_bytes = max(1, first.nbytes)
+        rows = max(1, min(self.batch_size, CHUNK_BYTES // image_bytes))
+        group.create_dataset(
+            "images",
+            shape=(0, *first.shape),
+            maxshape=(None, *first.shape),
+            dtype=first.dtype,
+            chunks=(rows, *first.shape),
+            compression=self.compression,
+        )
+        group.create_dataset(
+            "paths", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(1024,)
+        )
+        if self._labelled:
+            group.create_dataset(
+                "labels", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,)
+            )
+        self._first_path = rel
+
+    def __enter__(self) -> Hdf5Writer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._file.close()
+        if kind is None and self._finished:
+            os.replace(self._temporary, self.target)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temporary)
+
+
+class PngWriter:
+    """A folder mirroring the input's class folders (``SPLIT/CLASS/NAME.png``).
+
+    Only integer images can be written: uint8 with 1-4 channels (L, LA, RGB, RGBA) or
+    uint16 grayscale (16-bit PNG). The file name keeps the source's relative path with its
+    extension replaced by ``.png``. ``imgprep.json`` at the top records the pipeline, the
+    statistics, the class names and the skipped files.
+    """
+
+    def __init__(self, target: str, *, overwrite: bool = False) -> None:
+        if os.path.exists(target) and not os.path.isdir(target):
+            raise InputError(f"cannot write a PNG tree to {target}: it is a file")
+        if os.path.isdir(target) and os.listdir(target) and not overwrite:
+            raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
+        self.target = target
+        self._temporary = _temporary_beside(target, directory=True)
+        self._prefix = ""
+        self._written: set[str] = set()
+        self._skipped: dict[str, list[dict[str, str]]] = {}
+        self._split_key = ""
+        self._finished = False
+
+    def start_split(self, name: str | None, *, labelled: bool) -> None:
+        self._prefix = f"{name}/" if name else ""
+        self._split_key = name or ""
+        self._count = 0
+
+    def write(
+        self, images: Sequence[np.ndarray], rels: Sequence[str], labels: Sequence[int | None]
+    ) -> None:
+        for image, rel in zip(images, rels, strict=True):
+            name = self._prefix + os.path.splitext(rel)[0] + ".png"
+            if name in self._written:
+                raise InputError(f"two inputs would both be written as {name}; rename one of them")
+            self._written.add(name)
+            path = os.path.join(self._temporary, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _save_png(image, path, rel)
+            self._count += 1
+
+    def end_split(self, *, skipped: list[dict[str, str]]) -> None:
+        if self._count == 0:
+            raise ImgprepError("no image could be read; nothing to write")
+        self._skipped[self._split_key] = skipped
+
+    def finish(self, metadata: dict[str, Any]) -> None:
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "imgprep_version": __version__,
+            **metadata,
+            "skipped": self._skipped,
+        }
+        with open(os.path.join(self._temporary, "imgprep.json"), "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2)
+            handle.write("\n")
+        self._finished = True
+
+    def __enter__(self) -> PngWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None and self._finished:
+            old = None
+            if os.path.isdir(self.target):
+                old = _temporary_beside(self.target, directory=True)
+                os.rmdir(old)
+                os.replace(self.target, old)
+            os.replace(self._temporary, self.target)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            shutil.rmtree(self._temporary, ignore_errors=True)
+
+
+def _save_png(image: np.ndarray, path: str, rel: str) -> None:
+    channels = image.shape[-1]
+    if image.dtype == np.uint8 and channels in (1, 2, 3, 4):
+        Image.fromarray(image[:, :, 0] if channels == 1 else image).save(path, format="PNG")
+    elif image.dtype == np.uint16 and channels == 1:
+        Image.fromarray(np.ascontiguousarray(image[:, :, 0])).save(path, format="PNG")
+    else:
+        raise InputError(
+            f"{rel}: cannot write a {channels}-channel {image.dtype} image as PNG (uint8 with 1-4 "
+            "channels or uint16 grayscale only); write HDF5 instead"
+        )
+
+
+def _temporary_beside(target: str, *, directory: bool) -> str:
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise InputError(f"cannot write {target}: directory {parent} does not exist")
+    prefix = f".{os.path.basename(os.path.normpath(target))}."
+    if directory:
+        return tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent)
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
+    os.close(fd)
+    return path
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "x".join(str(v) for v in shape) + " (HxWxC)"

@@ -1,0 +1,80 @@
+"""Named splits of a dataset: parsing ``train=0.8,val=0.2`` and a stratified, seeded split.
+
+The split is stratified by class (each class is divided in the given proportions, so rare
+classes reach every split), reproducible (class ``k``'s images are shuffled by a generator
+keyed by ``(seed, k)``, independent of the other classes and of anything else), and keeps
+input order inside each split. Counts are rounded by the largest-remainder method, so each
+class's counts add up to its size; ties go to the split listed first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from imgprep.errors import InputError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def parse_split_spec(text: str) -> list[tuple[str, float]]:
+    """``"train=0.8,val=0.1,test=0.1"`` -> [("train", 0.8), ...]; fractions must sum to 1."""
+    parts: list[tuple[str, float]] = []
+    for piece in text.split(","):
+        name, sep, value = piece.partition("=")
+        name = name.strip()
+        if not sep or not _NAME.match(name):
+            raise InputError(f"invalid split {piece!r}: expected NAME=FRACTION, e.g. train=0.8")
+        try:
+            fraction = float(value)
+        except ValueError as exc:
+            raise InputError(f"invalid split fraction {value!r} for {name}") from exc
+        if not 0 < fraction <= 1:
+            raise InputError(f"split fraction for {name} must be in (0, 1], got {fraction}")
+        parts.append((name, fraction))
+    names = [name for name, _ in parts]
+    if len(set(names)) != len(names):
+        raise InputError(f"split names must be unique, got {', '.join(names)}")
+    total = math.fsum(fraction for _, fraction in parts)
+    if abs(total - 1) > 1e-9:
+        raise InputError(f"split fractions must add up to 1, they add up to {total:g}")
+    return parts
+
+
+def parse_named_input(text: str) -> tuple[str, str]:
+    """``"train=data/train"`` -> ("train", "data/train")."""
+    name, sep, path = text.partition("=")
+    if not sep or not _NAME.match(name) or not path:
+        raise InputError(f"invalid --input {text!r}: expected NAME=PATH, e.g. train=data/train")
+    return name, path
+
+
+def stratified_split(
+    labels: Sequence[int | None], fractions: Sequence[tuple[str, float]], seed: int
+) -> dict[str, list[int]]:
+    """Indices of each split, sorted (input order), stratified by label."""
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(-1 if label is None else label, []).append(index)
+    result: dict[str, list[int]] = {name: [] for name, _ in fractions}
+    for label, indices in sorted(by_class.items()):
+        order = np.random.default_rng([seed, label + 1]).permutation(len(indices))
+        start = 0
+        for (name, _), count in zip(fractions, split_counts(len(indices), fractions), strict=True):
+            result[name].extend(indices[i] for i in order[start : start + count])
+            start += count
+    return {name: sorted(indices) for name, indices in result.items()}
+
+
+def split_counts(total: int, fractions: Sequence[tuple[str, float]]) -> list[int]:
+    """Largest-remainder rounding of ``total * fraction``; the counts add up to ``total``."""
+    exact = [total * fraction for _, fraction in fractions]
+    counts = [math.floor(value) for value in exact]
+    missing = total - sum(counts)
+    ranked = sorted(range(len(exact)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in ranked[:missing]:
+        counts[i] += 1
+    return counts

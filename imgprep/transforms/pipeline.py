@@ -1,0 +1,371 @@
+"""Pipeline: the documented order of steps, built from options and statistics.
+
+Order: decode -> colour -> resize (both in ``DecodeSettings``) -> rescale -> samplewise
+centre -> samplewise standardize -> featurewise centre -> featurewise standardize -> cast.
+It is Keras' ``ImageDataGenerator.standardize`` order, with two documented differences:
+featurewise statistics come from a stats file (computed on decoded pixels, then multiplied
+by the rescale factor, which equals Keras fitted on rescaled data), and the arithmetic is
+done in float64 before the final cast.
+
+Defaults follow Keras: featurewise statistics per channel, samplewise statistics over the
+whole image (all channels together). ``stats_scope`` forces one scope for both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from imgprep.config import DecodeSettings
+from imgprep.errors import ImgprepError, InputError
+from imgprep.io.decode import decode_image, image_to_array
+from imgprep.stats_file import Stats
+from imgprep.transforms import functional as F
+
+NORMALIZE_MODES = ("samplewise", "featurewise")
+STATS_SCOPES = ("channel", "global")
+OUTPUT_DTYPES = ("auto", "uint8", "uint16", "float16", "float32")
+KERAS_EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class Rescale:
+    """Multiply by ``factor``."""
+
+    name: ClassVar[str] = "rescale"
+    factor: float
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return F.rescale(image, factor=self.factor)
+
+
+@dataclass(frozen=True)
+class SamplewiseCenter:
+    """Subtract the image's own mean (``global``: all channels, as Keras)."""
+
+    name: ClassVar[str] = "samplewise_center"
+    scope: str
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return F.center(image, mean=F.image_mean(image, scope=self.scope))
+
+
+@dataclass(frozen=True)
+class SamplewiseStandardize:
+    """Divide by the image's own std + epsilon."""
+
+    name: ClassVar[str] = "samplewise_standardize"
+    scope: str
+    epsilon: float
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        std = F.image_std(image, scope=self.scope)
+        return F.standardize(image, std=std, epsilon=self.epsilon)
+
+
+@dataclass(frozen=True)
+class FeaturewiseCenter:
+    """Subtract the dataset mean (one value, or one per channel)."""
+
+    name: ClassVar[str] = "featurewise_center"
+    mean: tuple[float, ...]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        _check_channels(image, self.mean, "mean")
+        return F.center(image, mean=np.array(self.mean))
+
+
+@dataclass(frozen=True)
+class FeaturewiseStandardize:
+    """Divide by the dataset std + epsilon (one value, or one per channel)."""
+
+    name: ClassVar[str] = "featurewise_standardize"
+    std: tuple[float, ...]
+    epsilon: float
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        _check_channels(image, self.std, "std")
+        return F.standardize(image, std=np.array(self.std), epsilon=self.epsilon)
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Convert to the output dtype."""
+
+    name: ClassVar[str] = "cast"
+    dtype: str
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return F.cast(image, dtype=self.dtype)
+
+
+STEP_TYPES = {
+    step.name: step
+    for step in (
+        Rescale,
+        SamplewiseCenter,
+        SamplewiseStandardize,
+        FeaturewiseCenter,
+        FeaturewiseStandardize,
+        Cast,
+    )
+}
+
+
+def _check_channels(image: np.ndarray, values: tuple[float, ...], what: str) -> None:
+    if len(values) not in (1, image.shape[-1]):
+        raise ImgprepError(
+            f"featurewise {what} has {len(values)} channel(s) but the image has "
+            f"{image.shape[-1]}; compute the stats with the same --color"
+        )
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What a user chooses, on the command line or in a config file.
+
+    Attributes:
+        decode: colour and resize settings.
+        rescale: factor applied first, as Keras' ``rescale`` (None: none).
+        center: ``samplewise``, ``featurewise`` or None.
+        standardize: ``samplewise``, ``featurewise`` or None.
+        stats_scope: ``channel`` or ``global`` for every statistic, or None for Keras'
+            defaults (featurewise per channel, samplewise over the whole image).
+        epsilon: added to every std before dividing (Keras: 1e-6).
+        dtype: output dtype; ``auto`` keeps the decoded dtype when no step makes floats,
+            float32 otherwise.
+    """
+
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    rescale: float | None = None
+    center: str | None = None
+    standardize: str | None = None
+    stats_scope: str | None = None
+    epsilon: float = KERAS_EPSILON
+    dtype: str = "auto"
+
+    def __post_init__(self) -> None:
+        for key, value, choices in (
+            ("center", self.center, NORMALIZE_MODES),
+            ("standardize", self.standardize, NORMALIZE_MODES),
+            ("stats_scope", self.stats_scope, STATS_SCOPES),
+        ):
+            if value is not None and value not in choices:
+                raise InputError(f"invalid {key} {value!r}: choose one of {', '.join(choices)}")
+        if self.dtype not in OUTPUT_DTYPES:
+            raise InputError(
+                f"invalid dtype {self.dtype!r}: choose one of {', '.join(OUTPUT_DTYPES)}"
+            )
+        if self.rescale is not None and not np.isfinite(self.rescale):
+            raise InputError(f"invalid rescale {self.rescale!r}: must be a finite number")
+        if not self.epsilon >= 0:
+            raise InputError(f"invalid epsilon {self.epsilon!r}: must be >= 0")
+        if self.makes_floats and self.dtype in ("uint8", "uint16"):
+            raise InputError(
+                f"--dtype {self.dtype} after rescale/centre/standardize would clip or round the "
+                "values; use --dtype float32 or float16"
+            )
+
+    @property
+    def makes_floats(self) -> bool:
+        return self.rescale is not None or self.center is not None or (self.standardize is not None)
+
+    @property
+    def needs_stats(self) -> bool:
+        return "featurewise" in (self.center, self.standardize)
+
+    def scope(self, mode: str) -> str:
+        if self.stats_scope is not None:
+            return self.stats_scope
+        return "channel" if mode == "featurewise" else "global"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decode"] = self.decode.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineOptions:
+        values = dict(data)
+        values["decode"] = DecodeSettings.from_dict(values.get("decode", {}))
+        return cls(**values)
+
+
+class Pipeline:
+    """Options plus statistics, turned into concrete steps; applies them to images.
+
+    Build one from options (``Pipeline(options, stats)``), a config file
+    (``Pipeline.from_config``) or an HDF5 output (``Pipeline.from_hdf5``), then call
+    ``apply`` on a path, a PIL image, an H x W x C array or an N x H x W x C batch. The
+    numbers are exactly those ``imgprep transform`` writes.
+    """
+
+    def __init__(self, options: PipelineOptions, stats: Stats | None = None) -> None:
+        if options.needs_stats and stats is None:
+            raise InputError("featurewise centring or standardization needs statistics (--stats)")
+        self.options = options
+        self.stats = stats
+        self.steps = build_steps(options, stats)
+
+    @classmethod
+    def from_config(cls, path: str, stats: Stats | str | None = None) -> Pipeline:
+        """From a TOML config (see ``configs/``); ``stats`` overrides the config's file."""
+        return pipeline_from_config(path, stats)
+
+    @classmethod
+    def from_hdf5(cls, path: str) -> Pipeline:
+        """The pipeline an ``imgprep transform`` HDF5 file was written with (for prediction)."""
+        return pipeline_from_hdf5(path)
+
+    @property
+    def decode(self) -> DecodeSettings:
+        return self.options.decode
+
+    def output_dtype(self, decoded: np.dtype) -> str:
+        if self.options.dtype != "auto":
+            return self.options.dtype
+        return "float32" if self.options.makes_floats else np.dtype(decoded).name
+
+    def apply_array(self, image: np.ndarray) -> np.ndarray:
+        """The steps after decoding (rescale onwards) on a decoded H x W x C array."""
+        out = image
+        for step in self.steps:
+            out = step(out)
+        return F.cast(out, dtype=self.output_dtype(image.dtype))
+
+    def apply(self, image: Any) -> np.ndarray:
+        """Apply the whole pipeline to a path, PIL image, H x W x C array or N x H x W x C batch."""
+        if isinstance(image, str):
+            return self.apply_array(decode_image(image, self.decode))
+        if isinstance(image, Image.Image):
+            return self.apply_array(self._prepare(image_to_array(image, self.decode.color)))
+        array = np.asarray(image)
+        if array.ndim == 4:
+            return np.stack([self.apply(single) for single in array])
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.ndim != 3:
+            raise InputError(f"expected H x W x C or N x H x W x C, got shape {array.shape}")
+        return self.apply_array(self._prepare(_convert_colour(array, self.decode.color)))
+
+    def _prepare(self, array: np.ndarray) -> np.ndarray:
+        if self.decode.size is None:
+            return array
+        return F.resize(
+            array,
+            size=self.decode.size,
+            mode=self.decode.resize_mode,
+            resample=self.decode.resample,
+            pad_value=self.decode.pad_value,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Every parameter, including the concrete numbers of each step (JSON-ready)."""
+        return {
+            "options": self.options.to_dict(),
+            "steps": [{"step": step.name, **asdict(step)} for step in self.steps],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.describe())
+
+
+def build_steps(options: PipelineOptions, stats: Stats | None) -> list[Any]:
+    """The concrete steps, with featurewise numbers scaled into the rescaled space."""
+    steps: list[Any] = []
+    factor = 1.0 if options.rescale is None else float(options.rescale)
+    if options.rescale is not None:
+        steps.append(Rescale(factor))
+    if options.center == "samplewise":
+        steps.append(SamplewiseCenter(options.scope("samplewise")))
+    if options.standardize == "samplewise":
+        steps.append(SamplewiseStandardize(options.scope("samplewise"), options.epsilon))
+    if stats is not None and options.needs_stats:
+        if options.scope("featurewise") == "channel":
+            mean, std = stats.mean, stats.std
+        else:
+            mean, std = np.array([stats.global_mean]), np.array([stats.global_std])
+        if options.center == "featurewise":
+            steps.append(FeaturewiseCenter(tuple((mean * factor).tolist())))
+        if options.standardize == "featurewise":
+            std_values = tuple((std * abs(factor)).tolist())
+            steps.append(FeaturewiseStandardize(std_values, options.epsilon))
+    return steps
+
+
+def _convert_colour(array: np.ndarray, color: str) -> np.ndarray:
+    """Apply the colour rule to an already decoded array (prediction-time input)."""
+    channels = array.shape[-1]
+    if color == "keep":
+        return array
+    if array.dtype == np.uint8 and channels in (1, 2, 3, 4):
+        plane = array[:, :, 0] if channels == 1 else array
+        pil = Image.fromarray(np.ascontiguousarray(plane))  # L, LA, RGB or RGBA
+        return image_to_array(pil, color)
+    wanted = {"grayscale": 1, "rgb": 3, "rgba": 4}[color]
+    if channels == wanted:
+        return array
+    if channels == 1 and wanted in (3, 4):
+        planes = [array] * 3
+        if wanted == 4:
+            opaque = 1.0 if array.dtype.kind == "f" else np.iinfo(array.dtype).max
+            planes.append(np.full_like(array, opaque))
+        return np.concatenate(planes, axis=2)
+    raise InputError(f"cannot convert a {channels}-channel {array.dtype} array to {color}")
+
+
+def options_from_mapping(data: dict[str, Any]) -> PipelineOptions:
+    """PipelineOptions from config-file keys (``color``, ``resize-mode``, ``rescale``, ...)."""
+    from imgprep.config import parse_rescale, parse_size
+
+    size = data.get("size")
+    if isinstance(size, str):
+        size = parse_size(size)
+    elif isinstance(size, list | tuple):
+        size = (int(size[0]), int(size[1]))
+    decode = DecodeSettings(
+        color=str(data.get("color", "keep")),
+        size=size,
+        resize_mode=str(data.get("resize-mode", "stretch")),
+        resample=str(data.get("resample", "bilinear")),
+        pad_value=float(data.get("pad-value", 0)),  # type: ignore[arg-type]
+        exif=str(data.get("exif", "apply")),
+    )
+    rescale = data.get("rescale")
+    return PipelineOptions(
+        decode=decode,
+        rescale=None if rescale is None else parse_rescale(rescale),
+        center=data.get("center"),  # type: ignore[arg-type]
+        standardize=data.get("standardize"),  # type: ignore[arg-type]
+        stats_scope=data.get("stats-scope"),  # type: ignore[arg-type]
+        epsilon=float(data.get("epsilon", KERAS_EPSILON)),  # type: ignore[arg-type]
+        dtype=str(data.get("dtype", "auto")),
+    )
+
+
+def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipeline:
+    """A Pipeline from a TOML config; ``stats`` (object or path) overrides the config's."""
+    from imgprep.config import load_config
+
+    data = load_config(path)
+    source = stats if stats is not None else data.get("stats")
+    loaded = Stats.load(source) if isinstance(source, str) else source
+    return Pipeline(options_from_mapping(data), loaded)
+
+
+def pipeline_from_hdf5(path: str) -> Pipeline:
+    """The Pipeline an ``imgprep transform`` HDF5 output was written with."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            described = json.loads(handle.attrs["pipeline"])
+            stats_data = json.loads(handle.attrs.get("stats", "null"))
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{path}: not an imgprep transform output ({exc})") from exc
+    stats = Stats.from_dict(stats_data, source=path) if stats_data else None
+    return Pipeline(PipelineOptions.from_dict(described["options"]), stats)
