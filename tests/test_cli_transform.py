@@ -1,0 +1,265 @@
+"""``imgprep transform`` end to end: HDF5 and PNG layouts, numbers, splits, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from imgprep.cli import main
+from imgprep.transforms.pipeline import Pipeline
+from tests.conftest import listing, make_dataset, write_image
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def gray(tmp_path: Path, rng) -> tuple[Path, dict[str, np.ndarray]]:
+    """Grayscale digits-like data: 3 classes x 8 images of 10x12."""
+    root = tmp_path / "gray"
+    return root, make_dataset(root, rng, classes=("a", "b", "c"), per_class=8, shape=(10, 12))
+
+
+def run(runner: CliRunner, *args: str) -> object:
+    result = runner.invoke(main, ["transform", *args, "-q"])
+    return result
+
+
+def test_hdf5_layout_and_plain_copy(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    out = tmp_path / "out.h5"
+    result = run(runner, str(root), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert sorted(f) == ["images", "labels", "paths"]
+        assert f["images"].shape == (10, 12, 10, 3) and f["images"].dtype == np.uint8
+        paths = [p.decode() for p in f["paths"][:]]
+        assert paths == sorted(arrays)
+        np.testing.assert_array_equal(f["images"][:], np.stack([arrays[p] for p in paths]))
+        assert f["labels"][:].tolist() == [0] * 5 + [1] * 5
+        assert json.loads(f.attrs["class_names"]) == ["cat", "dog"]
+        assert f.attrs["format"] == "imgprep-dataset" and f.attrs["format_version"] == 1
+        assert json.loads(f.attrs["pipeline"])["options"]["decode"]["color"] == "keep"
+        assert json.loads(f.attrs["skipped"]) == []
+    assert listing(tmp_path).count("out.h5") == 1
+    assert not [name for name in listing(tmp_path) if name.endswith(".tmp")]
+
+
+def test_standardized_training_data_has_mean_0_std_1(runner, gray, tmp_path: Path):
+    root, _ = gray
+    out = tmp_path / "std.h5"
+    result = run(
+        runner, str(root), "-o", str(out), "--center", "featurewise", "--standardize", "featurewise"
+    )
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        x = f["images"][:].astype(np.float64)
+        assert f["images"].dtype == np.float32
+        stats = json.loads(f.attrs["stats"])
+        assert stats["images"] == 24
+    assert abs(x.mean()) < 1e-6 and abs(x.std() - 1) < 1e-6
+
+
+def test_validation_data_with_training_stats(runner, tmp_path: Path, rng):
+    make_dataset(tmp_path / "train", rng, classes=("a", "b"), per_class=6, shape=(8, 8))
+    val = make_dataset(tmp_path / "val", rng, classes=("a", "b"), per_class=4, shape=(8, 8))
+    stats = tmp_path / "train.json"
+    runner.invoke(main, ["fit-stats", str(tmp_path / "train"), "-o", str(stats), "-q"])
+    out = tmp_path / "val.h5"
+    args = ["--stats", str(stats), "--center", "featurewise", "--standardize", "featurewise"]
+    result = run(runner, str(tmp_path / "val"), "-o", str(out), *args)
+    assert result.exit_code == 0, result.output
+    train = json.loads(stats.read_text())
+    m_train, s_train = np.array(train["mean"]), np.array(train["std"])
+    v = np.stack(list(val.values())).astype(np.float64)
+    with h5py.File(out) as f:
+        x = f["images"][:].astype(np.float64)
+        assert json.loads(f.attrs["stats_source"]) == "stats file"
+    expected_mean = (v.mean(axis=(0, 1, 2)) - m_train) / (s_train + 1e-6)
+    expected_std = v.std(axis=(0, 1, 2)) / (s_train + 1e-6)
+    np.testing.assert_allclose(x.mean(axis=(0, 1, 2)), expected_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.std(axis=(0, 1, 2)), expected_std, rtol=1e-5)
+
+
+def test_named_inputs_take_featurewise_stats_from_train_only(runner, tmp_path: Path, rng):
+    make_dataset(tmp_path / "train", rng, classes=("a", "b"), per_class=5, shape=(6, 6, 3))
+    make_dataset(tmp_path / "val", rng, classes=("b", "c"), per_class=3, shape=(6, 6, 3))
+    out = tmp_path / "all.h5"
+    args = ["--input", f"train={tmp_path / 'train'}", "--input", f"val={tmp_path / 'val'}"]
+    result = run(runner, *args, "-o", str(out), "--center", "featurewise")
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert sorted(f) == ["train", "val"]
+        assert json.loads(f.attrs["class_names"]) == ["a", "b", "c"]
+        assert f["val/labels"][:].tolist() == [1, 1, 1, 2, 2, 2]
+        assert json.loads(f.attrs["stats"])["images"] == 5 * 2
+        train = f["train/images"][:].astype(np.float64)
+        np.testing.assert_allclose(train.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+
+
+def test_split_is_stratified_reproducible_and_needs_a_seed(runner, gray, tmp_path: Path):
+    root, _ = gray
+    spec = "train=0.5,val=0.25,test=0.25"
+    outputs = []
+    for name in ("a.h5", "b.h5"):
+        result = run(runner, str(root), "-o", str(tmp_path / name), "--split", spec, "--seed", "4")
+        assert result.exit_code == 0, result.output
+        with h5py.File(tmp_path / name) as f:
+            assert np.bincount(f["train/labels"][:]).tolist() == [4, 4, 4]
+            assert np.bincount(f["test/labels"][:]).tolist() == [2, 2, 2]
+            outputs.append([p.decode() for p in f["val/paths"][:]])
+    assert outputs[0] == outputs[1]
+    result = run(runner, str(root), "-o", str(tmp_path / "c.h5"), "--split", spec)
+    assert result.exit_code == 2 and "--split needs --seed" in result.stderr
+
+
+def test_workers_do_not_change_the_output(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    args = ["--rescale", "1/255", "--center", "samplewise", "--standardize", "samplewise"]
+    images = []
+    for workers, batch in (("1", "64"), ("2", "3")):
+        out = tmp_path / f"w{workers}.h5"
+        result = run(runner, str(root), "-o", str(out), *args, "-j", workers, "--batch-size", batch)
+        assert result.exit_code == 0, result.output
+        with h5py.File(out) as f:
+            images.append(f["images"][:].tobytes())
+    assert images[0] == images[1]
+
+
+def test_prediction_time_pipeline_gives_the_written_numbers(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    out = tmp_path / "p.h5"
+    args = [
+        "--size",
+        "6x5",
+        "--color",
+        "grayscale",
+        "--center",
+        "featurewise",
+        "--standardize",
+        "featurewise",
+        "--rescale",
+        "1/255",
+    ]
+    assert run(runner, str(root), "-o", str(out), *args).exit_code == 0
+    pipeline = Pipeline.from_hdf5(str(out))
+    with h5py.File(out) as f:
+        for row, rel in enumerate(f["paths"][:3]):
+            path = root / rel.decode()
+            np.testing.assert_array_equal(pipeline.apply(str(path)), f["images"][row])
+            np.testing.assert_array_equal(pipeline.apply(Image.open(path)), f["images"][row])
+
+
+@pytest.mark.parametrize(
+    ("mode", "shape"), [("stretch", (5, 7)), ("fit", (5, 7)), ("fill", (5, 7))]
+)
+def test_resize_modes_give_the_requested_size(runner, dataset, tmp_path: Path, mode, shape):
+    root, _ = dataset
+    out = tmp_path / "r.h5"
+    result = run(runner, str(root), "-o", str(out), "--size", "7x5", "--resize-mode", mode)
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert f["images"].shape == (10, *shape, 3)
+
+
+def test_png_round_trip_of_a_uint8_pipeline(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    out = tmp_path / "png"
+    result = run(runner, str(root), "-o", str(out), "--color", "grayscale")
+    assert result.exit_code == 0, result.output
+    for rel, array in arrays.items():
+        written = np.asarray(Image.open(out / rel))
+        expected = np.asarray(Image.fromarray(array).convert("L"))
+        np.testing.assert_array_equal(written, expected)
+    manifest = json.loads((out / "imgprep.json").read_text())
+    assert manifest["class_names"] == ["cat", "dog"]
+    again = run(runner, str(root), "-o", str(out))
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    assert run(runner, str(root), "-o", str(out), "--overwrite", "--color", "rgb").exit_code == 0
+    assert np.asarray(Image.open(out / "cat/000.png")).shape == (12, 10, 3)
+
+
+def test_float_pipeline_to_png_is_refused(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    result = run(runner, str(root), "-o", str(tmp_path / "png"), "--rescale", "1/255")
+    assert result.exit_code == 2
+    assert "cannot be written as PNG" in result.stderr
+    assert not (tmp_path / "png").exists()
+
+
+def test_stats_from_another_space_are_refused(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    stats = tmp_path / "s.json"
+    runner.invoke(main, ["fit-stats", str(root), "--resample", "box", "-o", str(stats), "-q"])
+    args = ["--stats", str(stats), "--center", "featurewise", "--size", "5x5"]
+    result = run(runner, str(root), "-o", str(tmp_path / "x.h5"), *args)
+    assert result.exit_code == 2
+    assert "differently prepared images" in result.stderr
+    assert "size=original resize_mode=stretch resample=box" in result.stderr
+    assert not (tmp_path / "x.h5").exists()
+    forced = run(runner, str(root), "-o", str(tmp_path / "x.h5"), *args, "--allow-stats-mismatch")
+    assert forced.exit_code == 0, forced.output
+    gray = [*args, "--color", "grayscale", "--allow-stats-mismatch"]
+    channels = run(runner, str(root), "-o", str(tmp_path / "y.h5"), *gray)
+    assert channels.exit_code == 1
+    assert "featurewise mean has 3 channel(s) but the image has 1" in channels.stderr
+
+
+def test_different_sizes_need_size_for_hdf5(runner, tmp_path: Path, rng):
+    write_image(tmp_path / "d/a.png", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    write_image(tmp_path / "d/b.png", rng.integers(0, 256, (5, 4, 3), dtype=np.uint8))
+    result = run(runner, str(tmp_path / "d"), "-o", str(tmp_path / "x.h5"))
+    assert result.exit_code == 2
+    assert "a.png is 4x4x3 (HxWxC) but b.png is 5x4x3 (HxWxC)" in result.stderr
+    assert "--size" in result.stderr
+    assert listing(tmp_path) == ["d/a.png", "d/b.png"]
+
+
+def test_skipped_files_are_recorded(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    (root / "cat" / "bad.png").write_bytes(b"")
+    out = tmp_path / "s.h5"
+    stopped = run(runner, str(root), "-o", str(out))
+    assert stopped.exit_code == 1 and "bad.png: empty file (0 bytes)" in stopped.stderr
+    assert not out.exists()
+    result = run(runner, str(root), "-o", str(out), "--on-error", "skip")
+    assert result.exit_code == 0
+    assert "skipped: " in result.stderr
+    with h5py.File(out) as f:
+        assert f["images"].shape[0] == 10
+        assert json.loads(f.attrs["skipped"]) == [
+            {"path": str(root / "cat" / "bad.png"), "reason": "empty file (0 bytes)"}
+        ]
+
+
+def test_config_file_and_overrides(runner, gray, tmp_path: Path):
+    root, _ = gray
+    config = tmp_path / "c.toml"
+    config.write_text('rescale = "1/255"\ndtype = "float16"\nsize = "6x5"\n')
+    out = tmp_path / "c.h5"
+    result = run(runner, str(root), "-o", str(out), "--config", str(config), "--size", "4x3")
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert f["images"].dtype == np.float16 and f["images"].shape[1:] == (3, 4, 1)
+        assert float(f["images"][:].max()) <= 1.0
+    config.write_text("resize_mod = 'fit'\n")
+    bad = run(runner, str(root), "-o", str(out), "--config", str(config))
+    assert bad.exit_code == 2
+    assert "unknown key 'resize_mod'; did you mean 'resize-mode'?" in bad.stderr
+
+
+def test_gzip_compression(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    out = tmp_path / "z.h5"
+    assert run(runner, str(root), "-o", str(out), "--compression", "gzip").exit_code == 0
+    with h5py.File(out) as f:
+        assert f["images"].compression == "gzip"
+        np.testing.assert_array_equal(f["images"][0], arrays["cat/000.png"])
