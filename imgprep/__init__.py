@@ -24,6 +24,8 @@ __all__ = [
     "ImgprepError",
     "InputError",
     "MomentAccumulator",
+    "Pipeline",
+    "PipelineOptions",
     "Stats",
     "StatsFileError",
     "__version__",
@@ -31,5 +33,7 @@ __all__ = [
     "decode_image",
     "discover",
     "example_path",
+    "normalization_args",
+    "normalization_code",
     "parse_size",
 ]

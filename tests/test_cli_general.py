@@ -62,6 +62,10 @@ def test_demo_prints_statistics_that_match_numpy(tmp_path: Path):
     match = re.search(r"largest relative difference: (\S+)", result.stdout)
     assert match and float(match.group(1)) < 1e-12
     assert "identical: True" in result.stdout
+    assert "equals the stored row: True" in result.stdout
+    train = re.search(r"train: 240 images, mean (\S+), std (\S+)", result.stdout)
+    assert train and abs(float(train.group(1))) < 1e-5 and abs(float(train.group(2)) - 1) < 1e-5
+    assert (tmp_path / "mnist.h5").exists()
     assert (tmp_path / "mnist-stats.json").exists() and (tmp_path / "photos-stats.json").exists()
 
 

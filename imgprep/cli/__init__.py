@@ -16,6 +16,7 @@ from imgprep import __version__
 from imgprep.cli.common import EXIT_CODES_HELP
 from imgprep.cli.demo import demo
 from imgprep.cli.examples import examples
+from imgprep.cli.export_stats import export_stats
 from imgprep.cli.fit_stats import fit_stats
 from imgprep.cli.inspect_cmd import inspect
 from imgprep.cli.transform import transform
@@ -49,5 +50,6 @@ def main() -> None:
 main.add_command(fit_stats)
 main.add_command(transform)
 main.add_command(inspect)
+main.add_command(export_stats)
 main.add_command(examples)
 main.add_command(demo)
