@@ -54,6 +54,11 @@ class DecodeSettings:
         pad_value: value of the padding in ``fit`` mode, in every channel.
         exif: ``apply`` rotates/flips JPEG/TIFF/WebP photos as their EXIF orientation says
             (as a viewer shows them); ``ignore`` keeps the stored pixel order, as Keras.
+        jpeg_draft: when resizing a JPEG down, let libjpeg decode it at a reduced scale
+            (1/2, 1/4 or 1/8) that still leaves at least twice the pixels the resize needs
+            (Pillow's ``thumbnail`` uses the same margin), then resize. Much faster for
+            photos; the result differs from a full decode + resize by about one grey level
+            on average (see the README). Only applies with ``size``.
     """
 
     color: str = "keep"
@@ -62,6 +67,7 @@ class DecodeSettings:
     resample: str = "bilinear"
     pad_value: float = 0
     exif: str = "apply"
+    jpeg_draft: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("color", self.color, COLOR_MODES)
@@ -98,7 +104,8 @@ class DecodeSettings:
         size = f"{self.size[0]}x{self.size[1]}" if self.size else "original"
         return (
             f"color={self.color} size={size} resize_mode={self.resize_mode} "
-            f"resample={self.resample} pad_value={self.pad_value} exif={self.exif}"
+            f"resample={self.resample} pad_value={self.pad_value} exif={self.exif} "
+            f"jpeg_draft={self.jpeg_draft}"
         )
 
 
@@ -110,8 +117,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------- config files
 
 PIPELINE_KEYS = (
-    "color", "size", "resize-mode", "resample", "pad-value", "exif", "rescale", "center",
-    "standardize", "stats-scope", "epsilon", "dtype", "stats",
+    "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
+    "center", "standardize", "stats-scope", "epsilon", "dtype", "stats",
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",

@@ -72,6 +72,7 @@ def test_decode_options_are_recorded(runner, dataset):
         "resample": "box",
         "pad_value": 3,
         "exif": "apply",
+        "jpeg_draft": True,
     }
     assert data["image_shape"] == [6, 8, 1]
 

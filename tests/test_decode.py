@@ -261,3 +261,45 @@ def test_large_files_are_streamed_with_the_same_result(tmp_path: Path, rng, monk
 def test_a_directory_is_not_an_image(tmp_path: Path):
     with pytest.raises(DecodeError, match="not a regular file"):
         decode(tmp_path)
+
+
+def _large_photo(path: Path, rng: np.random.Generator) -> None:
+    """A 1600 x 1200 JPEG with smooth structure (a gradient and blobs) and mild noise."""
+    y, x = np.mgrid[0:1200, 0:1600]
+    base = 128 + 60 * np.sin(x / 90.0) * np.cos(y / 70.0) + rng.normal(0, 4, (1200, 1600))
+    rgb = np.stack([base, base[::-1], base[:, ::-1]], axis=-1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(rgb).save(path, quality=92)
+
+
+def test_jpeg_draft_is_used_when_shrinking_and_stays_close(tmp_path: Path, rng, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    path = tmp_path / "big.jpg"
+    _large_photo(path, rng)
+    calls: list[tuple[int, int]] = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        calls.append(size)
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    fast = decode(path, color="rgb", size=(200, 150))
+    assert calls == [(400, 300)]  # twice the pixels the resize needs
+    exact = decode(path, color="rgb", size=(200, 150), jpeg_draft=False)
+    assert len(calls) == 1
+    difference = np.abs(fast.astype(int) - exact.astype(int))
+    assert fast.shape == exact.shape == (150, 200, 3)
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 3
+
+
+def test_jpeg_draft_not_used_without_resize_or_for_small_shrinks(tmp_path: Path, rng, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    path = tmp_path / "big.jpg"
+    _large_photo(path, rng)
+    calls: list[object] = []
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", lambda *a: calls.append(a))
+    decode(path, color="rgb")
+    decode(path, color="rgb", size=(1000, 800))
+    assert calls == []

@@ -23,7 +23,7 @@ from imgprep.io.atomic import write_text_atomic
 from imgprep.io.discover import discover
 from imgprep.stats_file import Stats
 
-_DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif")
+_DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", "jpeg_draft")
 
 
 @click.command(

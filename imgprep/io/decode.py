@@ -34,6 +34,7 @@ stored pixel order, as Keras. Images above Pillow's decompression-bomb limit
 from __future__ import annotations
 
 import io
+import math
 import os
 import stat
 import warnings
@@ -46,7 +47,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError
-from imgprep.transforms.functional import resize
+from imgprep.transforms.functional import resize, resize_pil
 
 _EIGHT_BIT_KEEP = {
     "1": "L", "L": "L", "LA": "LA", "La": "LA", "RGB": "RGB", "RGBA": "RGBA",
@@ -63,6 +64,7 @@ _FORMAT_OF_EXTENSION = {
     ".tif": ("TIFF",), ".tiff": ("TIFF",), ".webp": ("WEBP",), ".ppm": ("PPM",),
     ".pgm": ("PPM",), ".pbm": ("PPM",), ".pnm": ("PPM",),
 }  # fmt: skip
+_DRAFT_MARGIN = 2.0  # drafted images keep at least this many times the pixels needed
 _EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
 _DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)
 
@@ -116,9 +118,17 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
             image = _open(os.fdopen(fd, "rb", closefd=False), path)
         _check_bomb(path, image)
         _refuse_16bit_colour(path, image)
+        if settings.jpeg_draft and settings.size is not None and image.format == "JPEG":
+            _draft(image, settings)
         image.load()
         if settings.exif == "apply":
             image = _apply_exif(image)
+        if settings.size is not None:
+            return DecodedFile(
+                array=_decode_resized(image, settings, path),
+                size=info.st_size,
+                mtime_ns=info.st_mtime_ns,
+            )
         array = image_to_array(image, settings.color, path=path)
     except DecodeError:
         raise
@@ -130,14 +140,6 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
         raise DecodeError(path, f"corrupt or truncated image ({_short(exc)})") from exc
     finally:
         os.close(fd)
-    if settings.size is not None:
-        array = resize(
-            array,
-            size=settings.size,
-            mode=settings.resize_mode,
-            resample=settings.resample,
-            pad_value=settings.pad_value,
-        )
     return DecodedFile(array=array, size=info.st_size, mtime_ns=info.st_mtime_ns)
 
 
@@ -174,23 +176,43 @@ def _open(source: BinaryIO, path: str) -> Image.Image:
     return Image.open(source)
 
 
-def image_to_array(image: Image.Image, color: str, *, path: str = "<image>") -> np.ndarray:
-    """Convert a loaded PIL image to an H x W x C array following the module's mode rules."""
+def _decode_resized(image: Image.Image, settings: DecodeSettings, path: str) -> np.ndarray:
+    """Colour-convert, then resize 8-bit images as PIL images (no full-size array copy)."""
+    assert settings.size is not None
+    keep = {"size": settings.size, "mode": settings.resize_mode, "resample": settings.resample}
+    converted = image_to_pil(image, settings.color)
+    if converted is not None:
+        return resize_pil(converted, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
+    array = image_to_array(image, settings.color, path=path)
+    return resize(array, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
+
+
+def image_to_pil(image: Image.Image, color: str) -> Image.Image | None:
+    """The 8-bit PIL image (L, LA, RGB or RGBA) ``image_to_array`` would convert, or None for
+    16-bit and float images, which are handled as arrays."""
     mode = image.mode
     if mode in _SIXTEEN_BIT or mode in ("I", "F"):
-        return _wide_to_array(image, color, path)
+        return None
     if mode == "P":
         mode_keep = "RGBA" if "transparency" in image.info else "RGB"
     elif mode in _EIGHT_BIT_KEEP:
         mode_keep = _EIGHT_BIT_KEEP[mode]
     else:
-        raise DecodeError(path, f"unsupported Pillow mode {mode!r}")
+        return None
     target = mode_keep if color == "keep" else _TARGET_8BIT[color]
     if mode == "P" and target != mode_keep:
         image = image.convert(mode_keep)
-    if image.mode != target:
-        image = image.convert(target)
-    array = np.asarray(image)
+    return image if image.mode == target else image.convert(target)
+
+
+def image_to_array(image: Image.Image, color: str, *, path: str = "<image>") -> np.ndarray:
+    """Convert a loaded PIL image to an H x W x C array following the module's mode rules."""
+    if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
+        return _wide_to_array(image, color, path)
+    converted = image_to_pil(image, color)
+    if converted is None:
+        raise DecodeError(path, f"unsupported Pillow mode {image.mode!r}")
+    array = np.asarray(converted)
     if array.ndim == 2:
         array = array[:, :, None]
     return array
@@ -219,6 +241,24 @@ def _wide_to_array(image: Image.Image, color: str, path: str) -> np.ndarray:
     if color == "rgba":
         channels.append(np.full_like(plane, opaque))
     return np.concatenate(channels, axis=2)
+
+
+def _draft(image: Image.Image, settings: DecodeSettings) -> None:
+    """Ask libjpeg for a reduced-scale decode keeping 2x the pixels the resize needs."""
+    assert settings.size is not None
+    width, height = image.size
+    target_w, target_h = settings.size
+    if settings.exif == "apply" and image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+        target_w, target_h = target_h, target_w  # the stored image is rotated by 90 degrees
+    if settings.resize_mode == "stretch":
+        need_w, need_h = target_w, target_h
+    else:
+        pick = min if settings.resize_mode == "fit" else max
+        scale = pick(target_w / width, target_h / height)
+        need_w, need_h = math.ceil(width * scale), math.ceil(height * scale)
+    request = (math.ceil(_DRAFT_MARGIN * need_w), math.ceil(_DRAFT_MARGIN * need_h))
+    if request[0] < width and request[1] < height:
+        image.draft(image.mode, request)
 
 
 def _check_bomb(path: str, image: Image.Image) -> None:

@@ -68,36 +68,72 @@ def resize(
     """
     if image.ndim != 3:
         raise ValueError(f"resize expects an H x W x C array, got shape {image.shape}")
-    if resample not in _FILTERS:
-        raise ValueError(f"unknown resample filter {resample!r}: choose {', '.join(_FILTERS)}")
+    _check_filter(resample)
     height, width, channels = image.shape
-    target_w, target_h = size
-    scaled, box, offset = resize_geometry((width, height), (target_w, target_h), mode)
+    if image.dtype == np.uint8 and channels in _PILLOW_CHANNELS:
+        pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if channels == 1 else image))
+        return resize_pil(pil, size=size, mode=mode, resample=resample, pad_value=pad_value)
+    scaled, box, offset = resize_geometry((width, height), size, mode)
     if scaled == (width, height) and box == (0.0, 0.0, float(width), float(height)):
         resized = image.copy()
     else:
-        resized = _resample(image, scaled, box, _FILTERS[resample])
-    if scaled == (target_w, target_h):
+        resized = _resample_planes(image, scaled, box, _FILTERS[resample])
+    return _pad(resized, size, offset, pad_value)
+
+
+def resize_pil(
+    image: Image.Image,
+    *,
+    size: tuple[int, int],
+    mode: str = "stretch",
+    resample: str = "bilinear",
+    pad_value: float = 0,
+) -> np.ndarray:
+    """``resize`` for an 8-bit PIL image (L, LA, RGB, RGBA): H x W x C uint8 array out.
+
+    Decoding resizes the PIL image before turning it into an array, so a large photo is
+    never copied at full size; ``resize`` on an array goes through the same code, so both
+    paths give the same numbers.
+    """
+    _check_filter(resample)
+    width, height = image.size
+    scaled, box, offset = resize_geometry((width, height), size, mode)
+    if scaled != (width, height) or box != (0.0, 0.0, float(width), float(height)):
+        image = image.resize(scaled, _FILTERS[resample], box=box)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    elif not array.flags.writeable:
+        array = array.copy()
+    return _pad(array, size, offset, pad_value)
+
+
+def _pad(
+    resized: np.ndarray, size: tuple[int, int], offset: tuple[int, int], pad_value: float
+) -> np.ndarray:
+    target_w, target_h = size
+    if resized.shape[:2] == (target_h, target_w):
         return resized
-    canvas = np.full((target_h, target_w, channels), pad_value, dtype=image.dtype)
+    canvas = np.full((target_h, target_w, resized.shape[2]), pad_value, dtype=resized.dtype)
     left, top = offset
-    canvas[top : top + scaled[1], left : left + scaled[0]] = resized
+    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return canvas
 
 
-def _resample(
+def _check_filter(resample: str) -> None:
+    if resample not in _FILTERS:
+        raise ValueError(f"unknown resample filter {resample!r}: choose {', '.join(_FILTERS)}")
+
+
+def _resample_planes(
     image: np.ndarray,
     size: tuple[int, int],
     box: tuple[float, float, float, float],
     resample: Image.Resampling,
 ) -> np.ndarray:
-    channels = image.shape[2]
-    if image.dtype == np.uint8 and channels in _PILLOW_CHANNELS:
-        pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if channels == 1 else image))
-        out = np.asarray(pil.resize(size, resample, box=box))
-        return out.reshape(size[1], size[0], channels)
+    """Resample each channel on its own (16-bit as I;16, others as 32-bit float)."""
     planes = []
-    for c in range(channels):
+    for c in range(image.shape[2]):
         plane = image[:, :, c]
         if image.dtype == np.uint8:
             pil = Image.fromarray(np.ascontiguousarray(plane))

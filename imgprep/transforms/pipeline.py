@@ -334,6 +334,7 @@ def options_from_mapping(data: dict[str, Any]) -> PipelineOptions:
         resample=str(data.get("resample", "bilinear")),
         pad_value=float(data.get("pad-value", 0)),  # type: ignore[arg-type]
         exif=str(data.get("exif", "apply")),
+        jpeg_draft=bool(data.get("jpeg-draft", True)),
     )
     rescale = data.get("rescale")
     return PipelineOptions(
