@@ -137,7 +137,7 @@ def test_16bit_grayscale_keeps_all_16_bits(tmp_path: Path, rng: np.random.Genera
 def test_16bit_colour_png_is_refused_not_truncated(tmp_path: Path, rng: np.random.Generator):
     path = tmp_path / "c16.png"
     path.write_bytes(png16_rgb(rng.integers(0, 65536, (3, 4, 3), dtype=np.uint16)))
-    with pytest.raises(DecodeError, match="16-bit colour image"):
+    with pytest.raises(DecodeError, match="more than 8 bits per sample"):
         decode(path)
 
 
@@ -303,3 +303,56 @@ def test_jpeg_draft_not_used_without_resize_or_for_small_shrinks(tmp_path: Path,
     decode(path, color="rgb")
     decode(path, color="rgb", size=(1000, 800))
     assert calls == []
+
+
+def _tiff16_rgb_deflate(array: np.ndarray) -> bytes:
+    """A deflate-compressed 16-bit RGB TIFF (Pillow cannot write one), built by hand."""
+    import struct
+    import zlib
+
+    height, width, _ = array.shape
+    data = zlib.compress(array.astype("<u2").tobytes())
+    ifd_offset, count = 8, 9
+    bits_offset = ifd_offset + 2 + count * 12 + 4
+    data_offset = bits_offset + 6
+    entries = [
+        (256, 3, 1, width), (257, 3, 1, height), (258, 3, 3, bits_offset), (259, 3, 1, 8),
+        (262, 3, 1, 2), (273, 4, 1, data_offset), (277, 3, 1, 3), (278, 3, 1, height),
+        (279, 4, 1, len(data)),
+    ]  # fmt: skip
+    out = b"II*\0" + struct.pack("<IH", ifd_offset, count)
+    for tag, kind, n, value in entries:
+        if kind == 3 and n == 1:
+            out += struct.pack("<HHIHH", tag, kind, n, value, 0)
+        else:
+            out += struct.pack("<HHII", tag, kind, n, value)
+    return out + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + data
+
+
+@pytest.mark.parametrize("kind", ["tiff-deflate", "ppm", "tiff-raw"])
+def test_other_16bit_colour_files_are_refused_not_truncated(tmp_path: Path, rng, kind):
+    array = rng.integers(256, 65536, (3, 4, 3), dtype=np.uint16)
+    if kind == "tiff-deflate":
+        path = tmp_path / "c16.tif"
+        path.write_bytes(_tiff16_rgb_deflate(array))
+    elif kind == "ppm":
+        path = tmp_path / "c16.ppm"
+        path.write_bytes(b"P6\n4 3\n65535\n" + array.astype(">u2").tobytes())
+    else:
+        path = tmp_path / "c16raw.tif"
+        path.write_bytes(
+            _tiff16_rgb_deflate(array).replace(
+                b"\x03\x01\x03\x00\x01\x00\x00\x00\x08\x00",
+                b"\x03\x01\x03\x00\x01\x00\x00\x00\x01\x00",
+            )
+        )
+    with pytest.raises(DecodeError, match="more than 8 bits per sample"):
+        decode(path)
+
+
+def test_float_image_with_nan_is_refused(tmp_path: Path):
+    array = np.ones((3, 3), np.float32)
+    array[1, 1] = np.nan
+    Image.fromarray(array, "F").save(tmp_path / "nan.tif")
+    with pytest.raises(DecodeError, match="NaN or infinite"):
+        decode(tmp_path / "nan.tif")

@@ -94,3 +94,46 @@ def test_no_inputs_is_an_input_error():
 def test_path_list_skips_blanks_and_comments():
     text = "a.png\n\n# a comment\nb c.png\r\n"
     assert read_path_list(io.StringIO(text)) == ["a.png", "b c.png"]
+
+
+def test_subfolders_without_images_do_not_make_a_folder_labelled(tmp_path: Path):
+    for name in ["a.png", "b.png"]:
+        write_image(tmp_path / name, PIXEL)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "__MACOSX").mkdir()
+    (tmp_path / "__MACOSX" / "._a.png").write_bytes(b"resource fork")
+    found = discover([str(tmp_path)])
+    assert [i.rel for i in found.items] == ["a.png", "b.png"]
+    assert found.classes == [] and found.ignored == 1
+
+
+def test_labelled_folder_notes_top_level_images_and_empty_folders(tmp_path: Path):
+    write_image(tmp_path / "cat/1.png", PIXEL)
+    write_image(tmp_path / "stray.png", PIXEL)
+    (tmp_path / "empty").mkdir()
+    write_image(tmp_path / ".git/objects/x.png", PIXEL)
+    found = discover([str(tmp_path)])
+    assert found.classes == ["cat"] and len(found.items) == 1
+    assert found.ignored == 2  # stray.png and the file under .git
+    assert any("1 image(s) at the top of a labelled folder" in note for note in found.notes)
+    assert any("without images are not classes: empty" in note for note in found.notes)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (["cat/1.png", "cat/1.png"], "is given twice"),
+        (["", "cat"], "inputs overlap: .*cat is inside"),
+        (["cat", "cat/"], "is given twice"),
+        (["", "cat/1.png"], "inputs overlap"),
+    ],
+)
+def test_overlapping_inputs_are_refused(tmp_path: Path, inputs, message):
+    write_image(tmp_path / "cat/1.png", PIXEL)
+    with pytest.raises(InputError, match=message):
+        discover([str(tmp_path / p) if p else str(tmp_path) for p in inputs])
+
+
+def test_a_plain_string_is_one_input(tmp_path: Path):
+    write_image(tmp_path / "a.png", PIXEL)
+    assert len(discover(str(tmp_path)).items) == 1

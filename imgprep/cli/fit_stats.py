@@ -59,6 +59,8 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     else:
         paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
         found = discover(paths)
+        for note in found.notes:
+            log(f"note: {note}", quiet=params["quiet"])
         log(
             f"fit-stats: {len(found.items)} images found, {found.ignored} other files ignored",
             quiet=params["quiet"],

@@ -14,6 +14,7 @@ from imgprep.cli.common import (
     decode_settings,
     engine_options,
     input_options,
+    log,
     progress_bar,
     report_skip,
     resolve_inputs,
@@ -76,6 +77,8 @@ def inspect(**params: Any) -> None:
             summary = summarize_hdf5(paths[0], dataset=params["dataset"], progress=advance)
     else:
         found = discover(paths)
+        for note in found.notes:
+            log(f"note: {note}", quiet=params["quiet"])
         kind = "image" if len(paths) == 1 and os.path.isfile(paths[0]) else "directory"
         if kind == "directory" and not all(os.path.isdir(p) for p in paths):
             kind = "files"

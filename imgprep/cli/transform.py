@@ -178,6 +178,8 @@ def transform(ctx: click.Context, **params: Any) -> None:
     splits = build_splits(plain, named, split_spec, params["seed"])
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]
+    for note in dict.fromkeys(note for split in splits for note in split.discovery.notes):
+        log(f"note: {note}", quiet=quiet)
     workers = worker_count(params["workers"])
     given_stats = Stats.load(params["stats_path"]) if params["stats_path"] else None
     if given_stats is not None and not options.needs_stats:

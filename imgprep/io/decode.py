@@ -55,7 +55,6 @@ _EIGHT_BIT_KEEP = {
     "PA": "RGBA",
 }  # fmt: skip
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
-_SIXTEEN_BIT_COLOUR_RAWMODES = {"RGB;16B", "RGBA;16B", "RGB;16L", "RGBA;16L", "LA;16B"}
 _TARGET_8BIT = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 _READ_WHOLE_BYTES = 64 << 20  # smaller files are read in one call, larger ones streamed
 _FORMAT_OF_EXTENSION = {
@@ -123,13 +122,9 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
         image.load()
         if settings.exif == "apply":
             image = _apply_exif(image)
-        if settings.size is not None:
-            return DecodedFile(
-                array=_decode_resized(image, settings, path),
-                size=info.st_size,
-                mtime_ns=info.st_mtime_ns,
-            )
-        array = image_to_array(image, settings.color, path=path)
+        array = (
+            None if settings.size is not None else image_to_array(image, settings.color, path=path)
+        )
     except DecodeError:
         raise
     except Image.DecompressionBombError as exc:
@@ -140,6 +135,10 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
         raise DecodeError(path, f"corrupt or truncated image ({_short(exc)})") from exc
     finally:
         os.close(fd)
+    if array is None:  # outside the try: our own errors are not "corrupt image"
+        array = _decode_resized(image, settings, path)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DecodeError(path, "float image contains NaN or infinite values")
     return DecodedFile(array=array, size=info.st_size, mtime_ns=info.st_mtime_ns)
 
 
@@ -273,15 +272,31 @@ def _check_bomb(path: str, image: Image.Image) -> None:
 
 
 def _refuse_16bit_colour(path: str, image: Image.Image) -> None:
+    """Refuse colour images stored with more than 8 bits per sample.
+
+    Pillow opens them as 8-bit RGB/RGBA/LA and would drop the low bits without a word:
+    16-bit PNG (``RGB;16B``), TIFF (raw or compressed: BitsPerSample > 8) and PPM with a
+    maxval above 255. 16-bit grayscale (``I;16``) is read exactly and is not affected.
+    """
+    if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
+        return
     tile = getattr(image, "tile", None) or []
-    rawmode = tile[0].args if tile else None
-    if isinstance(rawmode, tuple):
-        rawmode = rawmode[0] if rawmode else None
-    if rawmode in _SIXTEEN_BIT_COLOUR_RAWMODES:
+    args = tile[0].args if tile else None
+    rawmode = (
+        args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else None)
+    )
+    wide = isinstance(rawmode, str) and ";16" in rawmode
+    bits = getattr(image, "tag_v2", {}).get(258) if image.format == "TIFF" else None
+    if isinstance(bits, tuple | list | int):
+        wide = wide or max(bits if isinstance(bits, tuple | list) else (bits,)) > 8
+    if image.format == "PPM" and isinstance(args, tuple) and len(args) > 1:
+        wide = wide or (isinstance(args[1], int) and args[1] > 255)
+    if wide:
         raise DecodeError(
             path,
-            f"16-bit colour image ({rawmode}): Pillow can only decode it to 8 bits, and "
-            "imgprep does not truncate silently; convert it to 8-bit or 16-bit grayscale first",
+            f"{image.mode} image with more than 8 bits per sample: Pillow can only decode it to "
+            "8 bits, and imgprep does not truncate silently; convert it to 8-bit, or to 16-bit "
+            "grayscale, first",
         )
 
 

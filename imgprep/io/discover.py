@@ -2,11 +2,15 @@
 
 Rules (documented in the README):
 
-- A directory with at least one visible subdirectory is a *labelled* dataset, as Keras'
-  ``flow_from_directory``: each immediate subfolder is a class, classes are sorted by name,
-  and images are collected recursively inside each class folder. Files lying directly at the
-  root of a labelled directory belong to no class; they are ignored and counted.
-- A directory without subdirectories is *unlabelled*: its images, sorted by name.
+- A directory with at least one visible subfolder holding images is a *labelled* dataset, as
+  Keras' ``flow_from_directory``: each immediate subfolder that holds images (at any depth)
+  is a class, classes are sorted by name, and images are collected recursively inside each
+  class folder. Files lying directly at the root of a labelled directory belong to no class;
+  they are ignored, counted, and reported as a note. Subfolders without any image are not
+  classes (Keras would make them empty classes).
+- Any other directory is *unlabelled*: the images directly inside it, sorted by name.
+- Inputs must not overlap: the same file twice, or an input inside another input directory,
+  is refused (each image would be counted twice).
 - A file given explicitly (on the command line, in a list file, or on stdin) is taken as is,
   whatever its extension, unlabelled; if it is not an image, decoding reports it.
 - Inside directories, only files whose extension (case-insensitive) is in
@@ -144,6 +148,7 @@ class Discovery:
     classes: list[str] = field(default_factory=list)
     ignored: int = 0
     inputs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def labelled(self) -> bool:
@@ -190,51 +195,136 @@ def discover(inputs: Sequence[str], *, class_names: Sequence[str] | None = None)
     default it is the sorted union of the class folders found.
 
     Raises:
-        InputError: a path does not exist, or no image is found at all (exit 2).
+        InputError: a path does not exist, inputs overlap (the same image would be counted
+            twice), or no image is found at all (exit 2).
     """
+    if isinstance(inputs, str):
+        inputs = [inputs]
     if not inputs:
         raise InputError("no input given: pass directories, image files, or - for stdin")
     missing = [path for path in inputs if not os.path.exists(path)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise InputError(f"input not found: {missing[0]}{more}")
-
-    found_classes = class_folder_names(inputs)
+    _refuse_overlaps(inputs)
+    walked = {path: _scan_directory(path) for path in inputs if os.path.isdir(path)}
+    found_classes = sorted({name for scan in walked.values() for name, _ in scan.classes})
     if class_names is None:
         class_names = found_classes
     elif set(found_classes) - set(class_names):
         raise InputError(f"class folders {sorted(set(found_classes) - set(class_names))} unknown")
-    class_names = list(class_names)
     label_of = {name: index for index, name in enumerate(class_names)}
     items = ItemList()
     ignored = 0
+    notes: list[str] = []
     for path in inputs:
-        if not os.path.isdir(path):
+        if path not in walked:
             items.extend("", [path], None)
             continue
-        classes = _class_folders(path)
-        if classes:
-            ignored += sum(1 for entry in _sorted_entries(path) if not entry.is_dir())
-            for name in classes:
-                found, skipped = _walk_images(os.path.join(path, name))
-                ignored += skipped
-                items.extend(path, [f"{name}/{rel}" for rel in found], label_of[name])
+        scan = walked[path]
+        ignored += scan.ignored
+        notes.extend(scan.notes)
+        if scan.classes:
+            for name, rels in scan.classes:
+                items.extend(path, [f"{name}/{rel}" for rel in rels], label_of[name])
         else:
-            found, skipped = _walk_images(path)
-            ignored += skipped
-            items.extend(path, found, None)
+            items.extend(path, scan.flat, None)
     if not items:
         detail = f" ({ignored} non-image or hidden files ignored)" if ignored else ""
         raise InputError(f"no images found in {', '.join(inputs)}{detail}")
     has_labels = any(items.label(i) is not None for i in range(len(items)))
     return Discovery(
-        items=items, classes=class_names if has_labels else [], ignored=ignored, inputs=list(inputs)
+        items=items,
+        classes=list(class_names) if has_labels else [],
+        ignored=ignored,
+        inputs=list(inputs),
+        notes=notes,
     )
+
+
+@dataclass
+class _Scan:
+    """One input directory: class folders with their images, or a flat list."""
+
+    classes: list[tuple[str, list[str]]]
+    flat: list[str]
+    ignored: int
+    notes: list[str]
+
+
+def _scan_directory(path: str) -> _Scan:
+    """Labelled when at least one visible subfolder holds an image (recursively).
+
+    Subfolders without any image (``__MACOSX``, an empty ``tmp``) are not classes; unlike
+    Keras, which would make every subfolder a class, so that such a folder neither shifts
+    the labels nor turns a flat folder into an empty labelled one.
+    """
+    entries = _sorted_entries(path)
+    subfolders = [
+        entry.name
+        for entry in entries
+        if entry.is_dir(follow_symlinks=False) and not is_hidden(entry.name)
+    ]
+    hidden_folders = [
+        entry.path
+        for entry in entries
+        if entry.is_dir(follow_symlinks=False) and is_hidden(entry.name)
+    ]
+    ignored = sum(_count_files(folder) for folder in hidden_folders)
+    classes: list[tuple[str, list[str]]] = []
+    empty: list[str] = []
+    for name in subfolders:
+        rels, skipped = _walk_images(os.path.join(path, name))
+        ignored += skipped
+        if rels:
+            classes.append((name, rels))
+        else:
+            empty.append(name)
+    files = [entry for entry in entries if not entry.is_dir(follow_symlinks=False)]
+    notes: list[str] = []
+    if classes:
+        ignored += len(files)
+        top_images = sum(1 for e in files if not is_hidden(e.name) and has_image_extension(e.name))
+        if top_images:
+            notes.append(
+                f"{path}: {top_images} image(s) at the top of a labelled folder belong to no "
+                "class folder and are ignored"
+            )
+        if empty:
+            notes.append(f"{path}: folder(s) without images are not classes: {', '.join(empty)}")
+        return _Scan(classes=classes, flat=[], ignored=ignored, notes=notes)
+    flat = [e.name for e in files if not is_hidden(e.name) and has_image_extension(e.name)]
+    ignored += len(files) - len(flat)
+    return _Scan(classes=[], flat=flat, ignored=ignored, notes=notes)
+
+
+def _refuse_overlaps(inputs: Sequence[str]) -> None:
+    """The same file twice, or an input inside another, would count images twice."""
+    normal = [os.path.normpath(os.path.abspath(path)) for path in inputs]
+    seen: dict[str, str] = {}
+    for given, path in zip(inputs, normal, strict=True):
+        if path in seen:
+            raise InputError(f"{given} is given twice (as {seen[path]} and {given})")
+        seen[path] = given
+    folders = sorted(
+        (path, given) for given, path in zip(inputs, normal, strict=True) if os.path.isdir(given)
+    )
+    for given, path in zip(inputs, normal, strict=True):
+        for folder, folder_given in folders:
+            if path != folder and path.startswith(folder.rstrip(os.sep) + os.sep):
+                raise InputError(
+                    f"inputs overlap: {given} is inside {folder_given}; its images would be "
+                    "counted twice"
+                )
 
 
 def class_folder_names(inputs: Sequence[str]) -> list[str]:
     """Sorted union of the class folder names of the labelled directories in ``inputs``."""
-    return sorted({name for path in inputs if os.path.isdir(path) for name in _class_folders(path)})
+    names = set()
+    for path in inputs:
+        if os.path.isdir(path):
+            names.update(name for name, _ in _scan_directory(path).classes)
+    return sorted(names)
 
 
 def _sorted_entries(directory: str) -> list[os.DirEntry[str]]:
@@ -246,14 +336,6 @@ def _sorted_entries(directory: str) -> list[os.DirEntry[str]]:
 
 
 _entry_name = attrgetter("name")
-
-
-def _class_folders(directory: str) -> list[str]:
-    return [
-        entry.name
-        for entry in _sorted_entries(directory)
-        if entry.is_dir(follow_symlinks=False) and not is_hidden(entry.name)
-    ]
 
 
 def _walk_images(root: str) -> tuple[list[str], int]:
