@@ -8,6 +8,7 @@ compared by later runs so that a mismatch is refused instead of silently applied
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ RESIZE_MODES = ("stretch", "fit", "fill")
 RESAMPLE_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
 EXIF_MODES = ("apply", "ignore")
 
+MAX_OUTPUT_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, for outputs too
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -78,7 +80,14 @@ class DecodeSettings:
             if len(self.size) != 2 or min(self.size) < 1:
                 raise InputError(f"invalid size {self.size!r}: expected (width, height) >= 1")
             object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+            if self.size[0] * self.size[1] > MAX_OUTPUT_PIXELS:
+                raise InputError(
+                    f"size {self.size[0]}x{self.size[1]} is above the limit of "
+                    f"{MAX_OUTPUT_PIXELS:,} pixels per image"
+                )
         pad = float(self.pad_value)
+        if not math.isfinite(pad):
+            raise InputError(f"invalid pad_value {self.pad_value!r}: must be a finite number")
         object.__setattr__(self, "pad_value", int(pad) if pad.is_integer() else pad)
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from imgprep.cli.common import (
     worker_count,
 )
 from imgprep.engine import compute_stats
-from imgprep.io.atomic import write_text_atomic
+from imgprep.io.atomic import check_writable, write_text_atomic
 from imgprep.io.discover import discover
 from imgprep.stats_file import Stats
 
@@ -54,6 +54,8 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     defines the space of the statistics, so `transform` can apply them and refuse a mismatch.
     """
     output = params["output"]
+    if output:
+        check_writable(output)
     if params["merge"]:
         stats = _merge(ctx, params)
     else:

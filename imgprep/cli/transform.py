@@ -20,6 +20,7 @@ from imgprep.cli.common import (
 )
 from imgprep.config import load_config, parse_rescale
 from imgprep.errors import InputError
+from imgprep.io.atomic import check_writable
 from imgprep.io.writers import COMPRESSIONS
 from imgprep.prepare import (
     FORMATS,
@@ -175,6 +176,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
     )
     fmt = output_format(params["output"], params["fmt"])
     check_format(fmt, options)
+    check_writable(params["output"], directory_ok=fmt == "png")
     splits = build_splits(plain, named, split_spec, params["seed"])
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]

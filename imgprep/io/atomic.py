@@ -1,36 +1,91 @@
 """Write outputs under a temporary name beside the target and rename them when complete.
 
 An interrupted (Ctrl-C) or failed run therefore never leaves a half-written file under the
-final name: ``os.replace`` is atomic on the same filesystem.
+final name: ``os.replace`` is atomic on the same filesystem. Details a careful user relies on:
+
+- the file gets the usual permissions (0666 less the umask), not a temporary file's 0600;
+- a symbolic link as the target is written through (its target is replaced, the link kept);
+- a target that exists and is not a regular file (``/dev/stdout``, a FIFO) is written
+  directly, since it cannot be replaced;
+- an unwritable folder is one clear error, checked before any work with ``check_writable``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 
 from imgprep.errors import InputError
 
 
-@contextlib.contextmanager
-def atomic_path(target: str) -> Iterator[str]:
-    """Yield a temporary path in ``target``'s directory; rename it to ``target`` on success.
+def resolve_target(target: str) -> str:
+    """The path really written: a symbolic link's target, else ``target``."""
+    return os.path.realpath(target) if os.path.islink(target) else target
+
+
+def is_special(target: str) -> bool:
+    """An existing non-regular file (device, FIFO): written in place, not replaced."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def check_writable(target: str, *, directory_ok: bool = False) -> None:
+    """Fail early, with one line, when ``target`` cannot be written.
 
     Raises:
-        InputError: the target's directory does not exist.
+        InputError: the folder is missing or not writable, or the target is a folder.
     """
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise InputError(f"cannot write {target}: directory {directory} does not exist")
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
-    )
-    os.close(fd)
+    real = resolve_target(target)
+    if is_special(real):
+        return
+    if os.path.isdir(real) and not directory_ok:
+        raise InputError(f"cannot write {target}: it is a directory")
+    parent = os.path.dirname(os.path.abspath(real))
+    if not os.path.isdir(parent):
+        raise InputError(f"cannot write {target}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {target}: directory {parent} is not writable")
+
+
+def temporary_name(target: str) -> str:
+    """``.NAME.<random>.tmp`` in the target's folder (not created)."""
+    parent = os.path.dirname(os.path.abspath(target))
+    name = os.path.basename(os.path.normpath(target))
+    return os.path.join(parent, f".{name}.{secrets.token_hex(4)}.tmp")
+
+
+def create_temporary_file(target: str) -> str:
+    """Create an empty temporary file beside ``target`` with the umask's permissions."""
+    check_writable(target)
+    while True:
+        path = temporary_name(target)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        os.close(fd)
+        return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str) -> Iterator[str]:
+    """Yield a temporary path beside ``target``; rename it to ``target`` on success."""
+    real = resolve_target(target)
+    if is_special(real):
+        yield real
+        return
+    temporary = create_temporary_file(real)
     try:
         yield temporary
-        os.replace(temporary, target)
+        os.replace(temporary, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -42,4 +97,5 @@ def write_text_atomic(target: str, text: str) -> None:
     with atomic_path(target) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
-        os.fsync(handle.fileno())
+        if not is_special(temporary):
+            os.fsync(handle.fileno())

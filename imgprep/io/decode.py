@@ -46,8 +46,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgprep.config import DecodeSettings
-from imgprep.errors import DecodeError
-from imgprep.transforms.functional import resize, resize_pil
+from imgprep.errors import DecodeError, InputError
+from imgprep.transforms.functional import PadValueError, resize, resize_pil
 
 _EIGHT_BIT_KEEP = {
     "1": "L", "L": "L", "LA": "LA", "La": "LA", "RGB": "RGB", "RGBA": "RGBA",
@@ -136,7 +136,10 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
     finally:
         os.close(fd)
     if array is None:  # outside the try: our own errors are not "corrupt image"
-        array = _decode_resized(image, settings, path)
+        try:
+            array = _decode_resized(image, settings, path)
+        except PadValueError as exc:
+            raise InputError(f"{exc} ({path})") from None
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise DecodeError(path, "float image contains NaN or infinite values")
     return DecodedFile(array=array, size=info.st_size, mtime_ns=info.st_mtime_ns)

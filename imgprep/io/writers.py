@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -27,6 +26,13 @@ from PIL import Image
 
 from imgprep import __version__
 from imgprep.errors import ImgprepError, InputError
+from imgprep.io.atomic import (
+    check_writable,
+    create_temporary_file,
+    is_special,
+    resolve_target,
+    temporary_name,
+)
 
 FORMAT_NAME = "imgprep-dataset"
 FORMAT_VERSION = 1
@@ -47,11 +53,13 @@ class Hdf5Writer:
     def __init__(self, target: str, *, compression: str = "none", batch_size: int = 64) -> None:
         import h5py
 
+        if is_special(resolve_target(target)):
+            raise InputError(f"cannot write HDF5 to {target}: it is not a regular file")
         if compression not in COMPRESSIONS:
             raise InputError(
                 f"invalid compression {compression!r}: choose {', '.join(COMPRESSIONS)}"
             )
-        self.target = target
+        self.target = resolve_target(target)
         self.compression = None if compression == "none" else compression
         self.batch_size = batch_size
         self._temporary = _temporary_beside(target, directory=False)
@@ -222,8 +230,7 @@ class PngWriter:
         if kind is None and self._finished:
             old = None
             if os.path.isdir(self.target):
-                old = _temporary_beside(self.target, directory=True)
-                os.rmdir(old)
+                old = temporary_name(self.target)
                 os.replace(self.target, old)
             os.replace(self._temporary, self.target)
             if old:
@@ -246,15 +253,19 @@ def _save_png(image: np.ndarray, path: str, rel: str) -> None:
 
 
 def _temporary_beside(target: str, *, directory: bool) -> str:
-    parent = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(parent):
-        raise InputError(f"cannot write {target}: directory {parent} does not exist")
-    prefix = f".{os.path.basename(os.path.normpath(target))}."
-    if directory:
-        return tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent)
-    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
-    os.close(fd)
-    return path
+    """A new temporary file or folder beside ``target`` (usual permissions, umask applied)."""
+    if not directory:
+        return create_temporary_file(target)
+    check_writable(target, directory_ok=True)
+    while True:
+        path = temporary_name(target)
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return path
 
 
 def _shape(shape: Sequence[int]) -> str:

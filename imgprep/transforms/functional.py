@@ -114,10 +114,26 @@ def _pad(
     target_w, target_h = size
     if resized.shape[:2] == (target_h, target_w):
         return resized
+    check_pad_value(pad_value, resized.dtype)
     canvas = np.full((target_h, target_w, resized.shape[2]), pad_value, dtype=resized.dtype)
     left, top = offset
     canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return canvas
+
+
+def check_pad_value(pad_value: float, dtype: np.dtype) -> None:
+    """A pad value must be representable in the image's dtype (no silent clip or round)."""
+    if np.dtype(dtype).kind in "ui":
+        info = np.iinfo(dtype)
+        if not float(pad_value).is_integer() or not info.min <= pad_value <= info.max:
+            raise PadValueError(
+                f"pad value {pad_value:g} does not fit {np.dtype(dtype).name} images "
+                f"(an integer from {info.min} to {info.max})"
+            )
+
+
+class PadValueError(ValueError):
+    """The pad value cannot be stored in the image's dtype."""
 
 
 def _check_filter(resample: str) -> None:
