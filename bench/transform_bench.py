@@ -72,6 +72,7 @@ With ``--mnist-limit N`` only the first N digits are used (trees ``mnist-train-<
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -358,19 +359,27 @@ def featurewise_numbers(handle: Any) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.array(standardize["std"]) + standardize["epsilon"]
 
 
-def photo_pixel_diff(script: Any, imgprep: Any) -> float:
-    """Max abs difference in 0..1 pixel units once each output's normalization is undone."""
+def photo_pixel_diff(script: Any, imgprep: Any) -> tuple[float, int]:
+    """Max abs difference in 0..1 pixel units once each output's normalization is undone,
+    and the number of images that differ by more than one 8-bit level (1/255)."""
     import numpy as np
 
     mean, scale = featurewise_numbers(imgprep)
     net_mean = np.array(IMAGENET_MEAN)
     net_std = np.array(IMAGENET_STD)
-    worst = 0.0
+    worst, beyond = 0.0, 0
     for ours, theirs in row_blocks(imgprep["images"], script["images"]):
         pixels = ours.astype(np.float64) * scale + mean
         reference = theirs.astype(np.float64) * net_std + net_mean
-        worst = max(worst, float(np.abs(pixels - reference).max()))
-    return worst
+        per_image = np.abs(pixels - reference).reshape(len(ours), -1).max(axis=1)
+        worst = max(worst, float(per_image.max()))
+        beyond += int((per_image > 1 / 255 + 1e-6).sum())
+    return worst, beyond
+
+
+def decode_options(handle: Any) -> dict[str, Any]:
+    """The decode settings imgprep recorded in an output (colour, size, JPEG draft...)."""
+    return json.loads(handle.attrs["pipeline"])["options"]["decode"]
 
 
 def child_check(out: Path) -> dict[str, Any]:
@@ -402,6 +411,7 @@ def child_check(out: Path) -> dict[str, Any]:
             "photo_j1_j2_identical": identical(p1["images"], p2["images"]),
             "photo_imgprep_moments": [p_mean, p_std],
             "photo_pixel_diff": photo_pixel_diff(p0, p1),
+            "photo_decode_options": decode_options(p1),
         }
 
 
@@ -571,12 +581,15 @@ def photo_lines(
     results: dict[str, CaseResult], check: dict[str, Any], info: dict[str, Any]
 ) -> list[str]:
     p_mean, p_std = check["photo_imgprep_moments"]
+    worst, beyond = check["photo_pixel_diff"]
+    draft = check["photo_decode_options"].get("jpeg_draft", "not recorded")
     return [
         "imgprep computes featurewise stats in a first pass, so it decodes and resizes each "
         "photo twice;",
         "the script uses fixed ImageNet constants and does one pass (not the same work).",
         f"images imgprep -j 1 vs script, each normalization undone (0..1 pixel units): max abs "
-        f"diff {check['photo_pixel_diff']:.3g}; shapes {check['photo_shapes'][0]} / "
+        f"diff {worst:.3g}, {beyond} of {info['count']} images differ by more than 1/255 "
+        f"(imgprep jpeg_draft: {draft}); shapes {check['photo_shapes'][0]} / "
         f"{check['photo_shapes'][1]}; labels equal: {yes(check['photo_labels_equal'])}",
         f"imgprep -j 1 and -j 2 images identical: {yes(check['photo_j1_j2_identical'])}",
         f"per-channel moments of imgprep output: mean {numbers(p_mean)} std {numbers(p_std)}",
@@ -585,6 +598,14 @@ def photo_lines(
         f"photos: {info['count']} JPEG, sides {info['min_side']}..{info['max_side']} px, "
         f"{info['mean_megapixels']:.2f} Mpx mean, {info['megabytes']:.1f} MB",
     ]
+
+
+def source_fingerprint() -> str:
+    """A short hash of the imgprep package's sources, to see whether they changed mid-run."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "imgprep").rglob("*.py")):
+        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def yes(flag: bool) -> str:
@@ -633,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.child:
         run_child(args)
         return
+    fingerprint = source_fingerprint()
     info = prepare_datasets(args)
     mnist_root = args.cache / tree_name(args.mnist_limit)
     subset_root = args.cache / tree_name(subset_size(args.mnist_limit))
@@ -650,6 +672,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     assert not {"numpy", "PIL", "h5py"} & set(sys.modules), "the harness must stay small"
     harness_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rounds = f"{os.cpu_count()} CPUs, best of {args.repeat} interleaved rounds"
+    after = source_fingerprint()
+    print(f"imgprep sources {fingerprint}" + ("" if after == fingerprint else f" -> {after}"))
+    if after != fingerprint:
+        print("WARNING: the imgprep sources changed during the run; rounds mix versions")
     print(f"imgprep transform, MNIST: {mnist_root} ({rounds})")
     mnist = [results[key] for key in ("m_script", "m_j1", "m_j2", "m_subset")]
     print(format_table(mnist, [results["m_script"]]))

@@ -104,8 +104,21 @@ class DecodeSettings:
         if unknown:
             raise InputError(f"unknown decode setting(s) {', '.join(unknown)}")
         values = dict(data)
-        if values.get("size") is not None:
-            values["size"] = tuple(values["size"])
+        size = values.get("size")
+        if size is not None:
+            if not isinstance(size, list | tuple) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in size
+            ):
+                raise InputError(f"invalid size {size!r}: expected [width, height]")
+            values["size"] = tuple(size)
+        for key in ("color", "resize_mode", "resample", "exif"):
+            if key in values and not isinstance(values[key], str):
+                raise InputError(f"invalid {key} {values[key]!r}")
+        if "pad_value" in values and (
+            isinstance(values["pad_value"], bool)
+            or not isinstance(values["pad_value"], int | float)
+        ):
+            raise InputError(f"invalid pad_value {values['pad_value']!r}: expected a number")
         return cls(**values)
 
     def describe(self) -> str:

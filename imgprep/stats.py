@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from imgprep.errors import ImgprepError, InputError, StatsFileError
+from imgprep.errors import ImgprepError, InputError
 
 FORMAT_NAME = "imgprep-stats"
 FORMAT_VERSION = 1
@@ -359,7 +359,9 @@ class MomentAccumulator:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MomentAccumulator:
         try:
-            exact = bool(data["exact"])
+            exact = data["exact"]
+            if not isinstance(exact, bool):
+                raise TypeError("'exact' must be true or false")
             acc = cls(
                 channels=data["channels"],
                 images=int(data["images"]),
@@ -369,13 +371,15 @@ class MomentAccumulator:
                 maximum=[float(v) for v in data["max"]],
             )
             if exact:
-                acc.sums = [int(v) for v in data["sum"]]
-                acc.sums_sq = [int(v) for v in data["sum_sq"]]
+                acc.sums = [_integer(v) for v in data["sum"]]
+                acc.sums_sq = [_integer(v) for v in data["sum_sq"]]
             else:
                 acc.float_mean = [float(v) for v in data["mean"]]
                 acc.float_m2 = [float(v) for v in data["m2"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StatsFileError(f"malformed accumulator: {exc!r}") from exc
+        except KeyError as exc:
+            raise ValueError(f"accumulators has no {exc.args[0]!r}") from exc
+        except TypeError as exc:
+            raise ValueError(f"accumulators: {exc}") from exc
         return acc
 
     def _start(self, channels: int) -> None:
@@ -396,6 +400,12 @@ class MomentAccumulator:
     def _require_data(self) -> None:
         if not self.count:
             raise ImgprepError("no pixels were accumulated")
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"exact sums must be integers, not {value!r}")
+    return value
 
 
 def _float_parts(moments: ImageMoments) -> tuple[Sequence[float], Sequence[float]]:

@@ -138,28 +138,33 @@ class Stats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<stats>") -> Stats:
+        """Parse and validate a stats document; any problem is one ``StatsFileError``."""
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise StatsFileError(f"{source}: not an imgprep stats file (no format {FORMAT_NAME!r})")
         version = data.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise StatsFileError(f"{source}: invalid format_version {version!r}")
+        if version > FORMAT_VERSION:
             raise StatsFileError(
-                f"{source}: stats format version {version!r} is newer than this imgprep "
+                f"{source}: stats format version {version} is newer than this imgprep "
                 f"understands ({FORMAT_VERSION}); upgrade imgprep"
             )
         try:
-            return cls(
-                accumulator=MomentAccumulator.from_dict(data["accumulators"]),
-                settings=DecodeSettings.from_dict(data["preprocessing"]),
-                dtype=str(data["dtype"]),
-                image_shape=data.get("image_shape"),
-                inputs=list(data["inputs"]),
-                provenance=dict(data["provenance"]),
-                skipped=list(data.get("skipped", [])),
+            stats = cls(
+                accumulator=MomentAccumulator.from_dict(_object(data, "accumulators")),
+                settings=DecodeSettings.from_dict(_object(data, "preprocessing")),
+                dtype=_text(data, "dtype"),
+                image_shape=_int_list_or_none(data.get("image_shape"), "image_shape"),
+                inputs=[str(v) for v in _list(data, "inputs")],
+                provenance=_provenance(_object(data, "provenance")),
+                skipped=[dict(v) for v in data.get("skipped", [])],
             )
+            _check_accumulator(stats.accumulator)
         except KeyError as exc:
             raise StatsFileError(f"{source}: missing key {exc.args[0]!r}") from exc
-        except InputError as exc:
-            raise StatsFileError(f"{source}: {exc}") from exc
+        except (InputError, TypeError, ValueError) as exc:
+            raise StatsFileError(f"{source}: invalid stats file ({exc})") from exc
+        return stats
 
     @classmethod
     def load(cls, path: str) -> Stats:
@@ -196,9 +201,10 @@ class Stats:
             )
         mine, theirs = _sources(self.provenance), _sources(other.provenance)
         overlap = {p.get("files_sha256") for p in mine} & {p.get("files_sha256") for p in theirs}
-        if overlap - {None}:
+        if overlap - {None} and self.accumulator.to_dict() == other.accumulator.to_dict():
             raise InputError(
-                "refusing to merge the same files twice (equal files_sha256 in both stats files)"
+                "refusing to merge the same data twice (both stats files have the same file "
+                "list hash and the same sums)"
             )
         return Stats(
             accumulator=self.accumulator.merge(other.accumulator),
@@ -212,6 +218,65 @@ class Stats:
             },
             skipped=self.skipped + other.skipped,
         )
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data[key]
+    if not isinstance(value, dict):
+        raise ValueError(f"{key!r} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data[key]
+    if not isinstance(value, list):
+        raise ValueError(f"{key!r} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string")
+    return value
+
+
+def _int_list_or_none(value: Any, key: str) -> list[int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+        raise ValueError(f"{key!r} must be a list of integers or null")
+    return list(value)
+
+
+def _provenance(value: dict[str, Any]) -> dict[str, Any]:
+    merged = value.get("merged_from")
+    if merged is not None and (
+        not isinstance(merged, list) or not all(isinstance(v, dict) for v in merged)
+    ):
+        raise ValueError("'provenance.merged_from' must be a list of objects")
+    return dict(value)
+
+
+def _check_accumulator(acc: MomentAccumulator) -> None:
+    """Counts positive and every per-channel list as long as the channel count."""
+    channels = acc.channels
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"accumulators.channels must be a positive integer, not {channels!r}")
+    if acc.count < 1 or acc.images < 1:
+        raise ValueError("accumulators.count and accumulators.images must be positive")
+    lists = {"min": acc.minimum, "max": acc.maximum}
+    if acc.exact:
+        lists.update({"sum": acc.sums, "sum_sq": acc.sums_sq})
+    else:
+        lists.update({"mean": acc.float_mean, "m2": acc.float_m2})
+    for name, values in lists.items():
+        if len(values) != channels:
+            raise ValueError(
+                f"accumulators.{name} has {len(values)} values for {channels} channels"
+            )
+    if acc.exact and any(acc.count * q < s * s for s, q in zip(acc.sums, acc.sums_sq, strict=True)):
+        raise ValueError("accumulators.sum_sq is smaller than sum squared over count")
 
 
 def _sources(provenance: dict[str, Any]) -> list[dict[str, Any]]:

@@ -78,7 +78,7 @@ def test_merge_refuses_different_preprocessing(dataset):
 def test_merge_refuses_the_same_files_twice(dataset):
     root, _ = dataset
     stats = compute_stats([str(root)])
-    with pytest.raises(InputError, match="same files twice"):
+    with pytest.raises(InputError, match="same data twice"):
         stats.merge(compute_stats([str(root)]))
 
 
@@ -111,3 +111,49 @@ def test_decode_settings_round_trip_and_validation():
         DecodeSettings(color="purple")
     with pytest.raises(InputError, match="unknown decode setting"):
         DecodeSettings.from_dict({"colour": "rgb"})
+
+
+def test_same_names_sizes_and_times_but_other_pixels_merge(tmp_path: Path, rng):
+    from tests.conftest import write_image
+
+    for name in ("a", "b"):
+        path = write_image(
+            tmp_path / name / "x.bmp", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        )
+        import os
+
+        os.utime(path, ns=(10**18, 10**18))
+    a, b = compute_stats([str(tmp_path / "a")]), compute_stats([str(tmp_path / "b")])
+    assert a.provenance["files_sha256"] == b.provenance["files_sha256"]
+    assert a.merge(b).images == 2
+
+
+CORRUPTIONS = [
+    (("accumulators", "count"), 0, "must be positive"),
+    (("accumulators", "sum"), [1, 2], "has 2 values for 3 channels"),
+    (("accumulators", "channels"), "3", "positive integer"),
+    (("accumulators", "exact"), "yes", "true or false"),
+    (("preprocessing", "size"), "ab", "invalid size"),
+    (("preprocessing",), 5, "must be an object"),
+    (("preprocessing", "pad_value"), "x", "invalid pad_value"),
+    (("provenance",), [], "must be an object"),
+    (("provenance", "merged_from"), [1, 2], "list of objects"),
+    (("inputs",), 7, "must be a list"),
+    (("format_version",), "1", "invalid format_version"),
+    (("format_version",), 0, "invalid format_version"),
+]
+
+
+@pytest.mark.parametrize(("keys", "value", "message"), CORRUPTIONS)
+def test_damaged_stats_files_are_one_clear_error(dataset, tmp_path: Path, keys, value, message):
+    root, _ = dataset
+    data = compute_stats([str(root)]).to_dict()
+    target = data
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(StatsFileError, match=message) as info:
+        Stats.load(str(path))
+    assert str(info.value).startswith(str(path))
