@@ -121,6 +121,25 @@ class DecodeSettings:
             raise InputError(f"invalid pad_value {values['pad_value']!r}: expected a number")
         return cls(**values)
 
+    def space(self) -> dict[str, Any]:
+        """The settings that change pixels: what two sets of statistics must share.
+
+        The resize filter, mode and JPEG drafting matter only with a size, the pad value
+        only in ``fit`` mode; other values are recorded but never make two runs differ.
+        """
+        space: dict[str, Any] = {"color": self.color, "exif": self.exif, "size": self.size}
+        if self.size is not None:
+            space.update(
+                resize_mode=self.resize_mode, resample=self.resample, jpeg_draft=self.jpeg_draft
+            )
+            if self.resize_mode == "fit":
+                space["pad_value"] = self.pad_value
+        return space
+
+    def same_space(self, other: DecodeSettings) -> bool:
+        """Whether images decoded with ``other`` are identical to images decoded with this."""
+        return self.space() == other.space()
+
     def describe(self) -> str:
         """One line for messages: ``color=keep size=28x28 resize_mode=stretch ...``."""
         size = f"{self.size[0]}x{self.size[1]}" if self.size else "original"

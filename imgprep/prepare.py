@@ -148,7 +148,7 @@ def resolve_stats(
 
 def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
     """Refuse statistics computed on differently prepared images (colour, size, resize)."""
-    if stats.settings == options.decode or allow_mismatch:
+    if stats.settings.same_space(options.decode) or allow_mismatch:
         return
     raise InputError(
         "the statistics were computed on differently prepared images: stats file has "

@@ -189,7 +189,7 @@ class Stats:
         Raises:
             InputError: different pre-processing, channels or dtype, or the same data twice.
         """
-        if self.settings != other.settings:
+        if not self.settings.same_space(other.settings):
             raise InputError(
                 "cannot merge statistics from different pre-processing: "
                 f"{self.settings.describe()} vs {other.settings.describe()}"

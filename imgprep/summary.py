@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.errors import InputError
+from imgprep.errors import ImgprepError, InputError
 from imgprep.stats import MomentAccumulator, batch_moments
 from imgprep.stats_file import Stats, channel_names
 
@@ -110,7 +110,7 @@ def summarize_hdf5(
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(f"{path}: cannot open as HDF5 ({exc})") from exc
+        raise ImgprepError(f"{path}: cannot open as HDF5 ({exc})") from exc
     with handle:
         if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
             available = _dataset_names(handle)
@@ -135,7 +135,7 @@ def summarize_hdf5(
                 progress(len(images))
         attributes = {key: _attribute(value) for key, value in sorted(data.attrs.items())}
         attributes.update({key: _attribute(value) for key, value in sorted(handle.attrs.items())})
-        shape = list(data.shape[1:]) if data.ndim == 4 else None
+        shape = [*data.shape[1:], 1] if data.ndim == 3 else list(data.shape[1:])
         return Summary(
             source=path,
             kind="hdf5",
@@ -178,8 +178,20 @@ class Expectations:
         )
 
 
+def validate_expectations(summary: Summary, expect: Expectations) -> None:
+    """Refuse a per-channel expectation whose length differs from the channel count."""
+    channels = summary.accumulator.channels or 0
+    for key, wanted in (("mean", expect.mean), ("std", expect.std)):
+        if wanted is not None and len(wanted) not in (1, channels):
+            raise InputError(
+                f"--expect-{key} has {len(wanted)} values but the data has {channels} "
+                "channel(s): give one value (global) or one per channel"
+            )
+
+
 def check(summary: Summary, expect: Expectations) -> list[str]:
     """One line per failed expectation, naming value, expectation and tolerance."""
+    validate_expectations(summary, expect)
     failures: list[str] = []
     acc = summary.accumulator
     channel = acc.channel_stats()
@@ -271,4 +283,6 @@ def _plain(value: Any) -> Any:
 
 def shapes_text(shape: Sequence[int] | None) -> str:
     """``28x28x1`` (H x W x C), or ``mixed`` for images of different sizes."""
-    return "x".join(str(v) for v in shape) if shape else "mixed"
+    if shape is None:
+        return "mixed"
+    return "x".join(str(v) for v in shape) if shape else "one value per row"

@@ -191,3 +191,24 @@ def test_merge_usage_errors(runner, tmp_path: Path):
     bad.write_text("{")
     result = runner.invoke(main, ["fit-stats", "--merge", str(bad), str(bad)])
     assert result.exit_code == 1 and "not valid JSON" in result.stderr
+
+
+def test_merge_refuses_options_without_effect(runner):
+    result = runner.invoke(main, ["fit-stats", "--merge", "a.json", "b.json", "-j", "2"])
+    assert result.exit_code == 2 and "--workers cannot be used with --merge" in result.stderr
+
+
+def test_settings_without_effect_do_not_block_a_merge(runner, tmp_path: Path, rng):
+    from tests.conftest import make_dataset
+
+    make_dataset(tmp_path / "a", rng, classes=("k",), per_class=2)
+    make_dataset(tmp_path / "b", rng, classes=("k",), per_class=2)
+    one = tmp_path / "1.json"
+    two = tmp_path / "2.json"
+    runner.invoke(main, ["fit-stats", str(tmp_path / "a"), "-q", "-o", str(one)])
+    runner.invoke(
+        main, ["fit-stats", str(tmp_path / "b"), "-q", "-o", str(two), "--pad-value", "9"]
+    )
+    merged = runner.invoke(main, ["fit-stats", "--merge", str(one), str(two), "-q"])
+    assert merged.exit_code == 0, merged.output
+    assert json.loads(merged.stdout)["images"] == 4

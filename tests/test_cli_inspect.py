@@ -154,3 +154,31 @@ def test_inspect_skip_reports(runner, dataset):
     assert data["skipped"] == [
         {"path": str(root / "cat" / "bad.png"), "reason": "empty file (0 bytes)"}
     ]
+
+
+def test_3d_hdf5_dataset_has_a_shape(runner, tmp_path: Path, rng):
+    path = tmp_path / "d3.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = rng.integers(0, 256, (10, 5, 6), dtype=np.uint8)
+    data = json.loads(runner.invoke(main, ["inspect", str(path), "--json"]).stdout)
+    assert data["image_shape"] == [5, 6, 1]
+
+
+def test_corrupt_hdf5_is_a_data_error(runner, tmp_path: Path):
+    path = tmp_path / "bad.h5"
+    path.write_text("garbage")
+    result = runner.invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {path}: cannot open as HDF5")
+
+
+def test_wrong_expectation_length_is_refused_before_printing(runner, dataset):
+    root, _ = dataset
+    result = runner.invoke(main, ["inspect", str(root), "--expect-mean", "0,1", "-q"])
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_decode_options_do_not_apply_to_hdf5(runner, tmp_path: Path, rng):
+    path = _h5(tmp_path / "d.h5", rng.integers(0, 256, (2, 3, 3, 1), dtype=np.uint8))
+    result = runner.invoke(main, ["inspect", str(path), "--color", "rgb"])
+    assert result.exit_code == 2 and "--color cannot be used with an HDF5 file" in result.stderr

@@ -94,12 +94,15 @@ def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
         raise click.UsageError("--merge takes stats files as INPUTS only")
     given = [
         key
-        for key in _DECODE_KEYS
+        for key in (*_DECODE_KEYS, "workers", "batch_size", "on_error")
         if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
     ]
     if given:
         names = ", ".join("--" + key.replace("_", "-") for key in given)
-        raise click.UsageError(f"{names} cannot be used with --merge: the stats files fix them")
+        raise click.UsageError(
+            f"{names} cannot be used with --merge: the stats files fix the decoding and no "
+            "image is read"
+        )
     files = list(params["inputs"])
     if len(files) < 2:
         raise click.UsageError("--merge needs at least two stats files")

@@ -32,6 +32,7 @@ from imgprep.summary import (
     shapes_text,
     summarize_hdf5,
     summary_from_stats,
+    validate_expectations,
 )
 
 
@@ -62,7 +63,8 @@ from imgprep.summary import (
 )
 @decode_options
 @engine_options
-def inspect(**params: Any) -> None:
+@click.pass_context
+def inspect(ctx: click.Context, **params: Any) -> None:
     """Count, shape, dtype, min, max, mean and std (per channel and global).
 
     INPUTS is an image file, directories or files (as fit-stats), or one HDF5 file, whose
@@ -73,6 +75,7 @@ def inspect(**params: Any) -> None:
     expect = _expectations(params)
     paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
     if len(paths) == 1 and os.path.isfile(paths[0]) and is_hdf5_path(paths[0]):
+        _refuse_decode_options(ctx)
         with progress_bar(0, quiet=params["quiet"], desc="inspect") as advance:
             summary = summarize_hdf5(paths[0], dataset=params["dataset"], progress=advance)
     else:
@@ -94,6 +97,7 @@ def inspect(**params: Any) -> None:
             )
         source = paths[0] if len(paths) == 1 else ", ".join(paths)
         summary = summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape)
+    validate_expectations(summary, expect)
     if params["as_json"]:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -104,6 +108,21 @@ def inspect(**params: Any) -> None:
             click.echo(f"check failed: {line}", err=True)
         if failures:
             raise SystemExit(1)
+
+
+_DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", "jpeg_draft")
+
+
+def _refuse_decode_options(ctx: click.Context) -> None:
+    given = [
+        "--" + key.replace("_", "-")
+        for key in _DECODE_KEYS
+        if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} cannot be used with an HDF5 file: it is read as stored"
+        )
 
 
 def _expectations(params: dict[str, Any]) -> Expectations:
