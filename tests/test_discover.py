@@ -137,3 +137,16 @@ def test_overlapping_inputs_are_refused(tmp_path: Path, inputs, message):
 def test_a_plain_string_is_one_input(tmp_path: Path):
     write_image(tmp_path / "a.png", PIXEL)
     assert len(discover(str(tmp_path)).items) == 1
+
+
+def test_every_pillow_format_is_found_but_not_stubs(tmp_path: Path, rng):
+    import numpy as np
+
+    from imgprep.io.decode import decode_image
+
+    array = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    write_image(tmp_path / "a.tga", array)
+    (tmp_path / "data.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    found = discover([str(tmp_path)])
+    assert [i.rel for i in found.items] == ["a.tga"] and found.ignored == 1
+    np.testing.assert_array_equal(decode_image(found.items[0].path), array)

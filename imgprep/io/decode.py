@@ -47,6 +47,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, InputError
+from imgprep.io.discover import FORMAT_OF_EXTENSION
 from imgprep.transforms.functional import PadValueError, resize, resize_pil
 
 _EIGHT_BIT_KEEP = {
@@ -57,12 +58,7 @@ _EIGHT_BIT_KEEP = {
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 _TARGET_8BIT = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 _READ_WHOLE_BYTES = 64 << 20  # smaller files are read in one call, larger ones streamed
-_FORMAT_OF_EXTENSION = {
-    ".png": ("PNG",), ".jpg": ("JPEG",), ".jpeg": ("JPEG",), ".jpe": ("JPEG",),
-    ".jfif": ("JPEG",), ".bmp": ("BMP",), ".dib": ("DIB",), ".gif": ("GIF",),
-    ".tif": ("TIFF",), ".tiff": ("TIFF",), ".webp": ("WEBP",), ".ppm": ("PPM",),
-    ".pgm": ("PPM",), ".pbm": ("PPM",), ".pnm": ("PPM",),
-}  # fmt: skip
+_FORMAT_OF_EXTENSION = {ext: (name,) for ext, name in FORMAT_OF_EXTENSION.items()}
 _DRAFT_MARGIN = 2.0  # drafted images keep at least this many times the pixels needed
 _EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
 _DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)

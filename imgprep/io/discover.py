@@ -13,8 +13,10 @@ Rules (documented in the README):
   is refused (each image would be counted twice).
 - A file given explicitly (on the command line, in a list file, or on stdin) is taken as is,
   whatever its extension, unlabelled; if it is not an image, decoding reports it.
-- Inside directories, only files whose extension (case-insensitive) is in
-  ``IMAGE_EXTENSIONS`` are taken; hidden files and folders (name starting with ".") and other
+- Inside directories, only files whose extension (case-insensitive) is one the installed
+  Pillow registers a decoder for (``IMAGE_EXTENSIONS``: png, jpg, gif, bmp, tif, webp, ppm,
+  tga, ico, qoi, jp2, psd, ..., without identify-only stubs and formats that need an outside
+  program such as EPS or WMF) are taken; hidden files and folders (name starting with ".") and other
   files are ignored, and their number is reported.
 - Order: inputs in the order given; inside a directory, sorted by class, then by the path
   relative to the class folder (code-point order of each path component). Symbolic links to
@@ -32,14 +34,26 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TextIO, overload
 
+from PIL import Image
+
 from imgprep.errors import InputError
 
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
-        ".webp", ".ppm", ".pgm", ".pbm", ".pnm",
+# Pillow formats that only identify files (no decoder), or need an outside program.
+_NOT_DECODABLE = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF", "EPS", "IPTC"})
+
+
+def _decodable_extensions() -> dict[str, str]:
+    """Every extension the installed Pillow registers a decoder for, with its format."""
+    Image.init()
+    return {
+        extension.lower(): name
+        for extension, name in Image.registered_extensions().items()
+        if name in Image.OPEN and name not in _NOT_DECODABLE
     }
-)  # fmt: skip
+
+
+FORMAT_OF_EXTENSION = _decodable_extensions()
+IMAGE_EXTENSIONS = frozenset(FORMAT_OF_EXTENSION)
 
 
 @dataclass(frozen=True)
