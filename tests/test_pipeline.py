@@ -219,3 +219,20 @@ def test_parse_rescale():
     for bad in ("x", "1/0", True):
         with pytest.raises(InputError):
             parse_rescale(bad)
+
+
+def test_from_stats_uses_the_files_space(tmp_path: Path, images):
+    from imgprep.engine import compute_stats
+
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    settings = DecodeSettings(color="grayscale", size=(4, 3))
+    stats = compute_stats([str(tmp_path)], settings=settings)
+    path = tmp_path / "s.json"
+    stats.save(str(path))
+    pipeline = Pipeline.from_stats(str(path), rescale=1 / 255)
+    assert pipeline.decode == settings
+    out = np.stack([pipeline.apply(str(tmp_path / f"{i}.png")) for i in range(len(images))])
+    assert out.shape == (6, 3, 4, 1)
+    assert abs(float(out.astype(np.float64).mean())) < 1e-6
+    assert abs(float(out.astype(np.float64).std()) - 1) < 1e-4

@@ -217,6 +217,36 @@ class Pipeline:
         return pipeline_from_config(path, stats)
 
     @classmethod
+    def from_stats(
+        cls,
+        stats: Stats | str,
+        *,
+        rescale: float | None = None,
+        center: str | None = "featurewise",
+        standardize: str | None = "featurewise",
+        stats_scope: str | None = None,
+        epsilon: float = KERAS_EPSILON,
+        dtype: str = "auto",
+    ) -> Pipeline:
+        """A pipeline that applies a stats file in the space it was computed in.
+
+        Colour, size and resize settings come from the file, so new images are prepared
+        exactly as the images the statistics describe; by default featurewise centring and
+        standardization, as Keras' ``featurewise_center`` + ``featurewise_std_normalization``.
+        """
+        loaded = Stats.load(stats) if isinstance(stats, str) else stats
+        options = PipelineOptions(
+            decode=loaded.settings,
+            rescale=rescale,
+            center=center,
+            standardize=standardize,
+            stats_scope=stats_scope,
+            epsilon=epsilon,
+            dtype=dtype,
+        )
+        return cls(options, loaded)
+
+    @classmethod
     def from_hdf5(cls, path: str) -> Pipeline:
         """The pipeline an ``imgprep transform`` HDF5 file was written with (for prediction)."""
         return pipeline_from_hdf5(path)
