@@ -165,7 +165,12 @@ RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
     "on-error", "quiet", "overwrite",
 )  # fmt: skip
-CONFIG_KEYS = PIPELINE_KEYS + RUN_KEYS
+AUGMENT_KEYS = (
+    "rotation-range", "width-shift-range", "height-shift-range", "shear-range", "zoom-range",
+    "zoom-keep-aspect", "horizontal-flip", "vertical-flip", "brightness-range",
+    "channel-shift-range", "fill-mode", "cval", "copies", "keep-original", "preview",
+)  # fmt: skip
+CONFIG_KEYS = PIPELINE_KEYS + RUN_KEYS + AUGMENT_KEYS
 
 
 def parse_rescale(value: object) -> float:

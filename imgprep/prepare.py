@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from imgprep.augment import AugmentParams, AugmentSettings, augment
 from imgprep.engine import compute_stats, ordered_map
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import decode_file
@@ -158,28 +159,95 @@ def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch:
 
 
 @dataclass(frozen=True)
+class AugmentPlan:
+    """What to augment: settings, copies per image, the original too, the seed."""
+
+    settings: AugmentSettings
+    copies: int = 1
+    keep_original: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.copies < 1:
+            raise InputError(f"--copies must be at least 1, got {self.copies}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.settings.to_dict(),
+            "copies": self.copies,
+            "keep_original": self.keep_original,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    """One written image: its copy number (0: the original) and sampled parameters."""
+
+    image: np.ndarray
+    copy: int = 0
+    params: AugmentParams | None = None
+
+
+def make_rows(
+    decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan | None
+) -> list[OutputRow]:
+    """The rows one decoded image becomes: itself, or its augmented copies (and original)."""
+    if plan is None:
+        return [OutputRow(pipeline.apply_array(decoded))]
+    rows = (
+        [OutputRow(pipeline.apply_array(decoded), 0, AugmentParams())] if plan.keep_original else []
+    )
+    for copy, params in augmented_copies(decoded, index, split, pipeline, plan):
+        rows.append(OutputRow(pipeline.apply_array(copy), params=params[1], copy=params[0]))
+    return rows
+
+
+def augmented_copies(
+    decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan
+) -> list[tuple[np.ndarray, tuple[int, AugmentParams]]]:
+    """Copies 1..K of image ``index`` before normalization, with (copy, params)."""
+    numbers = np.arange(1, plan.copies + 1)
+    sampled = plan.settings.sample(
+        seed=plan.seed,
+        split=split,
+        indices=np.full(plan.copies, index),
+        copies=numbers,
+        shape=decoded.shape,
+    )
+    keep_dtype = not pipeline.options.makes_floats
+    return [
+        (augment(decoded, params, plan.settings, keep_dtype=keep_dtype), (int(number), params))
+        for number, params in zip(numbers, sampled, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
 class TransformTask:
-    """One batch for a worker."""
+    """One batch for a worker: files, their first index in the split, the work to do."""
 
     segments: list[tuple[str, tuple[str, ...]]]
     pipeline: Pipeline
+    start: int = 0
+    split: int = 0
+    plan: AugmentPlan | None = None
 
 
 @dataclass
 class TransformedBatch:
-    """Outputs of one batch: an array or None (failed) per file, and failure reasons."""
+    """Outputs of one batch: the rows of each file (None: failed), and failure reasons."""
 
-    images: list[np.ndarray | None]
+    rows: list[list[OutputRow] | None]
     errors: list[tuple[int, str]]
 
 
 def transform_batch(task: TransformTask) -> TransformedBatch:
-    """Decode and transform each file of a batch; failures become data."""
+    """Decode, augment and transform each file of a batch; failures become data."""
     import warnings
 
     from PIL import Image
 
-    images: list[np.ndarray | None] = []
+    rows: list[list[OutputRow] | None] = []
     errors: list[tuple[int, str]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -189,15 +257,18 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
                 path = join_path(root, rel)
                 try:
                     decoded = decode_file(path, task.pipeline.decode).array
-                    images.append(task.pipeline.apply_array(decoded))
+                    index = task.start + offset
+                    rows.append(make_rows(decoded, index, task.split, task.pipeline, task.plan))
                 except DecodeError as exc:
-                    images.append(None)
+                    rows.append(None)
                     errors.append((offset, exc.reason))
                 except ImgprepError as exc:
-                    images.append(None)
+                    if isinstance(exc, InputError):
+                        raise
+                    rows.append(None)
                     errors.append((offset, str(exc)))
                 offset += 1
-    return TransformedBatch(images=images, errors=errors)
+    return TransformedBatch(rows=rows, errors=errors)
 
 
 def write_dataset(
@@ -215,8 +286,13 @@ def write_dataset(
     extra_metadata: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    plan: AugmentPlan | None = None,
 ) -> TransformReport:
-    """Transform every split and write them to ``output`` (atomically)."""
+    """Transform every split and write them to ``output`` (atomically).
+
+    With ``plan``, the augmented splits (see ``augmented_splits``) get ``plan.copies`` copies
+    of every image (and the original with ``keep_original``), with their parameters.
+    """
     check_format(fmt, pipeline.options)
     report = TransformReport(stats=pipeline.stats, stats_source=stats_source)
     writer: Hdf5Writer | PngWriter
@@ -225,19 +301,23 @@ def write_dataset(
     else:
         writer = PngWriter(output, overwrite=overwrite)
     classes = splits[0].discovery.classes if splits else []
+    augmented = augmented_splits(splits) if plan is not None else set()
     with writer:
-        for split in splits:
+        for ordinal, split in enumerate(splits):
             key = split.name or ""
             items = split.discovery.items
-            writer.start_split(split.name, labelled=split.discovery.labelled)
+            split_plan = plan if ordinal in augmented else None
+            writer.start_split(
+                split.name, labelled=split.discovery.labelled, augmented=split_plan is not None
+            )
             skipped: list[dict[str, str]] = []
             written = 0
-            for start, batch in _batches(items, pipeline, batch_size, workers):
-                ok_images, ok_rels, ok_labels = [], [], []
+            for start, batch in _batches(items, pipeline, batch_size, workers, ordinal, split_plan):
+                images, rels, labels, extra = [], [], [], []
                 failures = dict(batch.errors)
-                for offset, image in enumerate(batch.images):
+                for offset, rows in enumerate(batch.rows):
                     index = start + offset
-                    if image is None:
+                    if rows is None:
                         path, reason = items.path(index), failures[offset]
                         if on_error == "stop":
                             raise DecodeError(path, reason)
@@ -245,13 +325,15 @@ def write_dataset(
                         if on_skip:
                             on_skip(path, reason)
                         continue
-                    ok_images.append(image)
-                    ok_rels.append(items.rel(index))
-                    ok_labels.append(items.label(index))
-                writer.write(ok_images, ok_rels, ok_labels)
-                written += len(ok_images)
+                    for row in rows:
+                        images.append(row.image)
+                        rels.append(items.rel(index))
+                        labels.append(items.label(index))
+                        extra.append((index, row.copy, row.params or AugmentParams()))
+                writer.write(images, rels, labels, extra if split_plan is not None else None)
+                written += len(images)
                 if progress:
-                    progress(len(batch.images))
+                    progress(len(batch.rows))
             writer.end_split(skipped=skipped)
             report.written[key] = written
             report.skipped[key] = skipped
@@ -262,17 +344,48 @@ def write_dataset(
             "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
             "stats_source": stats_source,
         }
+        if plan is not None:
+            metadata["augmentation"] = {
+                **plan.to_dict(),
+                "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
+            }
         metadata.update(extra_metadata or {})
         writer.finish(metadata)
     return report
 
 
+def augmented_splits(splits: Sequence[Split]) -> set[int]:
+    """Which splits are augmented: a single input, or the split named ``train`` only.
+
+    Validation and test data are never augmented, as with Keras users' separate generators.
+    """
+    if len(splits) == 1 and splits[0].name is None:
+        return {0}
+    train = {i for i, split in enumerate(splits) if split.name == TRAIN}
+    if not train:
+        raise InputError(
+            f"augmentation applies to the training part only: name one split {TRAIN!r}"
+        )
+    return train
+
+
 def _batches(
-    items: ItemList, pipeline: Pipeline, batch_size: int, workers: int
+    items: ItemList,
+    pipeline: Pipeline,
+    batch_size: int,
+    workers: int,
+    split: int = 0,
+    plan: AugmentPlan | None = None,
 ) -> Iterator[tuple[int, TransformedBatch]]:
     starts = range(0, len(items), batch_size)
     tasks = (
-        TransformTask(items.segments(start, min(start + batch_size, len(items))), pipeline)
+        TransformTask(
+            items.segments(start, min(start + batch_size, len(items))),
+            pipeline,
+            start=start,
+            split=split,
+            plan=plan,
+        )
         for start in starts
     )
     yield from zip(starts, ordered_map(transform_batch, tasks, workers=workers), strict=False)

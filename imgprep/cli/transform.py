@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import click
 
+from imgprep.augment import FILL_MODES, AugmentSettings
 from imgprep.cli.common import (
     EXIT_CODES_HELP,
     decode_options,
@@ -20,16 +22,19 @@ from imgprep.cli.common import (
 )
 from imgprep.config import load_config, parse_rescale
 from imgprep.errors import InputError
-from imgprep.io.atomic import check_writable
+from imgprep.io.atomic import atomic_path, check_writable
 from imgprep.io.writers import COMPRESSIONS
 from imgprep.prepare import (
     FORMATS,
+    AugmentPlan,
+    augmented_splits,
     build_splits,
     check_format,
     output_format,
     resolve_stats,
     write_dataset,
 )
+from imgprep.preview import preview_sheet
 from imgprep.splits import parse_named_input, parse_split_spec
 from imgprep.stats_file import Stats
 from imgprep.transforms.pipeline import (
@@ -40,6 +45,22 @@ from imgprep.transforms.pipeline import (
     Pipeline,
     PipelineOptions,
 )
+
+
+def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``Z`` (zoom: 1-Z,1+Z) or ``LO,HI``, as a pair of floats."""
+    if value is None:
+        return None
+    parts = str(value).split(",")
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected a number or LO,HI, got {value!r}") from exc
+    if len(numbers) == 2:
+        return (numbers[0], numbers[1])
+    if len(numbers) == 1 and param.name == "zoom_range":
+        return (1.0 - numbers[0], 1.0 + numbers[0])
+    raise click.BadParameter(f"expected {'Z or ' if param.name == 'zoom_range' else ''}LO,HI")
 
 
 def _rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -64,7 +85,11 @@ def _rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) ->
     + EXIT_CODES_HELP,
 )
 @input_options
-@click.option("--output", "-o", required=True, help="FILE.h5 / FILE.hdf5 (HDF5) or a folder (PNG).")
+@click.option(
+    "--output",
+    "-o",
+    help="FILE.h5 / FILE.hdf5 (HDF5) or a folder (PNG). Required unless --preview-only.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), help="Override the format the -o path implies."
 )
@@ -143,6 +168,94 @@ def _rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) ->
     help="HDF5 compression of images.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty PNG output folder.")
+@click.option(
+    "--rotation-range",
+    type=float,
+    default=0.0,
+    metavar="DEG",
+    help="Augment: rotation uniform in [-DEG, DEG] degrees.",
+)
+@click.option(
+    "--width-shift-range",
+    type=float,
+    default=0.0,
+    metavar="X",
+    help="Augment: horizontal shift; X < 1 a fraction of the width, a whole X >= 1 pixels.",
+)
+@click.option(
+    "--height-shift-range",
+    type=float,
+    default=0.0,
+    metavar="X",
+    help="Augment: vertical shift; X < 1 a fraction of the height, a whole X >= 1 pixels.",
+)
+@click.option(
+    "--shear-range",
+    type=float,
+    default=0.0,
+    metavar="DEG",
+    help="Augment: shear angle uniform in [-DEG, DEG] degrees.",
+)
+@click.option(
+    "--zoom-range",
+    callback=_range_callback,
+    metavar="Z|LO,HI",
+    help="Augment: zoom factors in [1-Z, 1+Z] or [LO, HI] (below 1 zooms in).",
+)
+@click.option(
+    "--zoom-keep-aspect",
+    is_flag=True,
+    help="Augment: one zoom factor for both axes (Keras draws two).",
+)
+@click.option(
+    "--horizontal-flip", is_flag=True, help="Augment: mirror left-right, a coin toss per copy."
+)
+@click.option(
+    "--vertical-flip", is_flag=True, help="Augment: mirror top-bottom, a coin toss per copy."
+)
+@click.option(
+    "--brightness-range",
+    callback=_range_callback,
+    metavar="LO,HI",
+    help="Augment: multiply pixel values by a factor in [LO, HI].",
+)
+@click.option(
+    "--channel-shift-range",
+    type=float,
+    default=0.0,
+    metavar="X",
+    help="Augment: add one value in [-X, X] to every channel (clipped to the image's range).",
+)
+@click.option(
+    "--fill-mode",
+    type=click.Choice(FILL_MODES),
+    default="nearest",
+    show_default=True,
+    help="Augment: how points outside the image are filled.",
+)
+@click.option(
+    "--cval",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Augment: the value of --fill-mode constant.",
+)
+@click.option(
+    "--copies",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Augment: copies written per image.",
+)
+@click.option(
+    "--keep-original", is_flag=True, help="Augment: also write each image unchanged (copy 0)."
+)
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False),
+    help="Write a PNG contact sheet of sources and their copies first.",
+)
+@click.option("--preview-only", is_flag=True, help="Write the --preview sheet and stop.")
 @decode_options
 @engine_options
 @click.pass_context
@@ -156,6 +269,30 @@ def transform(ctx: click.Context, **params: Any) -> None:
     """
     if params["config_path"]:
         _apply_config(ctx, params)
+    if not params["output"] and not params["preview_only"]:
+        raise click.UsageError("missing -o/--output (required unless --preview-only)")
+    if params["preview_only"] and not params["preview"]:
+        raise click.UsageError("--preview-only needs --preview FILE")
+    settings = AugmentSettings(
+        rotation_range=params["rotation_range"],
+        width_shift_range=params["width_shift_range"],
+        height_shift_range=params["height_shift_range"],
+        shear_range=params["shear_range"],
+        zoom_range=params["zoom_range"] or (1.0, 1.0),
+        zoom_keep_aspect=params["zoom_keep_aspect"],
+        horizontal_flip=params["horizontal_flip"],
+        vertical_flip=params["vertical_flip"],
+        brightness_range=params["brightness_range"],
+        channel_shift_range=params["channel_shift_range"],
+        fill_mode=params["fill_mode"],
+        cval=params["cval"],
+    )
+    wants_copies = params["copies"] > 1 or params["keep_original"] or params["preview"]
+    if wants_copies and not settings.active:
+        raise click.UsageError(
+            "--copies, --keep-original and --preview need at least one augmentation option "
+            "(--rotation-range, --horizontal-flip, ...)"
+        )
     if params["batch_size"] == 256 and _is_default(ctx, "batch_size"):
         params["batch_size"] = 64
     named = [parse_named_input(text) for text in params["named_inputs"]]
@@ -174,10 +311,30 @@ def transform(ctx: click.Context, **params: Any) -> None:
         epsilon=params["epsilon"],
         dtype=params["dtype"],
     )
+    splits = build_splits(plain, named, split_spec, params["seed"])
+    plan = None
+    if settings.active:
+        seed = params["seed"]
+        if seed is None:
+            seed = secrets.randbits(63)
+            click.echo(
+                f"transform: augmentation seed {seed} (pass --seed {seed} to repeat)", err=True
+            )
+        plan = AugmentPlan(settings, params["copies"], params["keep_original"], seed)
+        augmented = augmented_splits(splits)
+    if params["preview"]:
+        assert plan is not None
+        first = min(augmented)
+        preview_pipeline = Pipeline(PipelineOptions(decode=options.decode))
+        sheet = preview_sheet(splits[first].discovery.items, preview_pipeline, plan, split=first)
+        with atomic_path(params["preview"]) as temporary:
+            sheet.save(temporary, format="PNG")
+        log(f"transform: preview written to {params['preview']}", quiet=params["quiet"])
+        if params["preview_only"]:
+            return
     fmt = output_format(params["output"], params["fmt"])
     check_format(fmt, options)
     check_writable(params["output"], directory_ok=fmt == "png")
-    splits = build_splits(plain, named, split_spec, params["seed"])
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]
     for note in dict.fromkeys(note for split in splits for note in split.discovery.notes):
@@ -215,6 +372,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
             stats_source=source,
             progress=advance,
             on_skip=report_skip,
+            plan=plan,
         )
     for name, written in report.written.items():
         label = f"{name}: " if name else ""
@@ -250,7 +408,8 @@ def _apply_config(ctx: click.Context, params: dict[str, Any]) -> None:
         if not _is_default(ctx, name):
             continue
         param = by_name[name]
-        raw = value if not isinstance(value, list) else "x".join(str(v) for v in value)
+        joiner = "x" if key == "size" else ","
+        raw = value if not isinstance(value, list) else joiner.join(str(v) for v in value)
         try:
             params[name] = param.process_value(ctx, raw)
         except click.BadParameter as exc:

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from imgprep import __version__
+from imgprep.augment import PARAMETER_NAMES, AugmentParams
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import (
     check_writable,
@@ -42,6 +43,12 @@ CHUNK_BYTES = 4 << 20
 
 class Hdf5Writer:
     """``images`` (N, H, W, C), ``labels`` (N,) int64, ``paths`` (N,) UTF-8, per split.
+
+    Augmented splits add ``source_index`` (N,) (the row's source image, by its position in
+    the split's input order), ``copy`` (N,) (0: the original, 1..K: augmented copies) and an
+    ``augmentation`` group with one (N,) dataset per sampled parameter (``theta``, ``tx``,
+    ``ty``, ``shear``, ``zx``, ``zy``, ``flip_horizontal``, ``flip_vertical``,
+    ``channel_shift``, ``brightness``).
 
     ``images`` is chunked by whole images (as many as fit in about 4 MiB, at most one batch,
     at least one) and optionally compressed. Root attributes: ``format``,
@@ -71,7 +78,7 @@ class Hdf5Writer:
         self._splits: list[str] = []
         self._finished = False
 
-    def start_split(self, name: str | None, *, labelled: bool) -> None:
+    def start_split(self, name: str | None, *, labelled: bool, augmented: bool = False) -> None:
         self._group = self._file if name is None else self._file.create_group(name)
         if name is not None:
             self._splits.append(name)
@@ -80,13 +87,17 @@ class Hdf5Writer:
         self._count = 0
 
     def write(
-        self, images: Sequence[np.ndarray], rels: Sequence[str], labels: Sequence[int | None]
+        self,
+        images: Sequence[np.ndarray],
+        rels: Sequence[str],
+        labels: Sequence[int | None],
+        augmentation: Sequence[tuple[int, int, AugmentParams]] | None = None,
     ) -> None:
         if not images:
             return
         group = self._group
         if "images" not in group:
-            self._create(images[0], rels[0])
+            self._create(images[0], rels[0], augmented=augmentation is not None)
         data = group["images"]
         for image, rel in zip(images, rels, strict=True):
             if image.shape != data.shape[1:]:
@@ -102,6 +113,19 @@ class Hdf5Writer:
         if self._labelled:
             group["labels"].resize(stop, axis=0)
             group["labels"][start:stop] = np.array(labels, dtype=np.int64)
+        if augmentation is not None:
+            columns = {
+                "source_index": np.array([row[0] for row in augmentation], dtype=np.int64),
+                "copy": np.array([row[1] for row in augmentation], dtype=np.int32),
+            }
+            for name, data in columns.items():
+                group[name].resize(stop, axis=0)
+                group[name][start:stop] = data
+            table = np.array([row[2].as_row() for row in augmentation], dtype=np.float64)
+            for column, name in enumerate(PARAMETER_NAMES):
+                dataset = group["augmentation"][name]
+                dataset.resize(stop, axis=0)
+                dataset[start:stop] = table[:, column].astype(dataset.dtype)
         self._count = stop
 
     def end_split(self, *, skipped: list[dict[str, str]]) -> None:
@@ -120,7 +144,7 @@ class Hdf5Writer:
             attrs[key] = json.dumps(value)
         self._finished = True
 
-    def _create(self, first: np.ndarray, rel: str) -> None:
+    def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
         import h5py
 
         group = self._group
@@ -138,9 +162,13 @@ class Hdf5Writer:
             "paths", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(1024,)
         )
         if self._labelled:
-            group.create_dataset(
-                "labels", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,)
-            )
+            _column(group, "labels", np.int64)
+        if augmented:
+            _column(group, "source_index", np.int64)
+            _column(group, "copy", np.int32)
+            params = group.create_group("augmentation")
+            for name in PARAMETER_NAMES:
+                _column(params, name, np.bool_ if name.startswith("flip") else np.float64)
         self._first_path = rel
 
     def __enter__(self) -> Hdf5Writer:
@@ -180,18 +208,31 @@ class PngWriter:
         self._written: set[str] = set()
         self._skipped: dict[str, list[dict[str, str]]] = {}
         self._split_key = ""
+        self._copies: list[dict[str, Any]] = []
         self._finished = False
 
-    def start_split(self, name: str | None, *, labelled: bool) -> None:
+    def start_split(self, name: str | None, *, labelled: bool, augmented: bool = False) -> None:
         self._prefix = f"{name}/" if name else ""
         self._split_key = name or ""
         self._count = 0
 
     def write(
-        self, images: Sequence[np.ndarray], rels: Sequence[str], labels: Sequence[int | None]
+        self,
+        images: Sequence[np.ndarray],
+        rels: Sequence[str],
+        labels: Sequence[int | None],
+        augmentation: Sequence[tuple[int, int, AugmentParams]] | None = None,
     ) -> None:
-        for image, rel in zip(images, rels, strict=True):
-            name = self._prefix + os.path.splitext(rel)[0] + ".png"
+        for position, (image, rel) in enumerate(zip(images, rels, strict=True)):
+            stem = self._prefix + os.path.splitext(rel)[0]
+            if augmentation is not None:
+                index, copy, params = augmentation[position]
+                if copy:
+                    stem = f"{stem}_copy{copy}"
+                record = {"path": stem + ".png", "source": rel, "source_index": index, "copy": copy}
+                record.update(zip(PARAMETER_NAMES, params.as_row(), strict=True))
+                self._copies.append(record)
+            name = stem + ".png"
             if name in self._written:
                 raise InputError(f"two inputs would both be written as {name}; rename one of them")
             self._written.add(name)
@@ -213,6 +254,8 @@ class PngWriter:
             **metadata,
             "skipped": self._skipped,
         }
+        if self._copies:
+            manifest["copies"] = self._copies
         with open(os.path.join(self._temporary, "imgprep.json"), "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2)
             handle.write("\n")
@@ -237,6 +280,11 @@ class PngWriter:
                 shutil.rmtree(old, ignore_errors=True)
         else:
             shutil.rmtree(self._temporary, ignore_errors=True)
+
+
+def _column(group: Any, name: str, dtype: Any) -> None:
+    """An empty, growable one-dimensional dataset."""
+    group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
 
 
 def _save_png(image: np.ndarray, path: str, rel: str) -> None:
