@@ -63,7 +63,7 @@ Every file is read once before timing (warm page cache). Cases are run in ``--re
 interleaved rounds (this VM's speed drifts by tens of percent over minutes); each case keeps
 its fastest round and its largest peak RSS.
 
-Run it (about 3 to 4 minutes on 2 cores with the default 3 rounds; add about 15 s the first
+Run it (about 2.5 to 3 minutes on 2 cores with the default 3 rounds; add about 15 s the first
 time, which writes the photos and, if missing, the MNIST PNG files)::
 
     /tmp/venv/bin/python bench/transform_bench.py
