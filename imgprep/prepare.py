@@ -11,7 +11,7 @@ images in flight.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -192,15 +192,25 @@ class OutputRow:
 def make_rows(
     decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan | None
 ) -> list[OutputRow]:
-    """The rows one decoded image becomes: itself, or its augmented copies (and original)."""
+    """The rows one decoded image becomes, before normalization: itself, or its augmented
+    copies (and the original)."""
     if plan is None:
-        return [OutputRow(pipeline.apply_array(decoded))]
-    rows = (
-        [OutputRow(pipeline.apply_array(decoded), 0, AugmentParams())] if plan.keep_original else []
-    )
+        return [OutputRow(decoded)]
+    rows = [OutputRow(decoded, 0, AugmentParams())] if plan.keep_original else []
     for copy, params in augmented_copies(decoded, index, split, pipeline, plan):
-        rows.append(OutputRow(pipeline.apply_array(copy), params=params[1], copy=params[0]))
+        rows.append(OutputRow(copy, params=params[1], copy=params[0]))
     return rows
+
+
+def normalize_rows(rows: list[list[OutputRow] | None], pipeline: Pipeline) -> None:
+    """Apply the pipeline's steps to every row of a batch at once (in place)."""
+    flat = [row for file_rows in rows if file_rows for row in file_rows]
+    if not flat:
+        return
+    done = iter(pipeline.apply_many([row.image for row in flat]))
+    for file_rows in rows:
+        if file_rows:
+            file_rows[:] = [replace(row, image=next(done)) for row in file_rows]
 
 
 def augmented_copies(
@@ -268,6 +278,7 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
                     rows.append(None)
                     errors.append((offset, str(exc)))
                 offset += 1
+    normalize_rows(rows, task.pipeline)
     return TransformedBatch(rows=rows, errors=errors)
 
 

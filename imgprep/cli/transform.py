@@ -293,8 +293,6 @@ def transform(ctx: click.Context, **params: Any) -> None:
             "--copies, --keep-original and --preview need at least one augmentation option "
             "(--rotation-range, --horizontal-flip, ...)"
         )
-    if params["batch_size"] == 256 and _is_default(ctx, "batch_size"):
-        params["batch_size"] = 64
     named = [parse_named_input(text) for text in params["named_inputs"]]
     plain = (
         resolve_inputs(params["inputs"], params["files_from"], params["example"])
@@ -337,10 +335,15 @@ def transform(ctx: click.Context, **params: Any) -> None:
     check_writable(params["output"], directory_ok=fmt == "png")
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]
+    workers = worker_count(params["workers"])
+    if _is_default(ctx, "batch_size"):
+        # 64 images per task, fewer for small inputs so that every worker gets several tasks
+        # (a photo batch of 224x224 float32 images is 38 MB); results never depend on it.
+        params["batch_size"] = max(4, min(64, -(-total // (4 * workers))))
     for note in dict.fromkeys(note for split in splits for note in split.discovery.notes):
         log(f"note: {note}", quiet=quiet)
-    workers = worker_count(params["workers"])
     given_stats = Stats.load(params["stats_path"]) if params["stats_path"] else None
+    params["workers"] = workers
     if given_stats is not None and not options.needs_stats:
         log("transform: --stats given but no featurewise step uses it", quiet=quiet)
     with progress_bar(total, quiet=quiet, desc="fit-stats (train)") as advance:
@@ -350,7 +353,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
             given_stats if options.needs_stats else None,
             allow_mismatch=params["allow_stats_mismatch"],
             workers=workers,
-            batch_size=256,
+            batch_size=params["batch_size"],
             on_error=params["on_error"],
             progress=advance,
             on_skip=report_skip,

@@ -73,6 +73,7 @@ class Hdf5Writer:
         self._file = h5py.File(self._temporary, "w")
         self._group: Any = None
         self._first_path: str | None = None
+        self._image_shape: tuple[int, ...] = ()
         self._labelled = False
         self._count = 0
         self._splits: list[str] = []
@@ -99,10 +100,11 @@ class Hdf5Writer:
         if "images" not in group:
             self._create(images[0], rels[0], augmented=augmentation is not None)
         data = group["images"]
+        shape = self._image_shape
         for image, rel in zip(images, rels, strict=True):
-            if image.shape != data.shape[1:]:
+            if image.shape != shape:
                 raise InputError(
-                    f"images differ in size: {self._first_path} is {_shape(data.shape[1:])} but "
+                    f"images differ in size: {self._first_path} is {_shape(shape)} but "
                     f"{rel} is {_shape(image.shape)}; pass --size WxH to resize them to one size"
                 )
         start, stop = self._count, self._count + len(images)
@@ -170,6 +172,7 @@ class Hdf5Writer:
             for name in PARAMETER_NAMES:
                 _column(params, name, np.bool_ if name.startswith("flip") else np.float64)
         self._first_path = rel
+        self._image_shape = first.shape
 
     def __enter__(self) -> Hdf5Writer:
         return self
