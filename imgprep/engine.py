@@ -24,7 +24,7 @@ from PIL import Image
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.io.decode import decode_file
+from imgprep.io.decode import DecodedFile, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, join_path
 from imgprep.stats import (
     ImageMoments,
@@ -116,55 +116,75 @@ class BatchSummary:
     provenance: bytes  # one line per file, for the running hash
 
 
-def summarise_batch(task: StatsTask) -> BatchSummary:
-    """Decode each file of a batch and summarise it; failures become data, not exceptions."""
-    parts: list[Part] = []
-    errors: list[tuple[int, str]] = []
-    lines: list[str] = []
-    run: list[np.ndarray] = []
-    run_start = 0
+class BatchSummarizer:
+    """Builds a batch's ``BatchSummary`` from decoded images and failures, in file order.
 
-    def flush(stop: int) -> None:
+    Shared by fit-stats workers and by transform workers that compute the training
+    statistics in the same pass as they write (so both give the same bytes).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
+        self.errors: list[tuple[int, str]] = []
+        self.lines: list[str] = []
+        self._run: list[np.ndarray] = []
+        self._run_start = 0
+
+    def add_image(self, offset: int, rel: str, decoded: DecodedFile) -> None:
+        array = decoded.array
+        self.lines.append(_provenance_line(rel, decoded.size, decoded.mtime_ns))
+        if not is_exact_dtype(array.dtype):
+            self._flush(offset)
+            moments = batch_moments([array])[0]
+            self.parts.append(Part(offset, offset + 1, array.dtype.name, array.shape, moments))
+            self._run_start = offset + 1
+            return
+        run = self._run
+        if run and (array.dtype != run[0].dtype or array.shape[-1] != run[0].shape[-1]):
+            self._flush(offset)
+        if not self._run:
+            self._run_start = offset
+        self._run.append(array)
+
+    def add_error(self, offset: int, rel: str, path: str, reason: str) -> None:
+        self._flush(offset)
+        self.errors.append((offset, reason))
+        self.lines.append(_provenance_line(rel, *_stat(path)))
+
+    def finish(self, count: int) -> BatchSummary:
+        self._flush(count)
+        return BatchSummary(
+            count=count,
+            parts=self.parts,
+            errors=self.errors,
+            provenance="".join(self.lines).encode("utf-8", "surrogateescape"),
+        )
+
+    def _flush(self, stop: int) -> None:
+        run = self._run
         if run:
             first = run[0]
             same = all(image.shape == first.shape for image in run)
-            parts.append(
-                Part(run_start, stop, first.dtype.name, first.shape if same else None,
-                     run_moments(run))
-            )  # fmt: skip
-            run.clear()
+            shape = first.shape if same else None
+            self.parts.append(
+                Part(self._run_start, stop, first.dtype.name, shape, run_moments(run))
+            )
+            self._run = []
 
+
+def summarise_batch(task: StatsTask) -> BatchSummary:
+    """Decode each file of a batch and summarise it; failures become data, not exceptions."""
+    summary = BatchSummarizer()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for offset, (path, rel) in enumerate(task.files()):
             try:
                 decoded = decode_file(path, task.settings)
             except DecodeError as exc:
-                flush(offset)
-                errors.append((offset, exc.reason))
-                lines.append(_provenance_line(rel, *_stat(path)))
+                summary.add_error(offset, rel, path, exc.reason)
                 continue
-            array = decoded.array
-            lines.append(_provenance_line(rel, decoded.size, decoded.mtime_ns))
-            if not is_exact_dtype(array.dtype):
-                flush(offset)
-                moments = batch_moments([array])[0]
-                parts.append(Part(offset, offset + 1, array.dtype.name, array.shape, moments))
-                run_start = offset + 1
-                continue
-            if run and (array.dtype != run[0].dtype or array.shape[-1] != run[0].shape[-1]):
-                flush(offset)
-            if not run:
-                run_start = offset
-            run.append(array)
-        count = task.count
-        flush(count)
-    return BatchSummary(
-        count=count,
-        parts=parts,
-        errors=errors,
-        provenance="".join(lines).encode("utf-8", "surrogateescape"),
-    )
+            summary.add_image(offset, rel, decoded)
+    return summary.finish(task.count)
 
 
 def compute_stats(
@@ -205,11 +225,17 @@ def compute_stats(
         StatsTask(items.segments(start, min(start + batch_size, len(items))), settings)
         for start in range(0, len(items), batch_size)
     )
-    fold = _Fold(items, on_error, on_skip)
+    fold = StatsFold(items, on_error, on_skip)
     for batch, summary in enumerate(ordered_map(summarise_batch, tasks, workers=workers)):
         fold.add_batch(batch * batch_size, summary)
         if progress:
             progress(summary.count)
+    return stats_from_fold(fold, found, settings)
+
+
+def stats_from_fold(fold: StatsFold, found: Discovery, settings: DecodeSettings) -> Stats:
+    """The ``Stats`` of a completed fold over ``found``."""
+    items = found.items
     if fold.accumulator.images == 0:
         raise ImgprepError(f"none of the {len(items)} files could be read; all were skipped")
     return Stats(
@@ -227,7 +253,7 @@ def compute_stats(
     )
 
 
-class _Fold:
+class StatsFold:
     """Merges batch summaries in input order; decides what is skipped and what stops."""
 
     def __init__(

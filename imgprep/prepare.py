@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from imgprep.augment import AugmentParams, AugmentSettings, augment
-from imgprep.engine import compute_stats, ordered_map
+from imgprep.engine import (
+    BatchSummarizer,
+    BatchSummary,
+    StatsFold,
+    compute_stats,
+    ordered_map,
+    stats_from_fold,
+)
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import decode_file
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover, join_path
@@ -105,46 +112,6 @@ def build_splits(
         )
         for name, _ in split_spec
     ]
-
-
-def resolve_stats(
-    options: PipelineOptions,
-    splits: Sequence[Split],
-    stats: Stats | None,
-    *,
-    allow_mismatch: bool,
-    workers: int,
-    batch_size: int,
-    on_error: str,
-    progress: Callable[[int], None] | None = None,
-    on_skip: Callable[[str, str], None] | None = None,
-) -> tuple[Stats | None, str]:
-    """The statistics to apply and where they came from; refuses a pre-processing mismatch."""
-    if stats is not None:
-        check_stats_space(stats, options, allow_mismatch=allow_mismatch)
-        return stats, "stats file"
-    if not options.needs_stats:
-        return None, ""
-    if len(splits) == 1 and splits[0].name is None:
-        source, label = splits[0], "this input"
-    else:
-        train = [split for split in splits if split.name == TRAIN]
-        if not train:
-            raise InputError(
-                "featurewise statistics must come from the training part: name one split "
-                f"{TRAIN!r} or pass --stats"
-            )
-        source, label = train[0], f"the {TRAIN!r} split"
-    computed = compute_stats(
-        source.discovery,
-        settings=options.decode,
-        workers=workers,
-        batch_size=batch_size,
-        on_error=on_error,
-        progress=progress,
-        on_skip=on_skip,
-    )
-    return computed, f"computed from {label}"
 
 
 def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
@@ -241,14 +208,17 @@ class TransformTask:
     start: int = 0
     split: int = 0
     plan: AugmentPlan | None = None
+    fit: bool = False  # write raw float32 rows and summarise the decoded images
 
 
 @dataclass
 class TransformedBatch:
-    """Outputs of one batch: the rows of each file (None: failed), and failure reasons."""
+    """Outputs of one batch: the rows of each file (None: failed), and failure reasons;
+    with ``fit``, the statistics summary of the decoded images."""
 
     rows: list[list[OutputRow] | None]
     errors: list[tuple[int, str]]
+    summary: BatchSummary | None = None
 
 
 def transform_batch(task: TransformTask) -> TransformedBatch:
@@ -259,6 +229,7 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
 
     rows: list[list[OutputRow] | None] = []
     errors: list[tuple[int, str]] = []
+    summary = BatchSummarizer() if task.fit else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         offset = 0
@@ -266,10 +237,15 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
             for rel in rels:
                 path = join_path(root, rel)
                 try:
-                    decoded = decode_file(path, task.pipeline.decode).array
+                    decoded = decode_file(path, task.pipeline.decode)
+                    if summary is not None:
+                        summary.add_image(offset, rel, decoded)
                     index = task.start + offset
-                    rows.append(make_rows(decoded, index, task.split, task.pipeline, task.plan))
+                    made = make_rows(decoded.array, index, task.split, task.pipeline, task.plan)
+                    rows.append(made)
                 except DecodeError as exc:
+                    if summary is not None:
+                        summary.add_error(offset, rel, path, exc.reason)
                     rows.append(None)
                     errors.append((offset, exc.reason))
                 except ImgprepError as exc:
@@ -278,6 +254,12 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
                     rows.append(None)
                     errors.append((offset, str(exc)))
                 offset += 1
+    if task.fit:
+        assert summary is not None
+        for file_rows in rows:
+            if file_rows:
+                file_rows[:] = [replace(r, image=r.image.astype(np.float32)) for r in file_rows]
+        return TransformedBatch(rows=rows, errors=errors, summary=summary.finish(offset))
     normalize_rows(rows, task.pipeline)
     return TransformedBatch(rows=rows, errors=errors)
 
@@ -299,70 +281,222 @@ def write_dataset(
     on_skip: Callable[[str, str], None] | None = None,
     plan: AugmentPlan | None = None,
 ) -> TransformReport:
-    """Transform every split and write them to ``output`` (atomically).
+    """Transform every split with a ready ``pipeline`` and write them to ``output``."""
+    job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
+    return job.run(pipeline.options, pipeline, stats_source, extra_metadata, progress, on_skip)
 
-    With ``plan``, the augmented splits (see ``augmented_splits``) get ``plan.copies`` copies
-    of every image (and the original with ``keep_original``), with their parameters.
+
+def run_transform(
+    splits: Sequence[Split],
+    options: PipelineOptions,
+    output: str,
+    *,
+    fmt: str,
+    stats: Stats | None = None,
+    allow_mismatch: bool = False,
+    compression: str = "none",
+    overwrite: bool = False,
+    workers: int = 1,
+    batch_size: int = 64,
+    on_error: str = "stop",
+    plan: AugmentPlan | None = None,
+    single_pass: bool = True,
+    progress: Callable[[int], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> TransformReport:
+    """Everything ``transform`` does: statistics, pipeline, writing.
+
+    When featurewise statistics must be computed from the training part and the output is
+    float32 HDF5, the training images are decoded once, not twice: their rows are written
+    raw (float32 holds 8/16-bit pixels and float32 augmentations exactly) while the
+    statistics are folded exactly as ``compute_stats`` folds them, then normalized in place
+    from the file. Every step is a pure function of the pixel values, so the output is
+    byte-identical to computing the statistics first (``single_pass=False``, tested).
     """
-    check_format(fmt, pipeline.options)
-    report = TransformReport(stats=pipeline.stats, stats_source=stats_source)
-    writer: Hdf5Writer | PngWriter
-    if fmt == "hdf5":
-        writer = Hdf5Writer(output, compression=compression, batch_size=batch_size)
-    else:
-        writer = PngWriter(output, overwrite=overwrite)
-    classes = splits[0].discovery.classes if splits else []
-    augmented = augmented_splits(splits) if plan is not None else set()
-    with writer:
-        for ordinal, split in enumerate(splits):
-            key = split.name or ""
-            items = split.discovery.items
-            split_plan = plan if ordinal in augmented else None
-            writer.start_split(
-                split.name, labelled=split.discovery.labelled, augmented=split_plan is not None
+    check_format(fmt, options)
+    if stats is not None and options.needs_stats:
+        check_stats_space(stats, options, allow_mismatch=allow_mismatch)
+    job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
+    if not options.needs_stats:
+        return job.run(options, Pipeline(options), "", None, progress, on_skip)
+    if stats is not None:
+        return job.run(options, Pipeline(options, stats), "stats file", None, progress, on_skip)
+    source, label = training_split(splits)
+    if single_pass and fmt == "hdf5" and options.dtype in ("auto", "float32"):
+        return job.run(options, None, f"computed from {label}", None, progress, on_skip, source)
+    computed = compute_stats(
+        splits[source].discovery,
+        settings=options.decode,
+        workers=workers,
+        batch_size=batch_size,
+        on_error=on_error,
+        progress=progress,
+    )
+    pipeline = Pipeline(options, computed)
+    return job.run(options, pipeline, f"computed from {label}", None, progress, on_skip)
+
+
+def training_split(splits: Sequence[Split]) -> tuple[int, str]:
+    """Where featurewise statistics come from: the single input, or the 'train' split."""
+    if len(splits) == 1 and splits[0].name is None:
+        return 0, "this input"
+    for index, split in enumerate(splits):
+        if split.name == TRAIN:
+            return index, f"the {TRAIN!r} split"
+    raise InputError(
+        "featurewise statistics must come from the training part: name one split "
+        f"{TRAIN!r} or pass --stats"
+    )
+
+
+@dataclass
+class _Job:
+    """One transform run: the splits, where they go, and how."""
+
+    splits: Sequence[Split]
+    output: str
+    fmt: str
+    compression: str
+    overwrite: bool
+    workers: int
+    batch_size: int
+    on_error: str
+    plan: AugmentPlan | None
+
+    def run(
+        self,
+        options: PipelineOptions,
+        pipeline: Pipeline | None,
+        stats_source: str,
+        extra_metadata: dict[str, Any] | None,
+        progress: Callable[[int], None] | None,
+        on_skip: Callable[[str, str], None] | None,
+        fit_split: int | None = None,
+    ) -> TransformReport:
+        """Write every split; with ``fit_split``, fit the statistics on it in the same pass."""
+        check_format(self.fmt, options)
+        splits = self.splits
+        writer: Hdf5Writer | PngWriter
+        if self.fmt == "hdf5":
+            writer = Hdf5Writer(
+                self.output, compression=self.compression, batch_size=self.batch_size
             )
-            skipped: list[dict[str, str]] = []
-            written = 0
-            for start, batch in _batches(items, pipeline, batch_size, workers, ordinal, split_plan):
-                images, rels, labels, extra = [], [], [], []
-                failures = dict(batch.errors)
-                for offset, rows in enumerate(batch.rows):
-                    index = start + offset
-                    if rows is None:
-                        path, reason = items.path(index), failures[offset]
-                        if on_error == "stop":
-                            raise DecodeError(path, reason)
-                        skipped.append({"path": path, "reason": reason})
-                        if on_skip:
-                            on_skip(path, reason)
-                        continue
-                    for row in rows:
-                        images.append(row.image)
-                        rels.append(items.rel(index))
-                        labels.append(items.label(index))
-                        extra.append((index, row.copy, row.params or AugmentParams()))
-                writer.write(images, rels, labels, extra if split_plan is not None else None)
-                written += len(images)
-                if progress:
-                    progress(len(batch.rows))
-            writer.end_split(skipped=skipped)
-            report.written[key] = written
-            report.skipped[key] = skipped
-            report.found[key] = len(items)
-        metadata: dict[str, Any] = {
-            "class_names": classes,
-            "pipeline": pipeline.describe(),
-            "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
-            "stats_source": stats_source,
-        }
-        if plan is not None:
-            metadata["augmentation"] = {
-                **plan.to_dict(),
-                "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
+        else:
+            writer = PngWriter(self.output, overwrite=self.overwrite)
+        augmented = augmented_splits(splits) if self.plan is not None else set()
+        order = list(range(len(splits)))
+        if fit_split is not None:
+            order.remove(fit_split)
+            order.insert(0, fit_split)
+        report = TransformReport(stats_source=stats_source)
+        with writer:
+            for ordinal in order:
+                split_plan = self.plan if ordinal in augmented else None
+                if ordinal == fit_split:
+                    pipeline = self._write_and_fit(writer, ordinal, options, split_plan, report,
+                                                   progress, on_skip)  # fmt: skip
+                else:
+                    assert pipeline is not None
+                    self._write_split(
+                        writer, ordinal, pipeline, split_plan, report, progress, on_skip
+                    )
+            assert pipeline is not None
+            report.stats = pipeline.stats
+            metadata: dict[str, Any] = {
+                "class_names": splits[0].discovery.classes if splits else [],
+                "splits": [split.name for split in splits if split.name is not None],
+                "pipeline": pipeline.describe(),
+                "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
+                "stats_source": stats_source,
             }
-        metadata.update(extra_metadata or {})
-        writer.finish(metadata)
-    return report
+            if self.plan is not None:
+                metadata["augmentation"] = {
+                    **self.plan.to_dict(),
+                    "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
+                }
+            metadata.update(extra_metadata or {})
+            writer.finish(metadata)
+        return report
+
+    def _write_and_fit(
+        self,
+        writer: Hdf5Writer | PngWriter,
+        ordinal: int,
+        options: PipelineOptions,
+        plan: AugmentPlan | None,
+        report: TransformReport,
+        progress: Callable[[int], None] | None,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> Pipeline:
+        """Write the split raw while folding its statistics, then normalize it in place."""
+        assert isinstance(writer, Hdf5Writer)
+        split = self.splits[ordinal]
+        fold = StatsFold(split.discovery.items, self.on_error, None)
+        raw = Pipeline.unfitted(options)
+        self._write_split(writer, ordinal, raw, plan, report, progress, on_skip, fold=fold)
+        stats = stats_from_fold(fold, split.discovery, options.decode)
+        pipeline = Pipeline(options, stats)
+        writer.rewrite_split(split.name, pipeline.apply_many, rows=self.batch_size)
+        return pipeline
+
+    def _write_split(
+        self,
+        writer: Hdf5Writer | PngWriter,
+        ordinal: int,
+        pipeline: Pipeline,
+        plan: AugmentPlan | None,
+        report: TransformReport,
+        progress: Callable[[int], None] | None,
+        on_skip: Callable[[str, str], None] | None,
+        *,
+        fold: StatsFold | None = None,
+    ) -> None:
+        split = self.splits[ordinal]
+        key = split.name or ""
+        items = split.discovery.items
+        writer.start_split(
+            split.name, labelled=split.discovery.labelled, augmented=plan is not None
+        )
+        skipped: list[dict[str, str]] = []
+        written = 0
+        batches = _batches(
+            items, pipeline, self.batch_size, self.workers, ordinal, plan, fit=fold is not None
+        )
+        for start, batch in batches:
+            if fold is not None:
+                assert batch.summary is not None
+                before = len(fold.skipped)
+                fold.add_batch(start, batch.summary)
+                if len(fold.skipped) - before > len(batch.errors):
+                    raise InputError(
+                        "the training images mix bit depths or channel counts; choose --color "
+                        "(or pass --stats computed beforehand)"
+                    )
+            images, rels, labels, extra = [], [], [], []
+            failures = dict(batch.errors)
+            for offset, rows in enumerate(batch.rows):
+                index = start + offset
+                if rows is None:
+                    path, reason = items.path(index), failures[offset]
+                    if self.on_error == "stop":
+                        raise DecodeError(path, reason)
+                    skipped.append({"path": path, "reason": reason})
+                    if on_skip:
+                        on_skip(path, reason)
+                    continue
+                for row in rows:
+                    images.append(row.image)
+                    rels.append(items.rel(index))
+                    labels.append(items.label(index))
+                    extra.append((index, row.copy, row.params or AugmentParams()))
+            writer.write(images, rels, labels, extra if plan is not None else None)
+            written += len(images)
+            if progress:
+                progress(len(batch.rows))
+        writer.end_split(skipped=skipped)
+        report.written[key] = written
+        report.skipped[key] = skipped
+        report.found[key] = len(items)
 
 
 def augmented_splits(splits: Sequence[Split]) -> set[int]:
@@ -387,6 +521,8 @@ def _batches(
     workers: int,
     split: int = 0,
     plan: AugmentPlan | None = None,
+    *,
+    fit: bool = False,
 ) -> Iterator[tuple[int, TransformedBatch]]:
     starts = range(0, len(items), batch_size)
     tasks = (
@@ -396,6 +532,7 @@ def _batches(
             start=start,
             split=split,
             plan=plan,
+            fit=fit,
         )
         for start in starts
     )

@@ -263,3 +263,55 @@ def test_gzip_compression(runner, dataset, tmp_path: Path):
     with h5py.File(out) as f:
         assert f["images"].compression == "gzip"
         np.testing.assert_array_equal(f["images"][0], arrays["cat/000.png"])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--center", "samplewise"],
+        [
+            "--horizontal-flip",
+            "--rotation-range",
+            "15",
+            "--copies",
+            "2",
+            "--keep-original",
+            "--seed",
+            "3",
+        ],
+    ],
+)
+def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path, rng, extra):
+    from imgprep.engine import compute_stats
+    from imgprep.prepare import AugmentPlan, build_splits, run_transform
+    from imgprep.transforms.pipeline import PipelineOptions
+
+    make_dataset(tmp_path / "d", rng, classes=("a", "b"), per_class=7, shape=(9, 8, 3))
+    (tmp_path / "d" / "a" / "zz-bad.png").write_bytes(b"")
+    options = PipelineOptions(
+        rescale=1 / 255,
+        center="samplewise" if "samplewise" in extra else "featurewise",
+        standardize="featurewise",
+    )
+    plan = None
+    if "--horizontal-flip" in extra:
+        from imgprep.augment import AugmentSettings
+
+        plan = AugmentPlan(AugmentSettings(horizontal_flip=True, rotation_range=15), 2, True, 3)
+    outputs = []
+    for single in (True, False):
+        splits = build_splits([], [("train", str(tmp_path / "d"))], None, None)
+        out = tmp_path / f"{single}.h5"
+        report = run_transform(
+            splits, options, str(out), fmt="hdf5", plan=plan, single_pass=single,
+            on_error="skip", batch_size=4,
+        )  # fmt: skip
+        assert report.skipped["train"][0]["reason"] == "empty file (0 bytes)"
+        with h5py.File(out) as f:
+            outputs.append((f["train/images"][:].tobytes(), f.attrs["stats"], f.attrs["pipeline"]))
+    assert outputs[0] == outputs[1]
+    direct = compute_stats([str(tmp_path / "d")], on_error="skip").to_dict()
+    stored = json.loads(outputs[0][1])
+    assert stored["accumulators"] == direct["accumulators"]
+    assert stored["provenance"]["files_sha256"] == direct["provenance"]["files_sha256"]

@@ -14,7 +14,7 @@ from imgprep.engine import compute_stats
 from imgprep.examples import example_path
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
-from imgprep.prepare import build_splits, resolve_stats, write_dataset
+from imgprep.prepare import build_splits, run_transform
 from imgprep.stats_file import Stats
 from imgprep.summary import summarize_hdf5
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
@@ -82,12 +82,8 @@ def demo(output_dir: str | None) -> None:
     )
     options = PipelineOptions(rescale=1 / 255, center="featurewise", standardize="featurewise")
     splits = build_splits([mnist], [], [("train", 0.8), ("val", 0.2)], seed=0)
-    train_stats, _ = resolve_stats(
-        options, splits, None, allow_mismatch=False, workers=1, batch_size=256, on_error="stop"
-    )
-    pipeline = Pipeline(options, train_stats)
     h5_path = os.path.join(out, "mnist.h5")
-    write_dataset(splits, pipeline, h5_path, fmt="hdf5", stats_source="computed from 'train'")
+    run_transform(splits, options, h5_path, fmt="hdf5")
     for split in ("train", "val"):
         summary = summarize_hdf5(h5_path, dataset=f"{split}/images")
         glob = summary.accumulator.global_stats()

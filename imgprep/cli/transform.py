@@ -31,8 +31,8 @@ from imgprep.prepare import (
     build_splits,
     check_format,
     output_format,
-    resolve_stats,
-    write_dataset,
+    run_transform,
+    training_split,
 )
 from imgprep.preview import preview_sheet
 from imgprep.splits import parse_named_input, parse_split_spec
@@ -346,36 +346,28 @@ def transform(ctx: click.Context, **params: Any) -> None:
     params["workers"] = workers
     if given_stats is not None and not options.needs_stats:
         log("transform: --stats given but no featurewise step uses it", quiet=quiet)
-    with progress_bar(total, quiet=quiet, desc="fit-stats (train)") as advance:
-        stats, source = resolve_stats(
-            options,
-            splits,
-            given_stats if options.needs_stats else None,
-            allow_mismatch=params["allow_stats_mismatch"],
-            workers=workers,
-            batch_size=params["batch_size"],
-            on_error=params["on_error"],
-            progress=advance,
-            on_skip=report_skip,
-        )
-    if source.startswith("computed"):
-        log(f"transform: featurewise statistics {source}", quiet=quiet)
-    pipeline = Pipeline(options, stats)
+    stats = given_stats if options.needs_stats else None
+    if options.needs_stats and stats is None:
+        index, label = training_split(splits)
+        log(f"transform: featurewise statistics computed from {label}", quiet=quiet)
+        if not (fmt == "hdf5" and options.dtype in ("auto", "float32")):
+            total += len(splits[index].discovery.items)  # a separate statistics pass
     with progress_bar(total, quiet=quiet, desc="transform") as advance:
-        report = write_dataset(
+        report = run_transform(
             splits,
-            pipeline,
+            options,
             params["output"],
             fmt=fmt,
+            stats=stats,
+            allow_mismatch=params["allow_stats_mismatch"],
             compression=params["compression"],
             overwrite=params["overwrite"],
             workers=workers,
             batch_size=params["batch_size"],
             on_error=params["on_error"],
-            stats_source=source,
+            plan=plan,
             progress=advance,
             on_skip=report_skip,
-            plan=plan,
         )
     for name, written in report.written.items():
         label = f"{name}: " if name else ""

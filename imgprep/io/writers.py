@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -135,6 +135,20 @@ class Hdf5Writer:
             raise ImgprepError("no image could be read; nothing to write")
         self._group.attrs["skipped"] = json.dumps(skipped)
         self._group.attrs["count"] = self._count
+
+    def rewrite_split(
+        self,
+        name: str | None,
+        transform: Callable[[list[np.ndarray]], list[np.ndarray]],
+        *,
+        rows: int,
+    ) -> None:
+        """Replace a written split's images by ``transform`` of them, ``rows`` at a time."""
+        group = self._file if name is None else self._file[name]
+        data = group["images"]
+        for start in range(0, data.shape[0], max(1, rows)):
+            block = data[start : start + rows]
+            data[start : start + len(block)] = np.stack(transform(list(block)))
 
     def finish(self, metadata: dict[str, Any]) -> None:
         attrs = self._file.attrs

@@ -212,6 +212,16 @@ class Pipeline:
         self.steps = build_steps(options, stats)
 
     @classmethod
+    def unfitted(cls, options: PipelineOptions) -> Pipeline:
+        """The options' pipeline before its statistics exist (decoding and augmentation only;
+        used to write raw rows while the statistics are being computed)."""
+        pipeline = cls.__new__(cls)
+        pipeline.options = options
+        pipeline.stats = None
+        pipeline.steps = []
+        return pipeline
+
+    @classmethod
     def from_config(cls, path: str, stats: Stats | str | None = None) -> Pipeline:
         """From a TOML config (see ``configs/``); ``stats`` overrides the config's file."""
         return pipeline_from_config(path, stats)
