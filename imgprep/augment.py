@@ -21,7 +21,9 @@ Parameters (all optional; a range of 0 switches a transform off):
   sample).
 
 The geometric transforms are composed, in Keras' order (rotation, shift, shear, zoom, about
-the image centre, in row/column coordinates as keras-preprocessing 1.1.2) together with the
+the image centre (h/2 - 0.5, w/2 - 0.5) as keras-preprocessing since fix #314 (the 1.1.2
+release used h/2 + 0.5, one pixel off), in keras-preprocessing 1.1.2's row/column
+coordinates) together with the
 flips into one affine matrix, so each copy is resampled once (bilinear, Keras' default
 ``interpolation_order=1``) by OpenCV's ``warpAffine``, 8 to 23 times faster than Pillow's
 affine transform or a NumPy gather on this kind of machine (README). Channel shift, then
@@ -236,38 +238,50 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def affine_matrix(params: AugmentParams, height: int, width: int) -> np.ndarray:
-    """Output (row, col, 1) -> input (row, col, 1), as keras-preprocessing 1.1.2, with flips.
+    """Output (row, col, 1) -> input (row, col, 1), 3 x 3 (see ``affine_coefficients``)."""
+    a, b, c, d, e, f = affine_coefficients(params, height, width)
+    return np.array([[a, b, c], [d, e, f], [0.0, 0.0, 1.0]])
 
-    Keras builds rotation @ shift @ shear @ zoom about the centre ((h/2 - 0.5, w/2 - 0.5)) and
-    flips the warped image afterwards; flipping the output is composing with a reflection of
-    the output coordinates, so ``M @ F`` samples each flipped copy in one pass.
+
+def affine_coefficients(
+    params: AugmentParams, height: int, width: int
+) -> tuple[float, float, float, float, float, float]:
+    """The composed warp as six floats: input row = a r + b c + c0, col = d r + e c + f0.
+
+    Keras builds rotation @ shift @ shear @ zoom (matrices in (row, col) coordinates, as
+    keras-preprocessing 1.1.2) about the image centre, then flips the warped image; flipping
+    the output composes a reflection of the output coordinates, so one pass samples each
+    flipped copy. The centre is (h/2 - 0.5, w/2 - 0.5), the true centre, as keras-preprocessing
+    since its fix #314; the 1.1.2 release used h/2 + 0.5, one pixel off. Written in closed
+    form with plain floats: building and multiplying small NumPy matrices cost 23 us per copy,
+    half of a 32 x 32 augmentation.
     """
-    matrix = np.eye(3)
-    if params.theta:
-        t = math.radians(params.theta)
-        matrix = matrix @ np.array(
-            [[math.cos(t), -math.sin(t), 0], [math.sin(t), math.cos(t), 0], [0, 0, 1]]
-        )
-    if params.tx or params.ty:
-        matrix = matrix @ np.array([[1, 0, params.tx], [0, 1, params.ty], [0, 0, 1]])
-    if params.shear:
-        s = math.radians(params.shear)
-        matrix = matrix @ np.array([[1, -math.sin(s), 0], [0, math.cos(s), 0], [0, 0, 1]])
-    if params.zx != 1 or params.zy != 1:
-        matrix = matrix @ np.array([[params.zx, 0, 0], [0, params.zy, 0], [0, 0, 1]])
+    t = math.radians(params.theta)
+    cos_t, sin_t = math.cos(t), math.sin(t)
+    s = math.radians(params.shear)
+    zx, zy = params.zx, params.zy
+    # linear part: R @ Sh @ Z, with Sh @ Z = [[zx, -sin(s) zy], [0, cos(s) zy]]
+    shear_zy, scale_zy = -math.sin(s) * zy, math.cos(s) * zy
+    a = cos_t * zx
+    b = cos_t * shear_zy - sin_t * scale_zy
+    d = sin_t * zx
+    e = sin_t * shear_zy + cos_t * scale_zy
+    # translation R @ (tx, ty), then about the centre: t + o - L o
     o_r, o_c = height / 2 - 0.5, width / 2 - 0.5
-    offset = np.array([[1, 0, o_r], [0, 1, o_c], [0, 0, 1]])
-    reset = np.array([[1, 0, -o_r], [0, 1, -o_c], [0, 0, 1]])
-    matrix = offset @ matrix @ reset
-    flip = np.eye(3)
-    if params.flip_vertical:
-        flip = flip @ np.array([[-1, 0, height - 1], [0, 1, 0], [0, 0, 1]])
-    if params.flip_horizontal:
-        flip = flip @ np.array([[1, 0, 0], [0, -1, width - 1], [0, 0, 1]])
-    return matrix @ flip
+    c0 = cos_t * params.tx - sin_t * params.ty + o_r - (a * o_r + b * o_c)
+    f0 = sin_t * params.tx + cos_t * params.ty + o_c - (d * o_r + e * o_c)
+    if params.flip_vertical:  # output row r -> h - 1 - r
+        c0, f0 = c0 + a * (height - 1), f0 + d * (height - 1)
+        a, d = -a, -d
+    if params.flip_horizontal:  # output col c -> w - 1 - c
+        c0, f0 = c0 + b * (width - 1), f0 + e * (width - 1)
+        b, e = -b, -e
+    return a, b, c0, d, e, f0
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, *, fill_mode: str, cval: float) -> np.ndarray:
+def warp(
+    image: np.ndarray, matrix: np.ndarray | tuple[float, ...], *, fill_mode: str, cval: float
+) -> np.ndarray:
     """Bilinear resampling of an H x W x C image: out[r, c] = in[matrix @ (r, c, 1)].
 
     OpenCV's ``warpAffine`` (one pass, in C) with the border mode as the fill: ``nearest``
@@ -278,11 +292,15 @@ def warp(image: np.ndarray, matrix: np.ndarray, *, fill_mode: str, cval: float) 
     matrix is in (row, col) coordinates as Keras and SciPy; OpenCV wants (x, y).
     """
     height, width, channels = image.shape
-    forward = np.array(
-        [[matrix[1, 1], matrix[1, 0], matrix[1, 2]], [matrix[0, 1], matrix[0, 0], matrix[0, 2]]]
-    )
+    if isinstance(matrix, np.ndarray):
+        m_a, m_b, m_c = (float(v) for v in matrix[0])
+        m_d, m_e, m_f = (float(v) for v in matrix[1])
+    else:
+        m_a, m_b, m_c, m_d, m_e, m_f = matrix
+    # OpenCV maps (x, y) = (col, row): x_in = e x + d y + f, y_in = b x + a y + c
+    forward = np.array([[m_e, m_d, m_f], [m_b, m_a, m_c]])
     border = _BORDERS["nearest" if fill_mode == "constant" else fill_mode]
-    source = image if image.dtype in (np.uint8, np.uint16) else image.astype(np.float32)
+    source = image if image.dtype in (np.uint8, np.uint16) else np.asarray(image, np.float32)
     parts = []
     for start, stop in _channel_chunks(channels):
         chunk = np.ascontiguousarray(source[:, :, start:stop])
@@ -298,8 +316,8 @@ def warp(image: np.ndarray, matrix: np.ndarray, *, fill_mode: str, cval: float) 
     if fill_mode == "constant":
         out = out.astype(np.float32) if out.dtype.kind == "f" else out.copy()
         rows, cols = np.mgrid[0:height, 0:width]
-        src_r = matrix[0, 0] * rows + matrix[0, 1] * cols + matrix[0, 2]
-        src_c = matrix[1, 0] * rows + matrix[1, 1] * cols + matrix[1, 2]
+        src_r = m_a * rows + m_b * cols + m_c
+        src_c = m_d * rows + m_e * cols + m_f
         slack = 1e-9
         outside = (src_r < -slack) | (src_r > height - 1 + slack)
         outside |= (src_c < -slack) | (src_c > width - 1 + slack)
@@ -347,7 +365,9 @@ def augment(
 def _to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Round half to even and clip into an integer dtype."""
     info = np.iinfo(dtype)
-    return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    rounded = np.rint(values)
+    np.clip(rounded, info.min, info.max, out=rounded)
+    return rounded.astype(dtype)
 
 
 def _channel_chunks(channels: int) -> list[tuple[int, int]]:

@@ -19,7 +19,9 @@ from imgprep.errors import InputError
 
 
 def keras_matrix(theta, tx, ty, shear, zx, zy, h, w):
-    """keras-preprocessing 1.1.2's apply_affine_transform matrix, written out independently."""
+    """keras-preprocessing's apply_affine_transform matrix (1.1.2's (row, col) convention,
+    with the centre h/2 - 0.5 of upstream fix #314; the 1.1.2 release used h/2 + 0.5),
+    written out independently with NumPy matrix products."""
     t, s = np.deg2rad(theta), np.deg2rad(shear)
     rotation = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
     shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
