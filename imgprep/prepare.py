@@ -11,7 +11,7 @@ images in flight.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -169,15 +169,34 @@ def make_rows(
     return rows
 
 
-def normalize_rows(rows: list[list[OutputRow] | None], pipeline: Pipeline) -> None:
-    """Apply the pipeline's steps to every row of a batch at once (in place)."""
-    flat = [row for file_rows in rows if file_rows for row in file_rows]
-    if not flat:
-        return
-    done = iter(pipeline.apply_many([row.image for row in flat]))
-    for file_rows in rows:
-        if file_rows:
-            file_rows[:] = [replace(row, image=next(done)) for row in file_rows]
+def pack_rows(
+    rows: list[list[OutputRow] | None], pipeline: Pipeline, *, raw: bool
+) -> tuple[np.ndarray | list[np.ndarray], list[int], list[int], list[AugmentParams | None]]:
+    """A batch's rows as one array (when they share a shape) plus per-row owner, copy, params.
+
+    One array crosses the process boundary far faster than a list of small ones (about 20
+    us per 28 x 28 image). ``raw`` rows (statistics still to come) become float32, which
+    holds 8/16-bit pixels and float32 augmentations exactly; others are normalized.
+    """
+    flat = [(offset, row) for offset, made in enumerate(rows) if made for row in made]
+    owners = [offset for offset, _ in flat]
+    copies = [row.copy for _, row in flat]
+    params = [row.params for _, row in flat]
+    images = [row.image for _, row in flat]
+    if not raw:
+        images = pipeline.apply_many(images) if images else images
+    uniform = bool(images) and all(
+        image.shape == images[0].shape and image.dtype == images[0].dtype for image in images
+    )
+    if not uniform:
+        return (
+            [image.astype(np.float32) for image in images] if raw else images,
+            owners,
+            copies,
+            params,
+        )
+    stacked = np.stack(images)
+    return (stacked.astype(np.float32) if raw else stacked), owners, copies, params
 
 
 def augmented_copies(
@@ -213,10 +232,15 @@ class TransformTask:
 
 @dataclass
 class TransformedBatch:
-    """Outputs of one batch: the rows of each file (None: failed), and failure reasons;
-    with ``fit``, the statistics summary of the decoded images."""
+    """Outputs of one batch: every written row (``images``, stacked when uniform) with the
+    batch offset of its source file (``owners``), copy number and parameters; failures as
+    (offset, reason); with ``fit``, the statistics summary of the decoded images."""
 
-    rows: list[list[OutputRow] | None]
+    count: int
+    images: np.ndarray | list[np.ndarray]
+    owners: list[int]
+    copies: list[int]
+    params: list[AugmentParams | None]
     errors: list[tuple[int, str]]
     summary: BatchSummary | None = None
 
@@ -254,14 +278,16 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
                     rows.append(None)
                     errors.append((offset, str(exc)))
                 offset += 1
-    if task.fit:
-        assert summary is not None
-        for file_rows in rows:
-            if file_rows:
-                file_rows[:] = [replace(r, image=r.image.astype(np.float32)) for r in file_rows]
-        return TransformedBatch(rows=rows, errors=errors, summary=summary.finish(offset))
-    normalize_rows(rows, task.pipeline)
-    return TransformedBatch(rows=rows, errors=errors)
+    images, owners, copies, params = pack_rows(rows, task.pipeline, raw=task.fit)
+    return TransformedBatch(
+        count=offset,
+        images=images,
+        owners=owners,
+        copies=copies,
+        params=params,
+        errors=errors,
+        summary=summary.finish(offset) if summary is not None else None,
+    )
 
 
 def write_dataset(
@@ -454,8 +480,15 @@ class _Job:
         split = self.splits[ordinal]
         key = split.name or ""
         items = split.discovery.items
+        longest = max(
+            (len(items.rel(i).encode("utf-8", "surrogateescape")) for i in range(len(items))),
+            default=1,
+        )
         writer.start_split(
-            split.name, labelled=split.discovery.labelled, augmented=plan is not None
+            split.name,
+            labelled=split.discovery.labelled,
+            augmented=plan is not None,
+            path_bytes=longest,
         )
         skipped: list[dict[str, str]] = []
         written = 0
@@ -472,27 +505,26 @@ class _Job:
                         "the training images mix bit depths or channel counts; choose --color "
                         "(or pass --stats computed beforehand)"
                     )
-            images, rels, labels, extra = [], [], [], []
-            failures = dict(batch.errors)
-            for offset, rows in enumerate(batch.rows):
-                index = start + offset
-                if rows is None:
-                    path, reason = items.path(index), failures[offset]
-                    if self.on_error == "stop":
-                        raise DecodeError(path, reason)
-                    skipped.append({"path": path, "reason": reason})
-                    if on_skip:
-                        on_skip(path, reason)
-                    continue
-                for row in rows:
-                    images.append(row.image)
-                    rels.append(items.rel(index))
-                    labels.append(items.label(index))
-                    extra.append((index, row.copy, row.params or AugmentParams()))
+            for offset, reason in batch.errors:
+                path = items.path(start + offset)
+                if self.on_error == "stop":
+                    raise DecodeError(path, reason)
+                skipped.append({"path": path, "reason": reason})
+                if on_skip:
+                    on_skip(path, reason)
+            images = batch.images
+            rels = [items.rel(start + offset) for offset in batch.owners]
+            labels = [items.label(start + offset) for offset in batch.owners]
+            extra = [
+                (start + offset, copy, params or AugmentParams())
+                for offset, copy, params in zip(
+                    batch.owners, batch.copies, batch.params, strict=True
+                )
+            ]
             writer.write(images, rels, labels, extra if plan is not None else None)
             written += len(images)
             if progress:
-                progress(len(batch.rows))
+                progress(batch.count)
         writer.end_split(skipped=skipped)
         report.written[key] = written
         report.skipped[key] = skipped

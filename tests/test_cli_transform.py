@@ -315,3 +315,14 @@ def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path
     stored = json.loads(outputs[0][1])
     assert stored["accumulators"] == direct["accumulators"]
     assert stored["provenance"]["files_sha256"] == direct["provenance"]["files_sha256"]
+
+
+def test_non_ascii_paths_round_trip_in_hdf5(runner, tmp_path: Path, rng):
+    for rel in ("été/ü.png", "été/a long name with spaces.png", "b/x.png"):
+        write_image(tmp_path / "d" / rel, rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    out = tmp_path / "u.h5"
+    assert run(runner, str(tmp_path / "d"), "-o", str(out)).exit_code == 0
+    with h5py.File(out) as f:
+        paths = [p.decode("utf-8") for p in f["paths"][:]]
+        assert h5py.check_string_dtype(f["paths"].dtype).encoding == "utf-8"
+    assert paths == ["b/x.png", "été/a long name with spaces.png", "été/ü.png"]

@@ -79,7 +79,13 @@ class Hdf5Writer:
         self._splits: list[str] = []
         self._finished = False
 
-    def start_split(self, name: str | None, *, labelled: bool, augmented: bool = False) -> None:
+    def start_split(
+        self, name: str | None, *, labelled: bool, augmented: bool = False, path_bytes: int = 1
+    ) -> None:
+        """Begin a split; ``path_bytes`` is the longest relative path in UTF-8 bytes (``paths``
+        is a fixed-length UTF-8 dataset: written much faster than variable-length strings, and
+        not held in memory until the file closes)."""
+        self.path_bytes = max(1, path_bytes)
         self._group = self._file if name is None else self._file.create_group(name)
         if name is not None:
             self._splits.append(name)
@@ -89,29 +95,38 @@ class Hdf5Writer:
 
     def write(
         self,
-        images: Sequence[np.ndarray],
+        images: Sequence[np.ndarray] | np.ndarray,
         rels: Sequence[str],
         labels: Sequence[int | None],
         augmentation: Sequence[tuple[int, int, AugmentParams]] | None = None,
     ) -> None:
-        if not images:
+        if len(images) == 0:
             return
         group = self._group
         if "images" not in group:
             self._create(images[0], rels[0], augmented=augmentation is not None)
         data = group["images"]
         shape = self._image_shape
-        for image, rel in zip(images, rels, strict=True):
-            if image.shape != shape:
-                raise InputError(
-                    f"images differ in size: {self._first_path} is {_shape(shape)} but "
-                    f"{rel} is {_shape(image.shape)}; pass --size WxH to resize them to one size"
-                )
+        if isinstance(images, np.ndarray) and images.shape[1:] == shape:
+            block = images
+        else:
+            for image, rel in zip(images, rels, strict=True):
+                if image.shape != shape:
+                    raise InputError(
+                        f"images differ in size: {self._first_path} is {_shape(shape)} but "
+                        f"{rel} is {_shape(image.shape)}; pass --size WxH to resize them to one "
+                        "size"
+                    )
+            block = np.stack(images)
         start, stop = self._count, self._count + len(images)
         data.resize(stop, axis=0)
-        data[start:stop] = np.stack(images)
-        group["paths"].resize(stop, axis=0)
-        group["paths"][start:stop] = list(rels)
+        data[start:stop] = block
+        paths = group["paths"]
+        encoded = [rel.encode("utf-8", "surrogateescape") for rel in rels]
+        if max(len(value) for value in encoded) > paths.dtype.itemsize:
+            raise ValueError("path_bytes given to start_split is shorter than a path written")
+        paths.resize(stop, axis=0)
+        paths[start:stop] = np.array(encoded, dtype=_utf8(paths.dtype.itemsize))
         if self._labelled:
             group["labels"].resize(stop, axis=0)
             group["labels"][start:stop] = np.array(labels, dtype=np.int64)
@@ -161,7 +176,6 @@ class Hdf5Writer:
         self._finished = True
 
     def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
-        import h5py
 
         group = self._group
         image_bytes = max(1, first.nbytes)
@@ -175,7 +189,11 @@ class Hdf5Writer:
             compression=self.compression,
         )
         group.create_dataset(
-            "paths", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(1024,)
+            "paths",
+            shape=(0,),
+            maxshape=(None,),
+            dtype=_utf8(self.path_bytes),
+            chunks=(1024,),
         )
         if self._labelled:
             _column(group, "labels", np.int64)
@@ -228,7 +246,9 @@ class PngWriter:
         self._copies: list[dict[str, Any]] = []
         self._finished = False
 
-    def start_split(self, name: str | None, *, labelled: bool, augmented: bool = False) -> None:
+    def start_split(
+        self, name: str | None, *, labelled: bool, augmented: bool = False, path_bytes: int = 1
+    ) -> None:
         self._prefix = f"{name}/" if name else ""
         self._split_key = name or ""
         self._count = 0
@@ -257,6 +277,20 @@ class PngWriter:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             _save_png(image, path, rel)
             self._count += 1
+
+    def _widen_paths(self, length: int) -> None:
+        """Recreate ``paths`` with room for ``length`` bytes (only if a caller under-declared)."""
+
+        group = self._group
+        old = group["paths"][: self._count]
+        del group["paths"]
+        group.create_dataset(
+            "paths",
+            data=np.array(old, dtype=_utf8(length)),
+            maxshape=(None,),
+            dtype=_utf8(length),
+            chunks=(1024,),
+        )
 
     def end_split(self, *, skipped: list[dict[str, str]]) -> None:
         if self._count == 0:
@@ -297,6 +331,13 @@ class PngWriter:
                 shutil.rmtree(old, ignore_errors=True)
         else:
             shutil.rmtree(self._temporary, ignore_errors=True)
+
+
+def _utf8(length: int) -> Any:
+    """h5py's fixed-length UTF-8 string dtype (NumPy arrays must carry it to be written)."""
+    import h5py
+
+    return h5py.string_dtype("utf-8", length)
 
 
 def _column(group: Any, name: str, dtype: Any) -> None:

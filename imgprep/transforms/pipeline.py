@@ -30,6 +30,7 @@ NORMALIZE_MODES = ("samplewise", "featurewise")
 STATS_SCOPES = ("channel", "global")
 OUTPUT_DTYPES = ("auto", "uint8", "uint16", "float16", "float32")
 KERAS_EPSILON = 1e-6
+_SLICE_BYTES = 32 << 20  # float64 working memory of one stacked slice in apply_many
 
 
 @dataclass(frozen=True)
@@ -296,10 +297,15 @@ class Pipeline:
             or any(image.shape != first.shape or image.dtype != first.dtype for image in images)
         ):
             return [self.apply_array(image) for image in images]
-        stacked = np.stack(images)
-        for step in self.steps:
-            stacked = step(stacked)
-        return list(F.cast(stacked, dtype=self.output_dtype(first.dtype)))
+        dtype = self.output_dtype(first.dtype)
+        per_slice = max(1, _SLICE_BYTES // max(1, first.size * 8))  # float64 intermediates
+        out: list[np.ndarray] = []
+        for start in range(0, len(images), per_slice):
+            stacked = np.stack(images[start : start + per_slice])
+            for step in self.steps:
+                stacked = step(stacked)
+            out.extend(F.cast(stacked, dtype=dtype))
+        return out
 
     def apply(self, image: Any) -> np.ndarray:
         """Apply the whole pipeline to a path, PIL image, H x W x C array or N x H x W x C batch."""
