@@ -41,7 +41,6 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import cv2
 import numpy as np
 
 from imgprep.errors import InputError
@@ -52,11 +51,7 @@ PARAMETER_NAMES = (
     "channel_shift", "brightness",
 )  # fmt: skip
 _MASK64 = (1 << 64) - 1
-_BORDERS = {
-    "nearest": cv2.BORDER_REPLICATE,
-    "reflect": cv2.BORDER_REFLECT,
-    "wrap": cv2.BORDER_WRAP,
-}
+_BORDER_NAMES = {"nearest": "BORDER_REPLICATE", "reflect": "BORDER_REFLECT", "wrap": "BORDER_WRAP"}
 
 
 @dataclass(frozen=True)
@@ -299,7 +294,9 @@ def warp(
         m_a, m_b, m_c, m_d, m_e, m_f = matrix
     # OpenCV maps (x, y) = (col, row): x_in = e x + d y + f, y_in = b x + a y + c
     forward = np.array([[m_e, m_d, m_f], [m_b, m_a, m_c]])
-    border = _BORDERS["nearest" if fill_mode == "constant" else fill_mode]
+    import cv2  # imported here: only augmentation needs it, and it costs start-up time
+
+    border = getattr(cv2, _BORDER_NAMES["nearest" if fill_mode == "constant" else fill_mode])
     source = image if image.dtype in (np.uint8, np.uint16) else np.asarray(image, np.float32)
     parts = []
     for start, stop in _channel_chunks(channels):

@@ -6,7 +6,6 @@ import os
 import tempfile
 
 import click
-import h5py
 import numpy as np
 
 from imgprep.config import DecodeSettings
@@ -92,6 +91,8 @@ def demo(output_dir: str | None) -> None:
             f"std {glob['std']:.6f}"
         )
     click.echo(f"   written to {h5_path}")
+
+    import h5py
 
     click.echo("6. prediction time: the pipeline stored in the HDF5 file, on one original file")
     stored = Pipeline.from_hdf5(h5_path)
