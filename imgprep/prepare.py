@@ -14,23 +14,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from imgprep.augment import AugmentParams, AugmentSettings, augment
+from imgprep.augment import AugmentParams
 from imgprep.engine import (
-    BatchSummarizer,
-    BatchSummary,
     StatsFold,
     compute_stats,
     ordered_map,
     stats_from_fold,
 )
-from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.io.decode import decode_file
-from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover, join_path
+from imgprep.errors import DecodeError, InputError
+from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.writers import Hdf5Writer, PngWriter
 from imgprep.splits import stratified_split
 from imgprep.stats_file import Stats
+from imgprep.transform_worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 FORMATS = ("hdf5", "png")
@@ -122,171 +118,6 @@ def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch:
         "the statistics were computed on differently prepared images: stats file has "
         f"{stats.settings.describe()}, this run has {options.decode.describe()}; recompute "
         "them with the same options or pass --allow-stats-mismatch"
-    )
-
-
-@dataclass(frozen=True)
-class AugmentPlan:
-    """What to augment: settings, copies per image, the original too, the seed."""
-
-    settings: AugmentSettings
-    copies: int = 1
-    keep_original: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.copies < 1:
-            raise InputError(f"--copies must be at least 1, got {self.copies}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.settings.to_dict(),
-            "copies": self.copies,
-            "keep_original": self.keep_original,
-            "seed": self.seed,
-        }
-
-
-@dataclass(frozen=True)
-class OutputRow:
-    """One written image: its copy number (0: the original) and sampled parameters."""
-
-    image: np.ndarray
-    copy: int = 0
-    params: AugmentParams | None = None
-
-
-def make_rows(
-    decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan | None
-) -> list[OutputRow]:
-    """The rows one decoded image becomes, before normalization: itself, or its augmented
-    copies (and the original)."""
-    if plan is None:
-        return [OutputRow(decoded)]
-    rows = [OutputRow(decoded, 0, AugmentParams())] if plan.keep_original else []
-    for copy, params in augmented_copies(decoded, index, split, pipeline, plan):
-        rows.append(OutputRow(copy, params=params[1], copy=params[0]))
-    return rows
-
-
-def pack_rows(
-    rows: list[list[OutputRow] | None], pipeline: Pipeline, *, raw: bool
-) -> tuple[np.ndarray | list[np.ndarray], list[int], list[int], list[AugmentParams | None]]:
-    """A batch's rows as one array (when they share a shape) plus per-row owner, copy, params.
-
-    One array crosses the process boundary far faster than a list of small ones (about 20
-    us per 28 x 28 image). ``raw`` rows (statistics still to come) become float32, which
-    holds 8/16-bit pixels and float32 augmentations exactly; others are normalized.
-    """
-    flat = [(offset, row) for offset, made in enumerate(rows) if made for row in made]
-    owners = [offset for offset, _ in flat]
-    copies = [row.copy for _, row in flat]
-    params = [row.params for _, row in flat]
-    images = [row.image for _, row in flat]
-    if not raw:
-        images = pipeline.apply_many(images) if images else images
-    uniform = bool(images) and all(
-        image.shape == images[0].shape and image.dtype == images[0].dtype for image in images
-    )
-    if not uniform:
-        return (
-            [image.astype(np.float32) for image in images] if raw else images,
-            owners,
-            copies,
-            params,
-        )
-    stacked = np.stack(images)
-    return (stacked.astype(np.float32) if raw else stacked), owners, copies, params
-
-
-def augmented_copies(
-    decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan
-) -> list[tuple[np.ndarray, tuple[int, AugmentParams]]]:
-    """Copies 1..K of image ``index`` before normalization, with (copy, params)."""
-    numbers = np.arange(1, plan.copies + 1)
-    sampled = plan.settings.sample(
-        seed=plan.seed,
-        split=split,
-        indices=np.full(plan.copies, index),
-        copies=numbers,
-        shape=decoded.shape,
-    )
-    keep_dtype = not pipeline.options.makes_floats
-    return [
-        (augment(decoded, params, plan.settings, keep_dtype=keep_dtype), (int(number), params))
-        for number, params in zip(numbers, sampled, strict=True)
-    ]
-
-
-@dataclass(frozen=True)
-class TransformTask:
-    """One batch for a worker: files, their first index in the split, the work to do."""
-
-    segments: list[tuple[str, tuple[str, ...]]]
-    pipeline: Pipeline
-    start: int = 0
-    split: int = 0
-    plan: AugmentPlan | None = None
-    fit: bool = False  # write raw float32 rows and summarise the decoded images
-
-
-@dataclass
-class TransformedBatch:
-    """Outputs of one batch: every written row (``images``, stacked when uniform) with the
-    batch offset of its source file (``owners``), copy number and parameters; failures as
-    (offset, reason); with ``fit``, the statistics summary of the decoded images."""
-
-    count: int
-    images: np.ndarray | list[np.ndarray]
-    owners: list[int]
-    copies: list[int]
-    params: list[AugmentParams | None]
-    errors: list[tuple[int, str]]
-    summary: BatchSummary | None = None
-
-
-def transform_batch(task: TransformTask) -> TransformedBatch:
-    """Decode, augment and transform each file of a batch; failures become data."""
-    import warnings
-
-    from PIL import Image
-
-    rows: list[list[OutputRow] | None] = []
-    errors: list[tuple[int, str]] = []
-    summary = BatchSummarizer() if task.fit else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        offset = 0
-        for root, rels in task.segments:
-            for rel in rels:
-                path = join_path(root, rel)
-                try:
-                    decoded = decode_file(path, task.pipeline.decode)
-                    if summary is not None:
-                        summary.add_image(offset, rel, decoded)
-                    index = task.start + offset
-                    made = make_rows(decoded.array, index, task.split, task.pipeline, task.plan)
-                    rows.append(made)
-                except DecodeError as exc:
-                    if summary is not None:
-                        summary.add_error(offset, rel, path, exc.reason)
-                    rows.append(None)
-                    errors.append((offset, exc.reason))
-                except ImgprepError as exc:
-                    if isinstance(exc, InputError):
-                        raise
-                    rows.append(None)
-                    errors.append((offset, str(exc)))
-                offset += 1
-    images, owners, copies, params = pack_rows(rows, task.pipeline, raw=task.fit)
-    return TransformedBatch(
-        count=offset,
-        images=images,
-        owners=owners,
-        copies=copies,
-        params=params,
-        errors=errors,
-        summary=summary.finish(offset) if summary is not None else None,
     )
 
 
