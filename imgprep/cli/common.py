@@ -192,3 +192,18 @@ def log(message: str, *, quiet: bool = False) -> None:
 def report_skip(path: str, reason: str) -> None:
     """Every skipped file is listed on stderr, even with --quiet."""
     click.echo(f"skipped: {path}: {reason}", err=True)
+
+
+DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", "jpeg_draft")
+ENGINE_KEYS = ("workers", "batch_size", "on_error")
+
+
+def refuse_options(ctx: click.Context, keys: tuple[str, ...], reason: str) -> None:
+    """A usage error naming every option of ``keys`` given explicitly (they would do nothing)."""
+    given = [
+        "--" + key.replace("_", "-")
+        for key in keys
+        if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} cannot be used {reason}")

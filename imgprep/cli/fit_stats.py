@@ -7,6 +7,8 @@ from typing import Any
 import click
 
 from imgprep.cli.common import (
+    DECODE_KEYS,
+    ENGINE_KEYS,
     EXIT_CODES_HELP,
     decode_options,
     decode_settings,
@@ -14,6 +16,7 @@ from imgprep.cli.common import (
     input_options,
     log,
     progress_bar,
+    refuse_options,
     report_skip,
     resolve_inputs,
     worker_count,
@@ -22,8 +25,6 @@ from imgprep.engine import compute_stats
 from imgprep.io.atomic import check_writable, write_text_atomic
 from imgprep.io.discover import discover
 from imgprep.stats_file import Stats
-
-_DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", "jpeg_draft")
 
 
 @click.command(
@@ -92,17 +93,11 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
 def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
     if params["files_from"] is not None or params["example"]:
         raise click.UsageError("--merge takes stats files as INPUTS only")
-    given = [
-        key
-        for key in (*_DECODE_KEYS, "workers", "batch_size", "on_error")
-        if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
-    ]
-    if given:
-        names = ", ".join("--" + key.replace("_", "-") for key in given)
-        raise click.UsageError(
-            f"{names} cannot be used with --merge: the stats files fix the decoding and no "
-            "image is read"
-        )
+    refuse_options(
+        ctx,
+        DECODE_KEYS + ENGINE_KEYS,
+        "with --merge: the stats files fix the decoding and no image is read",
+    )
     files = list(params["inputs"])
     if len(files) < 2:
         raise click.UsageError("--merge needs at least two stats files")

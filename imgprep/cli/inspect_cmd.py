@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from imgprep.cli.common import (
+    DECODE_KEYS,
     EXIT_CODES_HELP,
     decode_options,
     decode_settings,
@@ -16,6 +17,7 @@ from imgprep.cli.common import (
     input_options,
     log,
     progress_bar,
+    refuse_options,
     report_skip,
     resolve_inputs,
     worker_count,
@@ -75,7 +77,7 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     expect = _expectations(params)
     paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
     if len(paths) == 1 and os.path.isfile(paths[0]) and is_hdf5_path(paths[0]):
-        _refuse_decode_options(ctx)
+        refuse_options(ctx, DECODE_KEYS, "with an HDF5 file: it is read as stored")
         with progress_bar(0, quiet=params["quiet"], desc="inspect") as advance:
             summary = summarize_hdf5(paths[0], dataset=params["dataset"], progress=advance)
     else:
@@ -108,21 +110,6 @@ def inspect(ctx: click.Context, **params: Any) -> None:
             click.echo(f"check failed: {line}", err=True)
         if failures:
             raise SystemExit(1)
-
-
-_DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", "jpeg_draft")
-
-
-def _refuse_decode_options(ctx: click.Context) -> None:
-    given = [
-        "--" + key.replace("_", "-")
-        for key in _DECODE_KEYS
-        if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
-    ]
-    if given:
-        raise click.UsageError(
-            f"{', '.join(given)} cannot be used with an HDF5 file: it is read as stored"
-        )
 
 
 def _expectations(params: dict[str, Any]) -> Expectations:
