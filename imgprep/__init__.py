@@ -5,6 +5,8 @@ Public API::
     from imgprep import Stats, compute_stats, discover, decode_image, DecodeSettings
     stats = compute_stats(["data/train"], settings=DecodeSettings(color="grayscale"))
     stats.save("stats.json"); Stats.load("stats.json").mean  # NumPy arrays
+    pipeline = imgprep.Pipeline.from_hdf5("train.h5"); pipeline.apply("new.png")
+    imgprep.normalization_args(stats, "torchvision")
 """
 
 __version__ = "0.1.0"
@@ -13,10 +15,12 @@ from imgprep.config import DecodeSettings, parse_size
 from imgprep.engine import compute_stats
 from imgprep.errors import DecodeError, ImgprepError, InputError, StatsFileError
 from imgprep.examples import example_path
+from imgprep.export import normalization_args, normalization_code
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
 from imgprep.stats import MomentAccumulator
 from imgprep.stats_file import Stats
+from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 __all__ = [
     "DecodeError",

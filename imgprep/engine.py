@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -51,9 +51,11 @@ def ordered_map(
 
     At most ``window`` (default ``2 * workers``) tasks are in flight, which bounds memory.
     With ``workers <= 1`` everything runs in this process. On Linux, workers are forked
-    (they start in milliseconds, with the modules already imported; ``ProcessPoolExecutor``
-    forks them all before it starts its own thread); elsewhere they are spawned, since fork
-    is unsafe on macOS and absent on Windows.
+    (they start in milliseconds, with the modules already imported); elsewhere they are
+    spawned, since fork is unsafe on macOS and absent on Windows. Workers ignore SIGINT:
+    Ctrl-C reaches the whole process group, and a worker interrupted inside the pool's
+    queue code can leave a lock held; the main process alone handles it and terminates
+    the pool, as it does on any exception.
     """
     if workers <= 1:
         for task in tasks:
@@ -61,17 +63,25 @@ def ordered_map(
         return
     window = window or 2 * workers
     context = multiprocessing.get_context(_START_METHOD)
-    pending: deque[Future[R]] = deque()
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = context.Pool(processes=workers, initializer=_ignore_sigint)
+    pending: deque[Any] = deque()
     try:
         for task in tasks:
-            pending.append(executor.submit(func, task))
+            pending.append(pool.apply_async(func, (task,)))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield pending.popleft().get()
         while pending:
-            yield pending.popleft().result()
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+            yield pending.popleft().get()
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ def build_splits(
         return [Split(None, found)]
     if seed is None:
         raise InputError("--split needs --seed so that the split can be reproduced")
+    if seed < 0:
+        raise InputError(f"--seed must be >= 0, got {seed}")
     parts = stratified_split(found.items.labels(), split_spec, seed)
     return [
         Split(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -177,10 +179,40 @@ def worker_count(value: int) -> int:
 
 @contextlib.contextmanager
 def progress_bar(total: int, *, quiet: bool, desc: str) -> Iterator[Callable[[int], None]]:
-    """A tqdm bar on stderr, shown only when stderr is a terminal and not --quiet."""
+    """A tqdm bar on stderr, shown only when stderr is a terminal and not --quiet.
+
+    It also makes Ctrl-C dependable: Python raises KeyboardInterrupt wherever the main
+    thread happens to be, and when that is inside a weakref callback or a destructor the
+    exception is printed and ignored, so the run would go on. The handler records the
+    interrupt, and every progress update (after each batch) raises it again from ordinary
+    code, where the output's clean-up runs.
+    """
     disable = quiet or not sys.stderr.isatty()
-    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=disable) as bar:
-        yield bar.update
+    interrupted = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=disable) as bar:
+
+            def advance(count: int) -> None:
+                if interrupted:
+                    raise KeyboardInterrupt
+                bar.update(count)
+
+            yield advance
+            if interrupted:
+                raise KeyboardInterrupt
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 def log(message: str, *, quiet: bool = False) -> None:

@@ -106,7 +106,11 @@ def _rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) ->
     metavar="NAME=F,...",
     help="Stratified split of one input, e.g. train=0.8,val=0.2 (needs --seed).",
 )
-@click.option("--seed", type=int, help="Seed of --split.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="Seed of --split and augmentation (drawn and printed when augmenting without one).",
+)
 @click.option(
     "--config",
     "config_path",

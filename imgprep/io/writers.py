@@ -107,16 +107,15 @@ class Hdf5Writer:
             self._create(images[0], rels[0], augmented=augmentation is not None)
         data = group["images"]
         shape = self._image_shape
-        if isinstance(images, np.ndarray) and images.shape[1:] == shape:
+        if (
+            isinstance(images, np.ndarray)
+            and images.shape[1:] == shape
+            and (images.dtype == data.dtype)
+        ):
             block = images
         else:
             for image, rel in zip(images, rels, strict=True):
-                if image.shape != shape:
-                    raise InputError(
-                        f"images differ in size: {self._first_path} is {_shape(shape)} but "
-                        f"{rel} is {_shape(image.shape)}; pass --size WxH to resize them to one "
-                        "size"
-                    )
+                self._check_like_first(image, rel, data.dtype)
             block = np.stack(images)
         start, stop = self._count, self._count + len(images)
         data.resize(stop, axis=0)
@@ -144,6 +143,24 @@ class Hdf5Writer:
                 dataset.resize(stop, axis=0)
                 dataset[start:stop] = table[:, column].astype(dataset.dtype)
         self._count = stop
+
+    def _check_like_first(self, image: np.ndarray, rel: str, dtype: np.dtype) -> None:
+        """One dataset holds one shape and one dtype: name the two files that differ."""
+        shape = self._image_shape
+        if image.shape != shape:
+            if image.shape[:2] == shape[:2]:
+                advice = "choose one channel count with --color grayscale, rgb or rgba"
+            else:
+                advice = "pass --size WxH to resize them to one size"
+            raise InputError(
+                f"images differ in shape: {self._first_path} is {_shape(shape)} but {rel} is "
+                f"{_shape(image.shape)}; {advice}"
+            )
+        if image.dtype != dtype:
+            raise InputError(
+                f"images differ in bit depth: {self._first_path} is {dtype} but {rel} is "
+                f"{image.dtype}; write float32 (--rescale, or --dtype float32) or convert them"
+            )
 
     def end_split(self, *, skipped: list[dict[str, str]]) -> None:
         if self._count == 0:

@@ -201,8 +201,23 @@ def standardize(image: np.ndarray, *, std: np.ndarray, epsilon: float) -> np.nda
 
 
 def cast(image: np.ndarray, *, dtype: str) -> np.ndarray:
-    """Convert to the output dtype. Integer outputs only take integer inputs in range."""
+    """Convert to the output dtype, never losing values silently.
+
+    Integer outputs take integer inputs whose range fits (uint8 -> uint16 is fine, uint16 ->
+    uint8 is refused); float outputs take anything.
+    """
     target = np.dtype(dtype)
-    if target.kind in "ui" and image.dtype.kind == "f":
-        raise ValueError(f"refusing to cast a float image to {dtype}: values would be clipped")
+    if target.kind in "ui":
+        if image.dtype.kind == "f":
+            raise CastError(f"cannot write float pixels as {dtype} without rounding or clipping")
+        source_info, target_info = np.iinfo(image.dtype), np.iinfo(target)
+        if source_info.min < target_info.min or source_info.max > target_info.max:
+            raise CastError(
+                f"cannot write {image.dtype} pixels as {dtype} without clipping; use --dtype "
+                "float32 (with --rescale if needed)"
+            )
     return image.astype(target, copy=False)
+
+
+class CastError(ValueError):
+    """The output dtype cannot hold the pixels without losing values."""

@@ -276,7 +276,7 @@ class Pipeline:
         out = image
         for step in self.steps:
             out = step(out)
-        return F.cast(out, dtype=self.output_dtype(image.dtype))
+        return _cast(out, self.output_dtype(image.dtype))
 
     def apply_many(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """``apply_array`` on each image, as one array operation when that is exact.
@@ -304,7 +304,7 @@ class Pipeline:
             stacked = np.stack(images[start : start + per_slice])
             for step in self.steps:
                 stacked = step(stacked)
-            out.extend(F.cast(stacked, dtype=dtype))
+            out.extend(_cast(stacked, dtype))
         return out
 
     def apply(self, image: Any) -> np.ndarray:
@@ -342,6 +342,13 @@ class Pipeline:
 
     def to_json(self) -> str:
         return json.dumps(self.describe())
+
+
+def _cast(image: np.ndarray, dtype: str) -> np.ndarray:
+    try:
+        return F.cast(image, dtype=dtype)
+    except F.CastError as exc:
+        raise InputError(f"--dtype {dtype}: {exc}") from None
 
 
 def build_steps(options: PipelineOptions, stats: Stats | None) -> list[Any]:
