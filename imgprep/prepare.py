@@ -47,6 +47,7 @@ class TransformReport:
     """What was written: per split, images written and files skipped; the stats used."""
 
     written: dict[str, int] = field(default_factory=dict)
+    processed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)
     stats: Stats | None = None
@@ -98,6 +99,13 @@ def build_splits(
     if seed < 0:
         raise InputError(f"--seed must be >= 0, got {seed}")
     parts = stratified_split(found.items.labels(), split_spec, seed)
+    empty = [name for name, _ in split_spec if not parts[name]]
+    if empty:
+        raise InputError(
+            f"split {empty[0]!r} would be empty: {len(found.items)} image(s) cannot be divided "
+            f"as {', '.join(f'{n}={f:g}' for n, f in split_spec)} per class; use fewer splits "
+            "or more images"
+        )
     return [
         Split(
             name,
@@ -360,6 +368,7 @@ class _Job:
                 progress(batch.count)
         writer.end_split(skipped=skipped)
         report.written[key] = written
+        report.processed[key] = report.found.get(key, len(items)) - len(skipped)
         report.skipped[key] = skipped
         report.found[key] = len(items)
 

@@ -108,7 +108,7 @@ def augmented_copies(
         copies=numbers,
         shape=decoded.shape,
     )
-    keep_dtype = not pipeline.options.makes_floats
+    keep_dtype = np.dtype(pipeline.output_dtype(decoded.dtype)).kind in "ui"  # integer output
     return [
         (augment(decoded, params, plan.settings, keep_dtype=keep_dtype), (int(number), params))
         for number, params in zip(numbers, sampled, strict=True)

@@ -23,7 +23,7 @@ from imgprep.cli.common import (
 from imgprep.config import load_config, parse_rescale
 from imgprep.errors import InputError
 from imgprep.io.atomic import atomic_path, check_writable
-from imgprep.io.writers import COMPRESSIONS
+from imgprep.io.writers import COMPRESSIONS, check_png_target
 from imgprep.prepare import (
     FORMATS,
     AugmentPlan,
@@ -324,6 +324,12 @@ def transform(ctx: click.Context, **params: Any) -> None:
             )
         plan = AugmentPlan(settings, params["copies"], params["keep_original"], seed)
         augmented = augmented_splits(splits)
+    if not params["preview_only"]:
+        fmt = output_format(params["output"], params["fmt"])
+        check_format(fmt, options)
+        check_writable(params["output"], directory_ok=fmt == "png")
+        if fmt == "png":
+            check_png_target(params["output"], overwrite=params["overwrite"])
     if params["preview"]:
         assert plan is not None
         first = min(augmented)
@@ -334,9 +340,6 @@ def transform(ctx: click.Context, **params: Any) -> None:
         log(f"transform: preview written to {params['preview']}", quiet=params["quiet"])
         if params["preview_only"]:
             return
-    fmt = output_format(params["output"], params["fmt"])
-    check_format(fmt, options)
-    check_writable(params["output"], directory_ok=fmt == "png")
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]
     workers = worker_count(params["workers"])
@@ -375,9 +378,11 @@ def transform(ctx: click.Context, **params: Any) -> None:
         )
     for name, written in report.written.items():
         label = f"{name}: " if name else ""
+        processed = report.processed[name]
+        rows = f" ({written} rows written)" if written != processed else ""
         log(
-            f"transform: {label}{written} written, {len(report.skipped[name])} skipped "
-            f"(of {report.found[name]} found)",
+            f"transform: {label}{processed} images processed{rows}, "
+            f"{len(report.skipped[name])} skipped (of {report.found[name]} found)",
             quiet=quiet,
         )
     log(f"transform: wrote {params['output']} ({fmt})", quiet=quiet)

@@ -250,10 +250,7 @@ class PngWriter:
     """
 
     def __init__(self, target: str, *, overwrite: bool = False) -> None:
-        if os.path.exists(target) and not os.path.isdir(target):
-            raise InputError(f"cannot write a PNG tree to {target}: it is a file")
-        if os.path.isdir(target) and os.listdir(target) and not overwrite:
-            raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
+        check_png_target(target, overwrite=overwrite)
         self.target = target
         self._temporary = _temporary_beside(target, directory=True)
         self._prefix = ""
@@ -348,6 +345,14 @@ class PngWriter:
                 shutil.rmtree(old, ignore_errors=True)
         else:
             shutil.rmtree(self._temporary, ignore_errors=True)
+
+
+def check_png_target(target: str, *, overwrite: bool) -> None:
+    """A PNG tree goes to a new or empty folder, or replaces one with ``overwrite``."""
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise InputError(f"cannot write a PNG tree to {target}: it is a file")
+    if os.path.isdir(target) and os.listdir(target) and not overwrite:
+        raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
 
 
 def _utf8(length: int) -> Any:

@@ -1,0 +1,155 @@
+"""Regression tests for problems found in review: no silent value loss, clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import imgprep
+from imgprep.cli import main
+from tests.conftest import listing, make_dataset, write_image
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def transform(runner: CliRunner, *args: str):
+    return runner.invoke(main, ["transform", *args, "-q"])
+
+
+def test_every_public_name_exists():
+    for name in imgprep.__all__:
+        assert hasattr(imgprep, name), name
+    assert imgprep.Pipeline.from_hdf5 and imgprep.normalization_args
+
+
+def test_mixed_bit_depths_are_refused_not_saturated(runner, tmp_path: Path, rng):
+    write_image(tmp_path / "d/a.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    Image.fromarray(rng.integers(300, 65535, (4, 4), dtype=np.uint16)).save(tmp_path / "d/b.png")
+    result = transform(runner, str(tmp_path / "d"), "-o", str(tmp_path / "o.h5"))
+    assert result.exit_code == 2
+    assert "images differ in bit depth: a.png is uint8 but b.png is uint16" in result.stderr
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_narrowing_and_float_to_integer_casts_are_usage_errors(runner, tmp_path: Path, rng):
+    Image.fromarray(rng.integers(300, 65535, (4, 4), dtype=np.uint16)).save(tmp_path / "a.png")
+    narrow = transform(
+        runner, str(tmp_path / "a.png"), "-o", str(tmp_path / "n.h5"), "--dtype", "uint8"
+    )
+    assert narrow.exit_code == 2
+    assert "cannot write uint16 pixels as uint8 without clipping" in narrow.stderr
+    Image.fromarray(rng.normal(size=(4, 4)).astype(np.float32), "F").save(tmp_path / "f.tif")
+    floats = transform(
+        runner, str(tmp_path / "f.tif"), "-o", str(tmp_path / "f.h5"), "--dtype", "uint16"
+    )
+    assert floats.exit_code == 2 and "Traceback" not in floats.output
+    assert floats.stderr.strip() == (
+        "Error: --dtype uint16: cannot write float pixels as uint16 without rounding or clipping"
+    )
+    assert not [name for name in listing(tmp_path) if name.endswith(".h5")]
+
+
+def test_negative_seed_is_a_usage_error(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    result = transform(
+        runner, str(root), "-o", str(tmp_path / "o.h5"), "--split", "a=0.5,b=0.5", "--seed", "-1"
+    )
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.stderr
+
+
+def test_a_split_that_would_be_empty_is_refused_up_front(runner, tmp_path: Path, rng):
+    make_dataset(tmp_path / "d", rng, classes=("a", "b", "c"), per_class=1, shape=(3, 3))
+    result = transform(
+        runner,
+        str(tmp_path / "d"),
+        "-o",
+        str(tmp_path / "o.h5"),
+        "--split",
+        "train=0.8,val=0.2",
+        "--seed",
+        "1",
+    )
+    assert result.exit_code == 2
+    assert (
+        "split 'val' would be empty: 3 image(s) cannot be divided as train=0.8, val=0.2"
+        in result.stderr
+    )
+
+
+def test_float_output_keeps_augmented_values_unrounded(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    out = tmp_path / "f.h5"
+    result = transform(
+        runner,
+        str(root),
+        "-o",
+        str(out),
+        "--dtype",
+        "float32",
+        "--rotation-range",
+        "20",
+        "--seed",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        values = f["images"][:]
+    assert values.dtype == np.float32 and not np.array_equal(values, np.rint(values))
+
+
+def test_preview_is_not_written_when_the_output_is_refused(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    sheet = tmp_path / "sheet.png"
+    result = transform(
+        runner,
+        str(root),
+        "-o",
+        str(tmp_path / "png"),
+        "--rescale",
+        "1/255",
+        "--rotation-range",
+        "10",
+        "--preview",
+        str(sheet),
+    )
+    assert result.exit_code == 2 and not sheet.exists()
+
+
+def test_summary_counts_images_and_rows(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    (root / "cat" / "bad.png").write_bytes(b"")
+    result = runner.invoke(
+        main,
+        [
+            "transform",
+            str(root),
+            "-o",
+            str(tmp_path / "o.h5"),
+            "--rotation-range",
+            "5",
+            "--copies",
+            "3",
+            "--on-error",
+            "skip",
+            "--seed",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "10 images processed (30 rows written), 1 skipped (of 11 found)" in result.stderr
+
+
+def test_channel_mix_suggests_color(runner, tmp_path: Path, rng):
+    write_image(tmp_path / "d/a.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    write_image(tmp_path / "d/b.png", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    result = transform(runner, str(tmp_path / "d"), "-o", str(tmp_path / "o.h5"))
+    assert result.exit_code == 2
+    assert "choose one channel count with --color" in result.stderr
