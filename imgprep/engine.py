@@ -229,7 +229,10 @@ def compute_stats(
         raise InputError(f"invalid on_error {on_error!r}: choose stop or skip")
     if workers < 1 or batch_size < 1:
         raise InputError("workers and batch_size must be at least 1")
-    found = inputs if isinstance(inputs, Discovery) else discover(list(inputs))
+    if isinstance(inputs, Discovery):
+        found = inputs
+    else:
+        found = discover([inputs] if isinstance(inputs, str) else list(inputs))
     items = found.items
     tasks = (
         StatsTask(items.segments(start, min(start + batch_size, len(items))), settings)

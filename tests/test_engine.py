@@ -129,3 +129,8 @@ def test_bad_arguments_are_input_errors(dataset):
 
 def test_ordered_map_keeps_task_order_with_workers():
     assert list(ordered_map(abs, [-3, 1, -2, 5, -8], workers=2, window=2)) == [3, 1, 2, 5, 8]
+
+
+def test_a_single_path_string_is_accepted(dataset):
+    root, _ = dataset
+    assert compute_stats(str(root)).images == 10
