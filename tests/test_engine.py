@@ -134,3 +134,26 @@ def test_ordered_map_keeps_task_order_with_workers():
 def test_a_single_path_string_is_accepted(dataset):
     root, _ = dataset
     assert compute_stats(str(root)).images == 10
+
+
+def _slow_identity(value: int) -> int:
+    import time
+
+    time.sleep(0.05)
+    return value
+
+
+def test_abandoned_or_failed_runs_leave_no_worker_processes():
+    import multiprocessing
+
+    results = ordered_map(_slow_identity, range(50), workers=2)
+    assert next(results) == 0
+    results.close()  # the consumer stops early (an error, Ctrl-C): the pool is terminated
+    assert multiprocessing.active_children() == []
+    with pytest.raises(ZeroDivisionError):
+        list(ordered_map(_divide_into_one, [1, 0, 2], workers=2))
+    assert multiprocessing.active_children() == []
+
+
+def _divide_into_one(value: int) -> float:
+    return 1 / value
