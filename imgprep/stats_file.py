@@ -66,6 +66,7 @@ class Stats:
     inputs: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    zca: dict[str, Any] | None = None
 
     @property
     def images(self) -> int:
@@ -126,6 +127,7 @@ class Stats:
             "accumulators": self.accumulator.to_dict(),
             "provenance": dict(self.provenance),
             "skipped": list(self.skipped),
+            **({"zca": dict(self.zca)} if self.zca else {}),
         }
 
     def to_json(self) -> str:
@@ -158,6 +160,7 @@ class Stats:
                 inputs=[str(v) for v in _list(data, "inputs")],
                 provenance=_provenance(_object(data, "provenance")),
                 skipped=[dict(v) for v in data.get("skipped", [])],
+                zca=dict(data["zca"]) if data.get("zca") else None,
             )
             _check_accumulator(stats.accumulator)
         except KeyError as exc:

@@ -13,7 +13,14 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from imgprep.config import COLOR_MODES, RESAMPLE_FILTERS, RESIZE_MODES, DecodeSettings, parse_size
+from imgprep.config import (
+    COLOR_MODES,
+    RESAMPLE_FILTERS,
+    RESIZE_MODES,
+    DecodeSettings,
+    parse_rescale,
+    parse_size,
+)
 from imgprep.engine import ON_ERROR_CHOICES
 from imgprep.errors import InputError
 from imgprep.examples import EXAMPLES, example_path
@@ -239,3 +246,13 @@ def refuse_options(ctx: click.Context, keys: tuple[str, ...], reason: str) -> No
     ]
     if given:
         raise click.UsageError(f"{', '.join(given)} cannot be used {reason}")
+
+
+def rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--rescale``: a number or a fraction such as 1/255."""
+    if value is None:
+        return None
+    try:
+        return parse_rescale(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from exc

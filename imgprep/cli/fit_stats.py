@@ -18,13 +18,16 @@ from imgprep.cli.common import (
     progress_bar,
     refuse_options,
     report_skip,
+    rescale_callback,
     resolve_inputs,
     worker_count,
 )
 from imgprep.engine import compute_stats
+from imgprep.errors import InputError
 from imgprep.io.atomic import check_writable, write_text_atomic
 from imgprep.io.discover import discover
 from imgprep.stats_file import Stats
+from imgprep.zca import KERAS_ZCA_EPSILON, compute_zca, zca_sidecar_path
 
 
 @click.command(
@@ -42,6 +45,24 @@ from imgprep.stats_file import Stats
     "--merge",
     is_flag=True,
     help="INPUTS are stats files over disjoint data in the same space: write their union.",
+)
+@click.option(
+    "--zca",
+    is_flag=True,
+    help="Also fit ZCA whitening (needs -o; writes STATS.zca.npz beside it; one image shape).",
+)
+@click.option(
+    "--zca-epsilon",
+    type=float,
+    default=KERAS_ZCA_EPSILON,
+    show_default=True,
+    help="Added to each eigenvalue before the inverse square root (Keras: 1e-6).",
+)
+@click.option(
+    "--rescale",
+    callback=rescale_callback,
+    metavar="F",
+    help="With --zca: the factor transform will apply first (1/255 accepted); recorded.",
 )
 @decode_options
 @engine_options
@@ -83,11 +104,41 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
             f"(of {len(found.items)} found)",
             quiet=params["quiet"],
         )
+    if params["zca"]:
+        stats.zca = _fit_zca(stats, found, output, params)
+    elif ctx.get_parameter_source("rescale") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
     if output:
         write_text_atomic(output, stats.to_json())
         log(f"fit-stats: wrote {output}", quiet=params["quiet"])
     else:
         click.echo(stats.to_json(), nl=False)
+
+
+def _fit_zca(
+    stats: Stats, found: Any, output: str | None, params: dict[str, Any]
+) -> dict[str, Any]:
+    """Fit ZCA in a second pass and write the sidecar; return the stats file's ``zca`` object."""
+    if not output:
+        raise click.UsageError("--zca needs -o STATS.json (the matrix goes to a file beside it)")
+    if stats.image_shape is None:
+        raise InputError("ZCA needs every image to have one shape; pass --size WxH")
+    shape = tuple(stats.image_shape)
+    with progress_bar(len(found.items), quiet=params["quiet"], desc="fit-stats (zca)") as advance:
+        moments = compute_zca(
+            found.items,
+            decode_settings(params),
+            shape,
+            workers=worker_count(params["workers"]),
+            batch_size=params["batch_size"],
+            progress=advance,
+        )
+    fit = moments.fit(epsilon=params["zca_epsilon"], rescale=params["rescale"] or 1.0)
+    sidecar = zca_sidecar_path(output)
+    digest = fit.save(sidecar)
+    log(f"fit-stats: ZCA whitening ({fit.count} images, D={len(fit.mean)}) written to {sidecar}",
+        quiet=params["quiet"])  # fmt: skip
+    return fit.describe(sidecar, digest)
 
 
 def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:

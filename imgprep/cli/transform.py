@@ -17,10 +17,11 @@ from imgprep.cli.common import (
     log,
     progress_bar,
     report_skip,
+    rescale_callback,
     resolve_inputs,
     worker_count,
 )
-from imgprep.config import load_config, parse_rescale
+from imgprep.config import load_config
 from imgprep.errors import InputError
 from imgprep.io.atomic import atomic_path, check_writable
 from imgprep.io.writers import COMPRESSIONS, check_png_target
@@ -61,15 +62,6 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
     if len(numbers) == 1 and param.name == "zoom_range":
         return (1.0 - numbers[0], 1.0 + numbers[0])
     raise click.BadParameter(f"expected {'Z or ' if param.name == 'zoom_range' else ''}LO,HI")
-
-
-def _rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_rescale(value)
-    except InputError as exc:
-        raise click.BadParameter(str(exc)) from exc
 
 
 @click.command(
@@ -119,7 +111,7 @@ def _rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) ->
 )
 @click.option(
     "--rescale",
-    callback=_rescale_callback,
+    callback=rescale_callback,
     metavar="F",
     help="Multiply first, as Keras' rescale (1/255 accepted).",
 )

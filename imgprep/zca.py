@@ -1,0 +1,300 @@
+"""ZCA whitening fitted in one streaming, mergeable pass (``fit-stats --zca``).
+
+Accumulated per flattened image x (D = H x W x C values): the count N, the per-pixel sums
+S1 = sum x and the second moments S2 = sum x x^T. For 8- and 16-bit pixels every entry of S1
+and S2 is an integer below 2^53 while N * max^2 stays below it (any realistic N for 8-bit
+data, up to about 2 million images for 16-bit), so float64 matrix products compute them
+exactly, whatever the batching or the order of partial results: the whitening matrix is
+byte-identical for any ``--workers``. Beyond that bound, or for float pixels, the sums are
+ordinary float64 (reported as ``exact: false``).
+
+The fit space is the images after colour, resize and ``rescale`` r: mean = r S1 / N and
+covariance = r^2 (S2 - S1 S1^T / N) / N (population, ddof=0). The whitening matrix is
+W = U diag(1 / sqrt(s + eps)) U^T from the covariance's eigendecomposition (equal to Keras'
+SVD of the symmetric matrix), eps = ``zca_epsilon`` (Keras' default 1e-6). Whitening an image
+is (x - mean) @ W: textbook ZCA; Keras instead centres with the per-channel mean only when
+``featurewise_center`` is set.
+
+The sidecar file ``<stats>.zca.npz`` holds ``mean`` (D,), ``whitening`` (D, D),
+``eigenvalues`` (D, ascending) and ``shape`` (H, W, C); the stats file's ``zca`` object names
+it and records its SHA-256, the epsilon, the rescale factor and N.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imgprep.errors import ImgprepError, InputError
+
+KERAS_ZCA_EPSILON = 1e-6
+_EXACT_LIMIT = float(2**53)
+
+
+@dataclass
+class ZcaAccumulator:
+    """Count, per-pixel sums and second-moment matrix of flattened images of one shape."""
+
+    shape: tuple[int, ...]
+    count: int = 0
+    sums: np.ndarray | None = None
+    moments: np.ndarray | None = None
+    largest: float = 0.0
+    integer: bool = True
+
+    @property
+    def dimension(self) -> int:
+        return int(np.prod(self.shape))
+
+    def update(self, images: np.ndarray) -> None:
+        """Add a (B, H, W, C) batch of images of this accumulator's shape."""
+        if images.shape[1:] != self.shape:
+            raise ImgprepError(
+                f"ZCA needs images of one shape: {tuple(images.shape[1:])} differs from "
+                f"{self.shape}; pass --size"
+            )
+        flat = images.reshape(len(images), -1).astype(np.float64)
+        if self.sums is None:
+            self.sums = np.zeros(self.dimension)
+            self.moments = np.zeros((self.dimension, self.dimension))
+        assert self.moments is not None
+        self.sums += flat.sum(axis=0)
+        self.moments += flat.T @ flat
+        self.count += len(images)
+        self.integer = self.integer and images.dtype.kind in "uib"
+        self.largest = max(self.largest, float(np.abs(flat).max()) if flat.size else 0.0)
+
+    def merge(self, other: ZcaAccumulator) -> ZcaAccumulator:
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        if other.shape != self.shape:
+            raise InputError(f"cannot merge ZCA moments of shapes {self.shape} and {other.shape}")
+        assert self.sums is not None and self.moments is not None
+        assert other.sums is not None and other.moments is not None
+        return ZcaAccumulator(
+            shape=self.shape,
+            count=self.count + other.count,
+            sums=self.sums + other.sums,
+            moments=self.moments + other.moments,
+            largest=max(self.largest, other.largest),
+            integer=self.integer and other.integer,
+        )
+
+    @property
+    def exact(self) -> bool:
+        """Whether every sum is an exactly represented integer (see the module docstring)."""
+        return self.integer and self.count * self.largest * self.largest < _EXACT_LIMIT
+
+    def fit(self, *, epsilon: float = KERAS_ZCA_EPSILON, rescale: float = 1.0) -> ZcaFit:
+        """The mean, eigenvalues and whitening matrix in the rescaled space."""
+        if self.count == 0 or self.sums is None or self.moments is None:
+            raise ImgprepError("no image was accumulated for ZCA")
+        if not epsilon >= 0:
+            raise InputError(f"--zca-epsilon must be >= 0, got {epsilon}")
+        n = self.count
+        mean = self.sums / n
+        covariance = (self.moments - np.outer(self.sums, mean)) / n
+        covariance = (covariance + covariance.T) / 2  # exactly symmetric for eigh
+        eigenvalues, vectors = np.linalg.eigh(covariance * (rescale * rescale))
+        eigenvalues = np.clip(eigenvalues, 0.0, None)  # tiny negative rounding
+        whitening = (vectors / np.sqrt(eigenvalues + epsilon)) @ vectors.T
+        return ZcaFit(
+            shape=self.shape,
+            mean=mean * rescale,
+            whitening=whitening,
+            eigenvalues=eigenvalues,
+            epsilon=epsilon,
+            rescale=rescale,
+            count=n,
+            exact=self.exact,
+        )
+
+
+@dataclass
+class ZcaFit:
+    """A fitted ZCA: apply with ``whiten``; stored as an ``.npz`` sidecar."""
+
+    shape: tuple[int, ...]
+    mean: np.ndarray
+    whitening: np.ndarray
+    eigenvalues: np.ndarray
+    epsilon: float
+    rescale: float
+    count: int
+    exact: bool
+
+    def whiten(self, images: np.ndarray) -> np.ndarray:
+        """(x - mean) @ W for each image of a (B, H, W, C) batch (already rescaled), float64."""
+        flat = images.reshape(len(images), -1).astype(np.float64)
+        return ((flat - self.mean) @ self.whitening).reshape(images.shape)
+
+    def save(self, path: str) -> str:
+        """Write the sidecar atomically; return its SHA-256."""
+        from imgprep.io.atomic import atomic_path
+
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(
+                handle,
+                mean=self.mean,
+                whitening=self.whitening,
+                eigenvalues=self.eigenvalues,
+                shape=np.array(self.shape),
+            )
+        return file_sha256(path)
+
+    def describe(self, sidecar: str, sha256: str) -> dict[str, Any]:
+        """The stats file's ``zca`` object."""
+        return {
+            "file": os.path.basename(sidecar),
+            "sha256": sha256,
+            "zca_epsilon": self.epsilon,
+            "rescale": self.rescale,
+            "shape": list(self.shape),
+            "dimension": int(np.prod(self.shape)),
+            "images": self.count,
+            "exact": self.exact,
+        }
+
+
+def load_zca(stats_path: str, description: dict[str, Any]) -> ZcaFit:
+    """The sidecar named by a stats file's ``zca`` object, checked against its SHA-256."""
+    path = os.path.join(os.path.dirname(os.path.abspath(stats_path)), description["file"])
+    if not os.path.exists(path):
+        raise InputError(f"ZCA sidecar not found: {path}")
+    if file_sha256(path) != description["sha256"]:
+        raise ImgprepError(f"{path}: checksum differs from the one in {stats_path}")
+    with np.load(path) as data:
+        return ZcaFit(
+            shape=tuple(int(v) for v in data["shape"]),
+            mean=data["mean"],
+            whitening=data["whitening"],
+            eigenvalues=data["eigenvalues"],
+            epsilon=float(description["zca_epsilon"]),
+            rescale=float(description["rescale"]),
+            count=int(description["images"]),
+            exact=bool(description["exact"]),
+        )
+
+
+def zca_sidecar_path(stats_path: str) -> str:
+    """``stats.json`` -> ``stats.zca.npz`` (beside it)."""
+    stem = stats_path[:-5] if stats_path.lower().endswith(".json") else stats_path
+    return stem + ".zca.npz"
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def memory_needed(dimension: int, workers: int) -> int:
+    """Bytes a fit needs: a D x D float64 accumulator per process, plus the eigendecomposition
+    (covariance, vectors, whitening and LAPACK's workspace, about four more)."""
+    return 8 * dimension * dimension * (workers + 1 + 4)
+
+
+def check_memory(dimension: int, workers: int, *, available: int | None = None) -> None:
+    """Refuse, before allocating, a fit larger than half of this machine's memory."""
+    if available is None:
+        try:
+            available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return
+    needed = memory_needed(dimension, workers)
+    if needed > available // 2:
+        raise InputError(
+            f"ZCA on {dimension:,} values per image needs about {needed / 2**30:,.1f} GiB "
+            f"(D x D float64 matrices), more than half of this machine's "
+            f"{available / 2**30:,.1f} GiB; pass a smaller --size (D = width x height x channels)"
+        )
+
+
+def batches_of(images: Sequence[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Consecutive stacked batches of at most ``size`` images."""
+    for start in range(0, len(images), size):
+        yield np.stack(images[start : start + size])
+
+
+@dataclass(frozen=True)
+class ZcaTask:
+    """A contiguous share of the files for one worker."""
+
+    segments: list[tuple[str, tuple[str, ...]]]
+    settings: Any
+    shape: tuple[int, ...]
+    batch_size: int
+
+
+def accumulate_task(task: ZcaTask) -> ZcaAccumulator:
+    """Decode a share of the files and accumulate their moments (unreadable files skipped:
+    the statistics pass that runs first has already stopped on them or reported them)."""
+    import warnings
+
+    from PIL import Image
+
+    from imgprep.errors import DecodeError
+    from imgprep.io.decode import decode_file
+    from imgprep.io.discover import join_path
+
+    accumulator = ZcaAccumulator(shape=task.shape)
+    pending: list[np.ndarray] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for root, rels in task.segments:
+            for rel in rels:
+                try:
+                    array = decode_file(join_path(root, rel), task.settings).array
+                except DecodeError:
+                    continue
+                if array.shape == task.shape:
+                    pending.append(array)
+                if len(pending) == task.batch_size:
+                    accumulator.update(np.stack(pending))
+                    pending = []
+    if pending:
+        accumulator.update(np.stack(pending))
+    return accumulator
+
+
+def compute_zca(
+    items: Any,
+    settings: Any,
+    shape: tuple[int, ...],
+    *,
+    workers: int = 1,
+    batch_size: int = 256,
+    progress: Any = None,
+) -> ZcaAccumulator:
+    """One pass over ``items`` (an ``ItemList``) accumulating ZCA moments.
+
+    The files are cut into a few large shares (four per worker), each accumulated by one
+    worker; with exact sums, how they are cut changes nothing.
+    """
+    from imgprep.engine import ordered_map
+
+    dimension = int(np.prod(shape))
+    check_memory(dimension, workers)
+    shares = max(1, 4 * workers)
+    size = max(1, -(-len(items) // shares))
+    tasks = [
+        ZcaTask(items.segments(start, min(start + size, len(items))), settings, shape, batch_size)
+        for start in range(0, len(items), size)
+    ]
+    total = ZcaAccumulator(shape=shape)
+    for task, partial in zip(
+        tasks, ordered_map(accumulate_task, tasks, workers=workers), strict=True
+    ):
+        total = total.merge(partial)
+        if progress:
+            progress(sum(len(rels) for _, rels in task.segments))
+    return total
