@@ -159,7 +159,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 PIPELINE_KEYS = (
     "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
-    "center", "standardize", "stats-scope", "epsilon", "dtype", "stats",
+    "center", "standardize", "stats-scope", "epsilon", "dtype", "stats", "zca",
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",

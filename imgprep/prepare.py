@@ -181,6 +181,8 @@ def run_transform(
     byte-identical to computing the statistics first (``single_pass=False``, tested).
     """
     check_format(fmt, options)
+    if options.zca and (stats is None or not stats.zca):
+        raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
     job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)

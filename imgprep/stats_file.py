@@ -67,6 +67,7 @@ class Stats:
     provenance: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     zca: dict[str, Any] | None = None
+    source_path: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def images(self) -> int:
@@ -181,7 +182,9 @@ class Stats:
             raise StatsFileError(f"{path}: cannot read stats file: {exc}") from exc
         except json.JSONDecodeError as exc:
             raise StatsFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-        return cls.from_dict(data, source=path)
+        stats = cls.from_dict(data, source=path)
+        stats.source_path = path
+        return stats
 
     def merge(self, other: Stats) -> Stats:
         """Statistics of the union of two disjoint datasets in the same space.

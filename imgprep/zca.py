@@ -163,6 +163,25 @@ class ZcaFit:
         }
 
 
+def load_sidecar(path: str, sha256: str) -> ZcaFit:
+    """The sidecar at ``path``, refused when its SHA-256 differs from the recorded one."""
+    if not os.path.exists(path):
+        raise InputError(f"ZCA sidecar not found: {path}")
+    if file_sha256(path) != sha256:
+        raise ImgprepError(f"{path}: checksum differs from the one recorded with the statistics")
+    with np.load(path) as data:
+        return ZcaFit(
+            shape=tuple(int(v) for v in data["shape"]),
+            mean=data["mean"],
+            whitening=data["whitening"],
+            eigenvalues=data["eigenvalues"],
+            epsilon=0.0,
+            rescale=1.0,
+            count=0,
+            exact=True,
+        )
+
+
 def load_zca(stats_path: str, description: dict[str, Any]) -> ZcaFit:
     """The sidecar named by a stats file's ``zca`` object, checked against its SHA-256."""
     path = os.path.join(os.path.dirname(os.path.abspath(stats_path)), description["file"])

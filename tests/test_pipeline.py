@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from imgprep.transforms.pipeline import (
     Rescale,
     SamplewiseCenter,
     SamplewiseStandardize,
+    ZcaWhiten,
     options_from_mapping,
 )
 
@@ -142,6 +144,27 @@ def test_channel_mismatch_between_stats_and_image_is_named(images):
         Pipeline(PipelineOptions(center="featurewise"), two).apply_array(images[0])
 
 
+def _identity_sidecar() -> ZcaWhiten:
+    """A real sidecar for 9 x 7 x 3 images: zero mean, W = 2 I (so the step is checkable)."""
+    import tempfile
+
+    from imgprep.zca import ZcaFit
+
+    dimension = 9 * 7 * 3
+    fit = ZcaFit(
+        (9, 7, 3),
+        np.zeros(dimension),
+        2 * np.eye(dimension),
+        np.ones(dimension),
+        1e-6,
+        1.0,
+        1,
+        True,
+    )
+    path = os.path.join(tempfile.mkdtemp(prefix="imgprep-test-zca-"), "s.zca.npz")
+    return ZcaWhiten(sidecar=path, sha256=fit.save(path), zca_epsilon=1e-6, dimension=dimension)
+
+
 STEPS = [
     Rescale(1 / 255),
     SamplewiseCenter("global"),
@@ -149,6 +172,7 @@ STEPS = [
     SamplewiseStandardize("global", 1e-6),
     FeaturewiseCenter((1.0, 2.0, 3.0)),
     FeaturewiseStandardize((4.0,), 1e-6),
+    _identity_sidecar(),
     Cast("float32"),
 ]
 

@@ -139,6 +139,11 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
     help="Added to every std before dividing (Keras: 1e-6).",
 )
 @click.option(
+    "--zca",
+    is_flag=True,
+    help="ZCA-whiten each image with the matrix of --stats (fit-stats --zca), after rescale.",
+)
+@click.option(
     "--stats",
     "stats_path",
     type=click.Path(dir_okay=False),
@@ -304,6 +309,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         stats_scope=params["stats_scope"],
         epsilon=params["epsilon"],
         dtype=params["dtype"],
+        zca=params["zca"],
     )
     splits = build_splits(plain, named, split_spec, params["seed"])
     plan = None

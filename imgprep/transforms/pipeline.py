@@ -14,6 +14,7 @@ whole image (all channels together). ``stats_scope`` forces one scope for both.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -94,6 +95,46 @@ class FeaturewiseStandardize:
 
 
 @dataclass(frozen=True)
+class ZcaWhiten:
+    """(x - per-pixel mean) @ W on the flattened image, W from a ``fit-stats --zca`` sidecar.
+
+    The step records the sidecar's path and SHA-256, not the D x D matrix: each worker
+    process loads and checks it once, instead of receiving it with every batch.
+    """
+
+    name: ClassVar[str] = "zca"
+    sidecar: str
+    sha256: str
+    zca_epsilon: float
+    dimension: int
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        fit = self._fit()
+        flat = image.reshape(-1).astype(np.float64)
+        if flat.size != self.dimension:
+            raise ImgprepError(
+                f"ZCA was fitted on images of {self.dimension} values, this one has {flat.size}"
+            )
+        return ((flat - fit.mean) @ fit.whitening).reshape(image.shape)
+
+    def _fit(self) -> Any:
+        loaded = self.__dict__.get("_loaded")
+        if loaded is None:
+            from imgprep.zca import load_sidecar
+
+            loaded = load_sidecar(self.sidecar, self.sha256)
+            object.__setattr__(self, "_loaded", loaded)
+        return loaded
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_loaded"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
+
+@dataclass(frozen=True)
 class Cast:
     """Convert to the output dtype."""
 
@@ -112,6 +153,7 @@ STEP_TYPES = {
         SamplewiseStandardize,
         FeaturewiseCenter,
         FeaturewiseStandardize,
+        ZcaWhiten,
         Cast,
     )
 }
@@ -148,6 +190,7 @@ class PipelineOptions:
     stats_scope: str | None = None
     epsilon: float = KERAS_EPSILON
     dtype: str = "auto"
+    zca: bool = False
 
     def __post_init__(self) -> None:
         for key, value, choices in (
@@ -165,6 +208,11 @@ class PipelineOptions:
             raise InputError(f"invalid rescale {self.rescale!r}: must be a finite number")
         if not self.epsilon >= 0:
             raise InputError(f"invalid epsilon {self.epsilon!r}: must be >= 0")
+        if self.zca and (self.center is not None or self.standardize is not None):
+            raise InputError(
+                "--zca cannot be combined with --center or --standardize: ZCA centres with its "
+                "own per-pixel mean, and it was fitted on images after rescale only"
+            )
         if self.makes_floats and self.dtype in ("uint8", "uint16"):
             raise InputError(
                 f"--dtype {self.dtype} after rescale/centre/standardize would clip or round the "
@@ -173,11 +221,16 @@ class PipelineOptions:
 
     @property
     def makes_floats(self) -> bool:
-        return self.rescale is not None or self.center is not None or (self.standardize is not None)
+        return (
+            self.rescale is not None
+            or self.center is not None
+            or self.standardize is not None
+            or self.zca
+        )
 
     @property
     def needs_stats(self) -> bool:
-        return "featurewise" in (self.center, self.standardize)
+        return "featurewise" in (self.center, self.standardize) or self.zca
 
     def scope(self, mode: str) -> str:
         if self.stats_scope is not None:
@@ -287,7 +340,7 @@ class Pipeline:
         stay per image.
         """
         samplewise = any(
-            isinstance(s, SamplewiseCenter | SamplewiseStandardize) for s in self.steps
+            isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
         )
         first = images[0] if images else None
         if (
@@ -361,7 +414,9 @@ def build_steps(options: PipelineOptions, stats: Stats | None) -> list[Any]:
         steps.append(SamplewiseCenter(options.scope("samplewise")))
     if options.standardize == "samplewise":
         steps.append(SamplewiseStandardize(options.scope("samplewise"), options.epsilon))
-    if stats is not None and options.needs_stats:
+    if options.zca:
+        steps.append(_zca_step(options, stats))
+    if stats is not None and "featurewise" in (options.center, options.standardize):
         if options.scope("featurewise") == "channel":
             mean, std = stats.mean, stats.std
         else:
@@ -372,6 +427,28 @@ def build_steps(options: PipelineOptions, stats: Stats | None) -> list[Any]:
             std_values = tuple((std * abs(factor)).tolist())
             steps.append(FeaturewiseStandardize(std_values, options.epsilon))
     return steps
+
+
+def _zca_step(options: PipelineOptions, stats: Stats | None) -> ZcaWhiten:
+    """The ZCA step of a stats file fitted with ``fit-stats --zca`` at the same rescale."""
+    described = stats.zca if stats is not None else None
+    if not described:
+        raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
+    fitted = float(described["rescale"])
+    wanted = 1.0 if options.rescale is None else float(options.rescale)
+    if not np.isclose(fitted, wanted, rtol=1e-12, atol=0):
+        raise InputError(
+            f"ZCA was fitted with --rescale {fitted:g}; pass the same --rescale (got {wanted:g})"
+        )
+    sidecar = described.get("path") or described["file"]
+    if stats is not None and stats.source_path and not os.path.isabs(sidecar):
+        sidecar = os.path.join(os.path.dirname(os.path.abspath(stats.source_path)), sidecar)
+    return ZcaWhiten(
+        sidecar=os.path.abspath(sidecar),
+        sha256=str(described["sha256"]),
+        zca_epsilon=float(described["zca_epsilon"]),
+        dimension=int(described["dimension"]),
+    )
 
 
 def _convert_colour(array: np.ndarray, color: str) -> np.ndarray:
@@ -422,6 +499,7 @@ def options_from_mapping(data: dict[str, Any]) -> PipelineOptions:
         stats_scope=data.get("stats-scope"),  # type: ignore[arg-type]
         epsilon=float(data.get("epsilon", KERAS_EPSILON)),  # type: ignore[arg-type]
         dtype=str(data.get("dtype", "auto")),
+        zca=bool(data.get("zca", False)),
     )
 
 
@@ -446,4 +524,7 @@ def pipeline_from_hdf5(path: str) -> Pipeline:
     except (OSError, KeyError) as exc:
         raise InputError(f"{path}: not an imgprep transform output ({exc})") from exc
     stats = Stats.from_dict(stats_data, source=path) if stats_data else None
+    for step in described.get("steps", []):
+        if step.get("step") == "zca" and stats is not None and stats.zca:
+            stats.zca = {**stats.zca, "path": step["sidecar"]}  # the sidecar the run used
     return Pipeline(PipelineOptions.from_dict(described["options"]), stats)
