@@ -90,7 +90,10 @@ def agreement(root: str, sidecar: str) -> str:
         whitening = data["whitening"]
     scale = np.abs(textbook).max()
     difference = np.abs(whitening - textbook).max() / scale
-    return f"imgprep whitening vs textbook NumPy ZCA: max abs diff {difference:.1e} of the largest entry"
+    return (
+        f"imgprep whitening vs textbook NumPy ZCA: max abs diff {difference:.1e} of the "
+        "largest entry"
+    )
 
 
 def measure(command: list[str]) -> tuple[float, float, str]:
