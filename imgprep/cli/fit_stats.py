@@ -76,6 +76,12 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     defines the space of the statistics, so `transform` can apply them and refuse a mismatch.
     """
     output = params["output"]
+    if params["zca"] and not output:
+        raise click.UsageError("--zca needs -o STATS.json (the matrix goes to a file beside it)")
+    if not params["zca"] and (
+        ctx.get_parameter_source("rescale") is not click.core.ParameterSource.DEFAULT
+    ):
+        raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
     if output:
         check_writable(output)
     if params["merge"]:
@@ -106,8 +112,6 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
         )
     if params["zca"]:
         stats.zca = _fit_zca(stats, found, output, params)
-    elif ctx.get_parameter_source("rescale") is not click.core.ParameterSource.DEFAULT:
-        raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
     if output:
         write_text_atomic(output, stats.to_json())
         log(f"fit-stats: wrote {output}", quiet=params["quiet"])
@@ -119,8 +123,7 @@ def _fit_zca(
     stats: Stats, found: Any, output: str | None, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Fit ZCA in a second pass and write the sidecar; return the stats file's ``zca`` object."""
-    if not output:
-        raise click.UsageError("--zca needs -o STATS.json (the matrix goes to a file beside it)")
+    assert output is not None
     if stats.image_shape is None:
         raise InputError("ZCA needs every image to have one shape; pass --size WxH")
     shape = tuple(stats.image_shape)
