@@ -23,6 +23,7 @@ it and records its SHA-256, the epsilon, the rescale factor and N.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import numpy as np
 from imgprep.errors import ImgprepError, InputError
 
 KERAS_ZCA_EPSILON = 1e-6
+SHARE_IMAGES = 2048  # images per worker task
 _EXACT_LIMIT = float(2**53)
 
 
@@ -94,10 +96,13 @@ class ZcaAccumulator:
 
     def fit(self, *, epsilon: float = KERAS_ZCA_EPSILON, rescale: float = 1.0) -> ZcaFit:
         """The mean, eigenvalues and whitening matrix in the rescaled space."""
+        if not (epsilon > 0 and math.isfinite(epsilon)):
+            raise InputError(
+                f"--zca-epsilon must be a positive finite number, got {epsilon} (eigenvalues "
+                "can be 0, and 1 / sqrt(0) is not a whitening)"
+            )
         if self.count == 0 or self.sums is None or self.moments is None:
             raise ImgprepError("no image was accumulated for ZCA")
-        if not epsilon >= 0:
-            raise InputError(f"--zca-epsilon must be >= 0, got {epsilon}")
         n = self.count
         mean = self.sums / n
         covariance = (self.moments - np.outer(self.sums, mean)) / n
@@ -105,6 +110,8 @@ class ZcaAccumulator:
         eigenvalues, vectors = np.linalg.eigh(covariance * (rescale * rescale))
         eigenvalues = np.clip(eigenvalues, 0.0, None)  # tiny negative rounding
         whitening = (vectors / np.sqrt(eigenvalues + epsilon)) @ vectors.T
+        if not np.isfinite(whitening).all():
+            raise ImgprepError("the ZCA whitening matrix is not finite (NaN or infinite pixels?)")
         return ZcaFit(
             shape=self.shape,
             mean=mean * rescale,
@@ -296,15 +303,15 @@ def compute_zca(
 ) -> ZcaAccumulator:
     """One pass over ``items`` (an ``ItemList``) accumulating ZCA moments.
 
-    The files are cut into a few large shares (four per worker), each accumulated by one
-    worker; with exact sums, how they are cut changes nothing.
+    The files are cut into shares of ``SHARE_IMAGES`` consecutive images, each accumulated by
+    one worker and merged in input order: integer sums are exact anyway, and float sums are
+    grouped the same way for any ``workers``, so the result never depends on it.
     """
     from imgprep.engine import ordered_map
 
     dimension = int(np.prod(shape))
     check_memory(dimension, workers)
-    shares = max(1, 4 * workers)
-    size = max(1, -(-len(items) // shares))
+    size = SHARE_IMAGES  # fixed, not per worker: float sums then group the same way for any -j
     tasks = [
         ZcaTask(items.segments(start, min(start + size, len(items))), settings, shape, batch_size)
         for start in range(0, len(items), size)

@@ -109,3 +109,23 @@ def test_zca_needs_a_zca_stats_file(fitted, tmp_path: Path):
         result = transform(str(root), "-o", str(tmp_path / "x.h5"), "--zca", *extra)
         assert result.exit_code == 2
         assert "--zca needs --stats STATS.json written by fit-stats --zca" in result.stderr
+
+
+def test_images_of_another_shape_with_the_same_size_are_refused(fitted, tmp_path: Path, rng):
+    _, stats, _ = fitted  # fitted on 4 x 5 x 3 images (60 values)
+    for index in range(3):
+        write_image(
+            tmp_path / "wide" / f"{index}.png", rng.integers(0, 256, (2, 10, 3), dtype=np.uint8)
+        )
+    result = transform(
+        str(tmp_path / "wide"),
+        "-o",
+        str(tmp_path / "w.h5"),
+        "--stats",
+        str(stats),
+        "--zca",
+        "--rescale",
+        "1/255",
+    )
+    assert result.exit_code == 2
+    assert "ZCA was fitted on 4x5x3 (HxWxC) images, this one is 2x10x3" in result.stderr

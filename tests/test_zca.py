@@ -110,3 +110,42 @@ def test_a_tampered_sidecar_is_refused(zca_dataset, tmp_path: Path):
     sidecar.write_bytes(sidecar.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ImgprepError, match="checksum differs"):
         load_zca(str(out), json.loads(out.read_text())["zca"])
+
+
+def test_merge_with_zca_is_a_usage_error(zca_dataset, tmp_path: Path):
+    root, _ = zca_dataset
+    runner = CliRunner()
+    runner.invoke(main, ["fit-stats", str(root), "-q", "-o", str(tmp_path / "a.json")])
+    result = runner.invoke(
+        main, ["fit-stats", "--merge", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--zca"]
+    )
+    assert result.exit_code == 2 and "--zca cannot be used with --merge" in result.stderr
+
+
+@pytest.mark.parametrize("epsilon", ["0", "inf", "-1"])
+def test_epsilon_must_be_positive_and_finite(zca_dataset, tmp_path: Path, epsilon):
+    root, _ = zca_dataset
+    result = fit(CliRunner(), root, tmp_path / "e.json", f"--zca-epsilon={epsilon}")
+    assert result.exit_code == 2 and "positive finite number" in result.stderr
+    with pytest.raises(InputError, match="positive finite"):
+        ZcaAccumulator(shape=(1, 1, 1)).fit(epsilon=float(epsilon))
+
+
+def test_float_images_give_the_same_matrix_for_any_workers(tmp_path: Path, monkeypatch):
+    from PIL import Image
+
+    from imgprep.config import DecodeSettings
+    from imgprep.io.discover import discover
+    from imgprep.zca import compute_zca
+
+    rng = np.random.default_rng(5)
+    for index in range(40):
+        image = (rng.random((3, 3)) * 10.0 ** rng.integers(-3, 4)).astype(np.float32)
+        Image.fromarray(image, "F").save(tmp_path / f"{index:02d}.tif")
+    monkeypatch.setattr("imgprep.zca.SHARE_IMAGES", 7)
+    items = discover([str(tmp_path)]).items
+    fits = [
+        compute_zca(items, DecodeSettings(), (3, 3, 1), workers=workers).fit().whitening.tobytes()
+        for workers in (1, 2, 3)
+    ]
+    assert fits[0] == fits[1] == fits[2]

@@ -76,12 +76,8 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     defines the space of the statistics, so `transform` can apply them and refuse a mismatch.
     """
     output = params["output"]
-    if params["zca"] and not output:
-        raise click.UsageError("--zca needs -o STATS.json (the matrix goes to a file beside it)")
-    if not params["zca"] and (
-        ctx.get_parameter_source("rescale") is not click.core.ParameterSource.DEFAULT
-    ):
-        raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
+    if not params["merge"]:
+        _check_zca_options(ctx, params)
     if output:
         check_writable(output)
     if params["merge"]:
@@ -119,6 +115,19 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
         click.echo(stats.to_json(), nl=False)
 
 
+def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
+    """--zca, --zca-epsilon and --rescale, checked before any image is read."""
+    if params["zca"] and not params["output"]:
+        raise click.UsageError("--zca needs -o STATS.json (the matrix goes to a file beside it)")
+    epsilon = params["zca_epsilon"]
+    if params["zca"] and not (epsilon > 0 and epsilon != float("inf")):
+        raise click.BadParameter("must be a positive finite number", param_hint="--zca-epsilon")
+    if not params["zca"] and (
+        ctx.get_parameter_source("rescale") is not click.core.ParameterSource.DEFAULT
+    ):
+        raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
+
+
 def _fit_zca(
     stats: Stats, found: Any, output: str | None, params: dict[str, Any]
 ) -> dict[str, Any]:
@@ -149,15 +158,22 @@ def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
         raise click.UsageError("--merge takes stats files as INPUTS only")
     refuse_options(
         ctx,
-        DECODE_KEYS + ENGINE_KEYS,
+        (*DECODE_KEYS, *ENGINE_KEYS, "zca", "zca_epsilon", "rescale"),
         "with --merge: the stats files fix the decoding and no image is read",
     )
     files = list(params["inputs"])
     if len(files) < 2:
         raise click.UsageError("--merge needs at least two stats files")
-    merged = Stats.load(files[0])
-    for path in files[1:]:
-        merged = merged.merge(Stats.load(path))
+    parts = [Stats.load(path) for path in files]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part)
+    if any(part.zca for part in parts):
+        log(
+            "fit-stats: the inputs' ZCA fits are not merged (a fit keeps no raw moments); "
+            "run fit-stats --zca over the union to fit one",
+            quiet=params["quiet"],
+        )
     log(
         f"fit-stats: merged {len(files)} stats files, {merged.images} images", quiet=params["quiet"]
     )

@@ -107,14 +107,17 @@ class ZcaWhiten:
     sha256: str
     zca_epsilon: float
     dimension: int
+    shape: tuple[int, ...] = ()
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         fit = self._fit()
-        flat = image.reshape(-1).astype(np.float64)
-        if flat.size != self.dimension:
-            raise ImgprepError(
-                f"ZCA was fitted on images of {self.dimension} values, this one has {flat.size}"
+        if tuple(image.shape) != tuple(self.shape or fit.shape):
+            fitted = "x".join(str(v) for v in (self.shape or fit.shape))
+            raise InputError(
+                f"ZCA was fitted on {fitted} (HxWxC) images, this one is "
+                f"{'x'.join(str(v) for v in image.shape)}; pass --size and --color as for fit-stats"
             )
+        flat = image.reshape(-1).astype(np.float64)
         return ((flat - fit.mean) @ fit.whitening).reshape(image.shape)
 
     def _fit(self) -> Any:
@@ -448,6 +451,7 @@ def _zca_step(options: PipelineOptions, stats: Stats | None) -> ZcaWhiten:
         sha256=str(described["sha256"]),
         zca_epsilon=float(described["zca_epsilon"]),
         dimension=int(described["dimension"]),
+        shape=tuple(int(v) for v in described["shape"]),
     )
 
 
