@@ -38,6 +38,7 @@ batch of copies is sampled with a few vectorized NumPy operations.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -275,23 +276,20 @@ def affine_coefficients(
 
 
 def warp(
-    image: np.ndarray, matrix: np.ndarray | tuple[float, ...], *, fill_mode: str, cval: float
+    image: np.ndarray, coefficients: Sequence[float], *, fill_mode: str, cval: float
 ) -> np.ndarray:
-    """Bilinear resampling of an H x W x C image: out[r, c] = in[matrix @ (r, c, 1)].
+    """Bilinear resampling of an H x W x C image: out[r, c] = in[a r + b c + c0, d r + e c + f0]
+    for ``coefficients`` = (a, b, c0, d, e, f0), as ``affine_coefficients`` gives them.
 
     OpenCV's ``warpAffine`` (one pass, in C) with the border mode as the fill: ``nearest``
     repeats the edge, ``reflect`` mirrors about the edge (SciPy's reflect), ``wrap`` repeats
     periodically; ``constant`` gives ``cval`` at every sample beyond the outermost pixel
     centres, as SciPy's ``constant`` (OpenCV's own constant border would blend it in).
     Same dtype out (uint8 and uint16 rounded by OpenCV); float images as float32. The
-    matrix is in (row, col) coordinates as Keras and SciPy; OpenCV wants (x, y).
+    coefficients are in (row, col) coordinates as Keras and SciPy; OpenCV wants (x, y).
     """
     height, width, channels = image.shape
-    if isinstance(matrix, np.ndarray):
-        m_a, m_b, m_c = (float(v) for v in matrix[0])
-        m_d, m_e, m_f = (float(v) for v in matrix[1])
-    else:
-        m_a, m_b, m_c, m_d, m_e, m_f = matrix
+    m_a, m_b, m_c, m_d, m_e, m_f = (float(value) for value in coefficients)
     # OpenCV maps (x, y) = (col, row): x_in = e x + d y + f, y_in = b x + a y + c
     forward = np.array([[m_e, m_d, m_f], [m_b, m_a, m_c]])
     import cv2  # imported here: only augmentation needs it, and it costs start-up time
@@ -337,25 +335,25 @@ def augment(
     """
     height, width, _ = image.shape
     integer = image.dtype.kind in "ui"
-    source = (
-        image if keep_dtype and image.dtype in (np.uint8, np.uint16) else image.astype(np.float32)
-    )
+    keep = keep_dtype and image.dtype in (np.uint8, np.uint16)
+    source = image if keep else np.asarray(image, np.float32)  # no copy of float32 input
     if _flips_only(params):
-        out = _exact_flip(source, params)
+        out = _exact_flip(source, params)  # always a new array
     else:
-        matrix = affine_matrix(params, height, width)
-        out = warp(source, matrix, fill_mode=settings.fill_mode, cval=settings.cval)
+        coefficients = affine_coefficients(params, height, width)
+        out = warp(source, coefficients, fill_mode=settings.fill_mode, cval=settings.cval)
     if not params.channel_shift and params.brightness == 1.0:
         return out if out.dtype == image.dtype or not keep_dtype else _to_dtype(out, image.dtype)
-    work = out.astype(np.float32)
+    work = out.astype(np.float32)  # a new array: changed in place below
     if params.channel_shift:
         low, high = work.min(), work.max()
-        work = np.clip(work + np.float32(params.channel_shift), low, high)
+        work += np.float32(params.channel_shift)
+        np.clip(work, low, high, out=work)
     if params.brightness != 1.0:
-        work = work * np.float32(params.brightness)
+        work *= np.float32(params.brightness)
         if integer:
             info = np.iinfo(image.dtype)
-            work = np.clip(work, info.min, info.max)
+            np.clip(work, info.min, info.max, out=work)
     return _to_dtype(work, image.dtype) if keep_dtype and integer else work
 
 

@@ -13,19 +13,17 @@ import multiprocessing
 import os
 import signal
 import sys
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
-from PIL import Image
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.io.decode import DecodedFile, decode_file
-from imgprep.io.discover import Discovery, ItemList, discover, join_path
+from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
+from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.stats import (
     ImageMoments,
     MomentAccumulator,
@@ -94,12 +92,6 @@ class StatsTask:
     @property
     def count(self) -> int:
         return sum(len(rels) for _, rels in self.segments)
-
-    def files(self) -> Iterator[tuple[str, str]]:
-        """(path, relative path) of each file, in order."""
-        for root, rels in self.segments:
-            for rel in rels:
-                yield join_path(root, rel), rel
 
 
 class Part(NamedTuple):
@@ -185,9 +177,8 @@ class BatchSummarizer:
 def summarise_batch(task: StatsTask) -> BatchSummary:
     """Decode each file of a batch and summarise it; failures become data, not exceptions."""
     summary = BatchSummarizer()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        for offset, (path, rel) in enumerate(task.files()):
+    with bomb_warnings_silenced():
+        for offset, (path, rel) in enumerate(iter_segments(task.segments)):
             try:
                 decoded = decode_file(path, task.settings)
             except DecodeError as exc:

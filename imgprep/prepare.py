@@ -47,11 +47,14 @@ class TransformReport:
     """What was written: per split, images written and files skipped; the stats used."""
 
     written: dict[str, int] = field(default_factory=dict)
-    processed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)
     stats: Stats | None = None
     stats_source: str = ""
+
+    def processed(self, key: str) -> int:
+        """Source images written (once each, whatever the number of copies)."""
+        return self.found[key] - len(self.skipped[key])
 
 
 def output_format(output: str, requested: str | None) -> str:
@@ -131,28 +134,6 @@ def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch:
     )
 
 
-def write_dataset(
-    splits: Sequence[Split],
-    pipeline: Pipeline,
-    output: str,
-    *,
-    fmt: str,
-    compression: str = "none",
-    overwrite: bool = False,
-    workers: int = 1,
-    batch_size: int = 64,
-    on_error: str = "stop",
-    stats_source: str = "",
-    extra_metadata: dict[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_skip: Callable[[str, str], None] | None = None,
-    plan: AugmentPlan | None = None,
-) -> TransformReport:
-    """Transform every split with a ready ``pipeline`` and write them to ``output``."""
-    job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
-    return job.run(pipeline.options, pipeline, stats_source, extra_metadata, progress, on_skip)
-
-
 def run_transform(
     splits: Sequence[Split],
     options: PipelineOptions,
@@ -187,12 +168,12 @@ def run_transform(
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
     job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
     if not options.needs_stats:
-        return job.run(options, Pipeline(options), "", None, progress, on_skip)
+        return job.run(options, Pipeline(options), "", progress, on_skip)
     if stats is not None:
-        return job.run(options, Pipeline(options, stats), "stats file", None, progress, on_skip)
+        return job.run(options, Pipeline(options, stats), "stats file", progress, on_skip)
     source, label = training_split(splits)
-    if single_pass and fmt == "hdf5" and options.dtype in ("auto", "float32"):
-        return job.run(options, None, f"computed from {label}", None, progress, on_skip, source)
+    if single_pass and single_pass_applies(fmt, options):
+        return job.run(options, None, f"computed from {label}", progress, on_skip, source)
     computed = compute_stats(
         splits[source].discovery,
         settings=options.decode,
@@ -202,20 +183,34 @@ def run_transform(
         progress=progress,
     )
     pipeline = Pipeline(options, computed)
-    return job.run(options, pipeline, f"computed from {label}", None, progress, on_skip)
+    return job.run(options, pipeline, f"computed from {label}", progress, on_skip)
 
 
-def training_split(splits: Sequence[Split]) -> tuple[int, str]:
-    """Where featurewise statistics come from: the single input, or the 'train' split."""
+def single_pass_applies(fmt: str, options: PipelineOptions) -> bool:
+    """Whether computed statistics come from the writing pass itself (float32 HDF5 holds the
+    raw rows exactly) rather than from a separate statistics pass."""
+    return fmt == "hdf5" and options.dtype in ("auto", "float32")
+
+
+_NO_TRAIN_FOR_STATS = (
+    f"featurewise statistics must come from the training part: name one split {TRAIN!r} or "
+    "pass --stats"
+)
+_NO_TRAIN_FOR_AUGMENTATION = (
+    f"augmentation applies to the training part only: name one split {TRAIN!r}"
+)
+
+
+def training_split(
+    splits: Sequence[Split], *, missing: str = _NO_TRAIN_FOR_STATS
+) -> tuple[int, str]:
+    """The training part: the single input, or the split named 'train' (else ``missing``)."""
     if len(splits) == 1 and splits[0].name is None:
         return 0, "this input"
     for index, split in enumerate(splits):
         if split.name == TRAIN:
             return index, f"the {TRAIN!r} split"
-    raise InputError(
-        "featurewise statistics must come from the training part: name one split "
-        f"{TRAIN!r} or pass --stats"
-    )
+    raise InputError(missing)
 
 
 @dataclass
@@ -237,13 +232,11 @@ class _Job:
         options: PipelineOptions,
         pipeline: Pipeline | None,
         stats_source: str,
-        extra_metadata: dict[str, Any] | None,
         progress: Callable[[int], None] | None,
         on_skip: Callable[[str, str], None] | None,
         fit_split: int | None = None,
     ) -> TransformReport:
         """Write every split; with ``fit_split``, fit the statistics on it in the same pass."""
-        check_format(self.fmt, options)
         splits = self.splits
         writer: Hdf5Writer | PngWriter
         if self.fmt == "hdf5":
@@ -283,7 +276,6 @@ class _Job:
                     **self.plan.to_dict(),
                     "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
                 }
-            metadata.update(extra_metadata or {})
             writer.finish(metadata)
         return report
 
@@ -370,7 +362,6 @@ class _Job:
                 progress(batch.count)
         writer.end_split(skipped=skipped)
         report.written[key] = written
-        report.processed[key] = report.found.get(key, len(items)) - len(skipped)
         report.skipped[key] = skipped
         report.found[key] = len(items)
 
@@ -380,14 +371,8 @@ def augmented_splits(splits: Sequence[Split]) -> set[int]:
 
     Validation and test data are never augmented, as with Keras users' separate generators.
     """
-    if len(splits) == 1 and splits[0].name is None:
-        return {0}
-    train = {i for i, split in enumerate(splits) if split.name == TRAIN}
-    if not train:
-        raise InputError(
-            f"augmentation applies to the training part only: name one split {TRAIN!r}"
-        )
-    return train
+    index, _ = training_split(splits, missing=_NO_TRAIN_FOR_AUGMENTATION)
+    return {index}
 
 
 def _batches(

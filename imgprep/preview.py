@@ -105,7 +105,7 @@ def preview_sheet(
             continue
         made = augmented_copies(decoded, index, split, pipeline, shown)
         label = f"#{index} {split_items.rel(index)}"
-        rows.append((label, decoded, [(c, image, p) for image, (c, p) in made]))
+        rows.append((label, decoded, [(row.copy, row.image, row.params) for row in made]))
     if not rows:
         raise ImgprepError("no image could be read for the preview")
     return contact_sheet(rows)

@@ -268,24 +268,23 @@ class MomentAccumulator:
                 f"cannot merge statistics of {self.channels} and {other.channels} channel(s)"
             )
         result = self.copy()
-        result.images += other.images
-        result.minimum = [min(a, b) for a, b in zip(self.minimum, other.minimum, strict=True)]
-        result.maximum = [max(a, b) for a, b in zip(self.maximum, other.maximum, strict=True)]
-        if self.exact and other.exact:
-            result.sums = [a + b for a, b in zip(self.sums, other.sums, strict=True)]
-            result.sums_sq = [a + b for a, b in zip(self.sums_sq, other.sums_sq, strict=True)]
-            result.count += other.count
-            return result
-        result._to_float()
-        mean_b, m2_b = other.mean_m2()
-        merged = [
-            chan_merge(self.count, ma, qa, other.count, mb, qb)
-            for ma, qa, mb, qb in zip(result.float_mean, result.float_m2, mean_b, m2_b, strict=True)
-        ]
-        result.float_mean = [m for _, m, _ in merged]
-        result.float_m2 = [q for _, _, q in merged]
-        result.count += other.count
+        result.add(other.as_moments())
         return result
+
+    def as_moments(self) -> ImageMoments:
+        """Everything accumulated, as one part that ``add`` folds into another accumulator."""
+        low, high = tuple(self.minimum), tuple(self.maximum)
+        if self.exact:
+            sums, squares = tuple(self.sums), tuple(self.sums_sq)
+            return ImageMoments(self.count, low, high, sums, squares, images=self.images)
+        return ImageMoments(
+            self.count,
+            low,
+            high,
+            mean=tuple(self.float_mean),
+            m2=tuple(self.float_m2),
+            images=self.images,
+        )
 
     def copy(self) -> MomentAccumulator:
         return MomentAccumulator.from_dict(self.to_dict())

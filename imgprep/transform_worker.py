@@ -7,18 +7,16 @@ and sent back as one array. Failures are data: (offset, reason) pairs.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from imgprep.augment import AugmentParams, AugmentSettings, augment
 from imgprep.engine import BatchSummarizer, BatchSummary
 from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.io.decode import decode_file
-from imgprep.io.discover import join_path
+from imgprep.io.decode import bomb_warnings_silenced, decode_file
+from imgprep.io.discover import iter_segments
 from imgprep.transforms.pipeline import Pipeline
 
 
@@ -60,10 +58,8 @@ def make_rows(
     copies (and the original)."""
     if plan is None:
         return [OutputRow(decoded)]
-    rows = [OutputRow(decoded, 0, AugmentParams())] if plan.keep_original else []
-    for copy, params in augmented_copies(decoded, index, split, pipeline, plan):
-        rows.append(OutputRow(copy, params=params[1], copy=params[0]))
-    return rows
+    original = [OutputRow(decoded, 0, AugmentParams())] if plan.keep_original else []
+    return original + augmented_copies(decoded, index, split, pipeline, plan)
 
 
 def pack_rows(
@@ -98,8 +94,8 @@ def pack_rows(
 
 def augmented_copies(
     decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan
-) -> list[tuple[np.ndarray, tuple[int, AugmentParams]]]:
-    """Copies 1..K of image ``index`` before normalization, with (copy, params)."""
+) -> list[OutputRow]:
+    """Copies 1..K of image ``index``, before normalization."""
     numbers = np.arange(1, plan.copies + 1)
     sampled = plan.settings.sample(
         seed=plan.seed,
@@ -110,7 +106,9 @@ def augmented_copies(
     )
     keep_dtype = np.dtype(pipeline.output_dtype(decoded.dtype)).kind in "ui"  # integer output
     return [
-        (augment(decoded, params, plan.settings, keep_dtype=keep_dtype), (int(number), params))
+        OutputRow(
+            augment(decoded, params, plan.settings, keep_dtype=keep_dtype), int(number), params
+        )
         for number, params in zip(numbers, sampled, strict=True)
     ]
 
@@ -147,37 +145,33 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
     rows: list[list[OutputRow] | None] = []
     errors: list[tuple[int, str]] = []
     summary = BatchSummarizer() if task.fit else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        offset = 0
-        for root, rels in task.segments:
-            for rel in rels:
-                path = join_path(root, rel)
-                try:
-                    decoded = decode_file(path, task.pipeline.decode)
-                    if summary is not None:
-                        summary.add_image(offset, rel, decoded)
-                    index = task.start + offset
-                    made = make_rows(decoded.array, index, task.split, task.pipeline, task.plan)
-                    rows.append(made)
-                except DecodeError as exc:
-                    if summary is not None:
-                        summary.add_error(offset, rel, path, exc.reason)
-                    rows.append(None)
-                    errors.append((offset, exc.reason))
-                except ImgprepError as exc:
-                    if isinstance(exc, InputError):
-                        raise
-                    rows.append(None)
-                    errors.append((offset, str(exc)))
-                offset += 1
+    offset = 0
+    with bomb_warnings_silenced():
+        for offset, (path, rel) in enumerate(iter_segments(task.segments)):
+            try:
+                decoded = decode_file(path, task.pipeline.decode)
+                if summary is not None:
+                    summary.add_image(offset, rel, decoded)
+                index = task.start + offset
+                rows.append(make_rows(decoded.array, index, task.split, task.pipeline, task.plan))
+            except DecodeError as exc:
+                if summary is not None:
+                    summary.add_error(offset, rel, path, exc.reason)
+                rows.append(None)
+                errors.append((offset, exc.reason))
+            except InputError:
+                raise
+            except ImgprepError as exc:
+                rows.append(None)
+                errors.append((offset, str(exc)))
+    count = len(rows)
     images, owners, copies, params = pack_rows(rows, task.pipeline, raw=task.fit)
     return TransformedBatch(
-        count=offset,
+        count=count,
         images=images,
         owners=owners,
         copies=copies,
         params=params,
         errors=errors,
-        summary=summary.finish(offset) if summary is not None else None,
+        summary=summary.finish(count) if summary is not None else None,
     )

@@ -25,8 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from imgprep.errors import ImgprepError, InputError
 
 KERAS_ZCA_EPSILON = 1e-6
 SHARE_IMAGES = 2048  # images per worker task
+BATCH_IMAGES = 256  # images per X^T X product (fixed: float sums must group the same way)
 _EXACT_LIMIT = float(2**53)
 
 
@@ -171,7 +171,10 @@ class ZcaFit:
 
 
 def load_sidecar(path: str, sha256: str) -> ZcaFit:
-    """The sidecar at ``path``, refused when its SHA-256 differs from the recorded one."""
+    """The sidecar at ``path``, refused when its SHA-256 differs from the recorded one.
+
+    The arrays only: epsilon, rescale and counts live in the stats file (``load_zca``).
+    """
     if not os.path.exists(path):
         raise InputError(f"ZCA sidecar not found: {path}")
     if file_sha256(path) != sha256:
@@ -192,21 +195,13 @@ def load_sidecar(path: str, sha256: str) -> ZcaFit:
 def load_zca(stats_path: str, description: dict[str, Any]) -> ZcaFit:
     """The sidecar named by a stats file's ``zca`` object, checked against its SHA-256."""
     path = os.path.join(os.path.dirname(os.path.abspath(stats_path)), description["file"])
-    if not os.path.exists(path):
-        raise InputError(f"ZCA sidecar not found: {path}")
-    if file_sha256(path) != description["sha256"]:
-        raise ImgprepError(f"{path}: checksum differs from the one in {stats_path}")
-    with np.load(path) as data:
-        return ZcaFit(
-            shape=tuple(int(v) for v in data["shape"]),
-            mean=data["mean"],
-            whitening=data["whitening"],
-            eigenvalues=data["eigenvalues"],
-            epsilon=float(description["zca_epsilon"]),
-            rescale=float(description["rescale"]),
-            count=int(description["images"]),
-            exact=bool(description["exact"]),
-        )
+    return replace(
+        load_sidecar(path, description["sha256"]),
+        epsilon=float(description["zca_epsilon"]),
+        rescale=float(description["rescale"]),
+        count=int(description["images"]),
+        exact=bool(description["exact"]),
+    )
 
 
 def zca_sidecar_path(stats_path: str) -> str:
@@ -245,12 +240,6 @@ def check_memory(dimension: int, workers: int, *, available: int | None = None) 
         )
 
 
-def batches_of(images: Sequence[np.ndarray], size: int) -> Iterator[np.ndarray]:
-    """Consecutive stacked batches of at most ``size`` images."""
-    for start in range(0, len(images), size):
-        yield np.stack(images[start : start + size])
-
-
 @dataclass(frozen=True)
 class ZcaTask:
     """A contiguous share of the files for one worker."""
@@ -258,35 +247,28 @@ class ZcaTask:
     segments: list[tuple[str, tuple[str, ...]]]
     settings: Any
     shape: tuple[int, ...]
-    batch_size: int
 
 
 def accumulate_task(task: ZcaTask) -> ZcaAccumulator:
     """Decode a share of the files and accumulate their moments (unreadable files skipped:
     the statistics pass that runs first has already stopped on them or reported them)."""
-    import warnings
-
-    from PIL import Image
-
     from imgprep.errors import DecodeError
-    from imgprep.io.decode import decode_file
-    from imgprep.io.discover import join_path
+    from imgprep.io.decode import bomb_warnings_silenced, decode_file
+    from imgprep.io.discover import iter_segments
 
     accumulator = ZcaAccumulator(shape=task.shape)
     pending: list[np.ndarray] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        for root, rels in task.segments:
-            for rel in rels:
-                try:
-                    array = decode_file(join_path(root, rel), task.settings).array
-                except DecodeError:
-                    continue
-                if array.shape == task.shape:
-                    pending.append(array)
-                if len(pending) == task.batch_size:
-                    accumulator.update(np.stack(pending))
-                    pending = []
+    with bomb_warnings_silenced():
+        for path, _ in iter_segments(task.segments):
+            try:
+                array = decode_file(path, task.settings).array
+            except DecodeError:
+                continue
+            if array.shape == task.shape:
+                pending.append(array)
+            if len(pending) == BATCH_IMAGES:
+                accumulator.update(np.stack(pending))
+                pending = []
     if pending:
         accumulator.update(np.stack(pending))
     return accumulator
@@ -298,14 +280,14 @@ def compute_zca(
     shape: tuple[int, ...],
     *,
     workers: int = 1,
-    batch_size: int = 256,
     progress: Any = None,
 ) -> ZcaAccumulator:
     """One pass over ``items`` (an ``ItemList``) accumulating ZCA moments.
 
     The files are cut into shares of ``SHARE_IMAGES`` consecutive images, each accumulated by
-    one worker and merged in input order: integer sums are exact anyway, and float sums are
-    grouped the same way for any ``workers``, so the result never depends on it.
+    one worker in batches of ``BATCH_IMAGES`` and merged in input order: integer sums are
+    exact anyway, and float sums are grouped the same way for any ``--workers`` and
+    ``--batch-size``, so the result never depends on them.
     """
     from imgprep.engine import ordered_map
 
@@ -313,7 +295,7 @@ def compute_zca(
     check_memory(dimension, workers)
     size = SHARE_IMAGES  # fixed, not per worker: float sums then group the same way for any -j
     tasks = [
-        ZcaTask(items.segments(start, min(start + size, len(items))), settings, shape, batch_size)
+        ZcaTask(items.segments(start, min(start + size, len(items))), settings, shape)
         for start in range(0, len(items), size)
     ]
     total = ZcaAccumulator(shape=shape)

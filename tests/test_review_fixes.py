@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -153,3 +154,46 @@ def test_channel_mix_suggests_color(runner, tmp_path: Path, rng):
     result = transform(runner, str(tmp_path / "d"), "-o", str(tmp_path / "o.h5"))
     assert result.exit_code == 2
     assert "choose one channel count with --color" in result.stderr
+
+
+def test_epsilon_option_is_applied(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    out = tmp_path / "e.h5"
+    args = ["--standardize", "featurewise", "--stats-scope", "global", "--epsilon", "10"]
+    assert transform(runner, str(root), "-o", str(out), *args).exit_code == 0
+    pixels = np.stack(list(arrays.values())).astype(np.float64)
+    with h5py.File(out) as f:
+        written = f["images"][:].astype(np.float64)
+    assert written.std() == pytest.approx(pixels.std() / (pixels.std() + 10), rel=1e-6)
+
+
+def test_no_jpeg_draft_is_recorded(runner, dataset):
+    root, _ = dataset
+    result = runner.invoke(main, ["fit-stats", str(root), "-q", "--no-jpeg-draft", "--size", "5x5"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["preprocessing"]["jpeg_draft"] is False
+
+
+def test_zoom_keep_aspect_draws_one_factor(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    out = tmp_path / "z.h5"
+    args = ["--zoom-range", "0.7,1.3", "--zoom-keep-aspect", "--copies", "3", "--seed", "2"]
+    assert transform(runner, str(root), "-o", str(out), *args).exit_code == 0
+    with h5py.File(out) as f:
+        zx, zy = f["augmentation/zx"][:], f["augmentation/zy"][:]
+    np.testing.assert_array_equal(zx, zy)
+    assert zx.min() >= 0.7 and zx.max() <= 1.3 and len(set(zx.tolist())) > 1
+
+
+def test_export_stats_global_scope(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    path = tmp_path / "s.json"
+    runner.invoke(main, ["fit-stats", str(root), "-q", "-o", str(path)])
+    result = runner.invoke(
+        main, ["export-stats", str(path), "--for", "keras", "--stats-scope", "global", "--json"]
+    )
+    assert result.exit_code == 0
+    pixels = np.stack(list(arrays.values())).astype(np.float64)
+    keras = json.loads(result.stdout)["keras"]
+    assert keras["mean"] == [pytest.approx(pixels.mean(), rel=1e-12)]
+    assert keras["variance"] == [pytest.approx(pixels.var(), rel=1e-12)]

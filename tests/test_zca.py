@@ -149,3 +149,22 @@ def test_float_images_give_the_same_matrix_for_any_workers(tmp_path: Path, monke
         for workers in (1, 2, 3)
     ]
     assert fits[0] == fits[1] == fits[2]
+
+
+def test_float_sidecar_does_not_depend_on_batch_size(tmp_path: Path):
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    for index in range(60):
+        image = (rng.random((3, 3)) * 10.0 ** rng.integers(-3, 4)).astype(np.float32)
+        Image.fromarray(image, "F").save(tmp_path / f"{index:02d}.tif")
+    runner = CliRunner()
+    sidecars = []
+    for batch in ("3", "256"):
+        out = tmp_path / f"b{batch}.json"
+        result = runner.invoke(
+            main, ["fit-stats", str(tmp_path), "-q", "--zca", "-o", str(out), "--batch-size", batch]
+        )
+        assert result.exit_code == 0, result.output
+        sidecars.append((tmp_path / f"b{batch}.zca.npz").read_bytes())
+    assert sidecars[0] == sidecars[1]

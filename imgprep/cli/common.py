@@ -237,15 +237,20 @@ DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", 
 ENGINE_KEYS = ("workers", "batch_size", "on_error")
 
 
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was set by the user (command line or environment)."""
+    return ctx.get_parameter_source(name) not in (
+        click.core.ParameterSource.DEFAULT,
+        click.core.ParameterSource.DEFAULT_MAP,
+        None,
+    )
+
+
 def refuse_options(ctx: click.Context, keys: tuple[str, ...], reason: str) -> None:
     """A usage error naming every option of ``keys`` given explicitly (they would do nothing)."""
-    given = [
-        "--" + key.replace("_", "-")
-        for key in keys
-        if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT
-    ]
-    if given:
-        raise click.UsageError(f"{', '.join(given)} cannot be used {reason}")
+    named = ["--" + key.replace("_", "-") for key in keys if given(ctx, key)]
+    if named:
+        raise click.UsageError(f"{', '.join(named)} cannot be used {reason}")
 
 
 def rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

@@ -13,6 +13,7 @@ from imgprep.cli.common import (
     decode_options,
     decode_settings,
     engine_options,
+    given,
     input_options,
     log,
     progress_bar,
@@ -122,9 +123,7 @@ def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
     epsilon = params["zca_epsilon"]
     if params["zca"] and not (epsilon > 0 and epsilon != float("inf")):
         raise click.BadParameter("must be a positive finite number", param_hint="--zca-epsilon")
-    if not params["zca"] and (
-        ctx.get_parameter_source("rescale") is not click.core.ParameterSource.DEFAULT
-    ):
+    if not params["zca"] and given(ctx, "rescale"):
         raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
 
 
@@ -142,7 +141,6 @@ def _fit_zca(
             decode_settings(params),
             shape,
             workers=worker_count(params["workers"]),
-            batch_size=params["batch_size"],
             progress=advance,
         )
     fit = moments.fit(epsilon=params["zca_epsilon"], rescale=params["rescale"] or 1.0)

@@ -13,6 +13,7 @@ from imgprep.cli.common import (
     decode_options,
     decode_settings,
     engine_options,
+    given,
     input_options,
     log,
     progress_bar,
@@ -33,6 +34,7 @@ from imgprep.prepare import (
     check_format,
     output_format,
     run_transform,
+    single_pass_applies,
     training_split,
 )
 from imgprep.preview import preview_sheet
@@ -341,7 +343,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]
     workers = worker_count(params["workers"])
-    if _is_default(ctx, "batch_size"):
+    if not given(ctx, "batch_size"):
         # 64 images per task, fewer for small inputs so that every worker gets several tasks
         # (a photo batch of 224x224 float32 images is 38 MB); results never depend on it.
         params["batch_size"] = max(4, min(64, -(-total // (4 * workers))))
@@ -350,12 +352,12 @@ def transform(ctx: click.Context, **params: Any) -> None:
     given_stats = Stats.load(params["stats_path"]) if params["stats_path"] else None
     params["workers"] = workers
     if given_stats is not None and not options.needs_stats:
-        log("transform: --stats given but no featurewise step uses it", quiet=quiet)
+        log("transform: --stats given but no featurewise or --zca step uses it", quiet=quiet)
     stats = given_stats if options.needs_stats else None
-    if options.needs_stats and stats is None:
+    if options.featurewise and stats is None:
         index, label = training_split(splits)
         log(f"transform: featurewise statistics computed from {label}", quiet=quiet)
-        if not (fmt == "hdf5" and options.dtype in ("auto", "float32")):
+        if not single_pass_applies(fmt, options):
             total += len(splits[index].discovery.items)  # a separate statistics pass
     with progress_bar(total, quiet=quiet, desc="transform") as advance:
         report = run_transform(
@@ -376,7 +378,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         )
     for name, written in report.written.items():
         label = f"{name}: " if name else ""
-        processed = report.processed[name]
+        processed = report.processed(name)
         rows = f" ({written} rows written)" if written != processed else ""
         log(
             f"transform: {label}{processed} images processed{rows}, "
@@ -384,14 +386,6 @@ def transform(ctx: click.Context, **params: Any) -> None:
             quiet=quiet,
         )
     log(f"transform: wrote {params['output']} ({fmt})", quiet=quiet)
-
-
-def _is_default(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) in (
-        click.core.ParameterSource.DEFAULT,
-        click.core.ParameterSource.DEFAULT_MAP,
-        None,
-    )
 
 
 _CONFIG_PARAMS = {
@@ -407,7 +401,7 @@ def _apply_config(ctx: click.Context, params: dict[str, Any]) -> None:
     by_name = {param.name: param for param in ctx.command.params}
     for key, value in data.items():
         name = _CONFIG_PARAMS.get(key, key.replace("-", "_"))
-        if not _is_default(ctx, name):
+        if given(ctx, name):
             continue
         param = by_name[name]
         joiner = "x" if key == "size" else ","

@@ -33,12 +33,14 @@ stored pixel order, as Keras. Images above Pillow's decompression-bomb limit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
 import stat
 import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -72,9 +74,17 @@ def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarra
             decompression bomb, or of a kind the rules above refuse. The message names the
             file and the reason.
     """
+    with bomb_warnings_silenced():
+        return decode_file(path, settings or DecodeSettings()).array
+
+
+@contextlib.contextmanager
+def bomb_warnings_silenced() -> Iterator[None]:
+    """Silence Pillow's ``DecompressionBombWarning`` (oversized images are refused by
+    ``decode_file`` anyway); entered once per batch, since entering it costs microseconds."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return decode_file(path, settings or DecodeSettings()).array
+        yield
 
 
 @dataclass(frozen=True)
@@ -93,9 +103,7 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
     virtual machine that costs 6 us per file against 12 us for ``open()`` + ``read()``, whose
     buffered file object adds system calls of its own; the ``fstat`` also gives the size and
     modification time recorded in the provenance. Batch code wraps many calls in one
-    ``warnings.catch_warnings`` that silences Pillow's ``DecompressionBombWarning``
-    (oversized images are refused here anyway), since entering that context per file costs
-    several microseconds, a noticeable share of a 28x28 PNG's decode time.
+    ``bomb_warnings_silenced()``.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -232,7 +240,12 @@ def _wide_to_array(image: Image.Image, color: str, path: str) -> np.ndarray:
                 )
             plane = plane.astype(np.uint16)
         opaque = 65535
-    plane = plane[:, :, None]
+    return replicate_gray(plane[:, :, None], color, opaque=opaque)
+
+
+def replicate_gray(plane: np.ndarray, color: str, *, opaque: float) -> np.ndarray:
+    """One 16-bit or float channel (H x W x 1) in ``color``: itself for keep/grayscale,
+    replicated for rgb, with an ``opaque`` alpha for rgba."""
     if color in ("keep", "grayscale"):
         return plane
     channels = [plane] * 3

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TextIO, overload
@@ -121,6 +121,10 @@ class ItemList(Sequence[ImageItem]):
         subset._labels = array("i", (self._labels[i] for i in indices))
         return subset
 
+    def labelled_count(self) -> int:
+        """How many items have a class label."""
+        return sum(1 for value in self._labels if value >= 0)
+
     def labels(self) -> list[int | None]:
         """Every item's label, in order."""
         return [None if value < 0 else value for value in self._labels]
@@ -167,9 +171,14 @@ class Discovery:
     @property
     def labelled(self) -> bool:
         """True when every image has a class label."""
-        return bool(self.items) and all(
-            self.items.label(i) is not None for i in range(len(self.items))
-        )
+        return self.items.labelled_count() == len(self.items) > 0
+
+
+def iter_segments(segments: Sequence[tuple[str, Sequence[str]]]) -> Iterator[tuple[str, str]]:
+    """(path, relative path) of each file of ``ItemList.segments`` runs, in order."""
+    for root, rels in segments:
+        for rel in rels:
+            yield join_path(root, rel), rel
 
 
 def join_path(root: str, rel: str) -> str:
@@ -246,7 +255,7 @@ def discover(inputs: Sequence[str], *, class_names: Sequence[str] | None = None)
     if not items:
         detail = f" ({ignored} non-image or hidden files ignored)" if ignored else ""
         raise InputError(f"no images found in {', '.join(inputs)}{detail}")
-    has_labels = any(items.label(i) is not None for i in range(len(items)))
+    has_labels = items.labelled_count() > 0
     return Discovery(
         items=items,
         classes=list(class_names) if has_labels else [],

@@ -76,7 +76,6 @@ class Hdf5Writer:
         self._image_shape: tuple[int, ...] = ()
         self._labelled = False
         self._count = 0
-        self._splits: list[str] = []
         self._finished = False
 
     def start_split(
@@ -87,8 +86,6 @@ class Hdf5Writer:
         not held in memory until the file closes)."""
         self.path_bytes = max(1, path_bytes)
         self._group = self._file if name is None else self._file.create_group(name)
-        if name is not None:
-            self._splits.append(name)
         self._labelled = labelled
         self._first_path = None
         self._count = 0
@@ -134,9 +131,9 @@ class Hdf5Writer:
                 "source_index": np.array([row[0] for row in augmentation], dtype=np.int64),
                 "copy": np.array([row[1] for row in augmentation], dtype=np.int32),
             }
-            for name, data in columns.items():
+            for name, column in columns.items():
                 group[name].resize(stop, axis=0)
-                group[name][start:stop] = data
+                group[name][start:stop] = column
             table = np.array([row[2].as_row() for row in augmentation], dtype=np.float64)
             for column, name in enumerate(PARAMETER_NAMES):
                 dataset = group["augmentation"][name]
@@ -187,7 +184,6 @@ class Hdf5Writer:
         attrs["format"] = FORMAT_NAME
         attrs["format_version"] = FORMAT_VERSION
         attrs["imgprep_version"] = __version__
-        attrs["splits"] = json.dumps(self._splits)
         for key, value in metadata.items():
             attrs[key] = json.dumps(value)
         self._finished = True
@@ -291,20 +287,6 @@ class PngWriter:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             _save_png(image, path, rel)
             self._count += 1
-
-    def _widen_paths(self, length: int) -> None:
-        """Recreate ``paths`` with room for ``length`` bytes (only if a caller under-declared)."""
-
-        group = self._group
-        old = group["paths"][: self._count]
-        del group["paths"]
-        group.create_dataset(
-            "paths",
-            data=np.array(old, dtype=_utf8(length)),
-            maxshape=(None,),
-            dtype=_utf8(length),
-            chunks=(1024,),
-        )
 
     def end_split(self, *, skipped: list[dict[str, str]]) -> None:
         if self._count == 0:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.decode import decode_image, image_to_array
+from imgprep.io.decode import decode_image, image_to_array, replicate_gray
 from imgprep.stats_file import Stats
 from imgprep.transforms import functional as F
 
@@ -232,8 +232,13 @@ class PipelineOptions:
         )
 
     @property
+    def featurewise(self) -> bool:
+        """Whether a step centres or standardizes with dataset statistics."""
+        return "featurewise" in (self.center, self.standardize)
+
+    @property
     def needs_stats(self) -> bool:
-        return "featurewise" in (self.center, self.standardize) or self.zca
+        return self.featurewise or self.zca
 
     def scope(self, mode: str) -> str:
         if self.stats_scope is not None:
@@ -263,7 +268,9 @@ class Pipeline:
 
     def __init__(self, options: PipelineOptions, stats: Stats | None = None) -> None:
         if options.needs_stats and stats is None:
-            raise InputError("featurewise centring or standardization needs statistics (--stats)")
+            raise InputError(
+                "featurewise centring or standardization, or --zca, needs statistics (--stats)"
+            )
         self.options = options
         self.stats = stats
         self.steps = build_steps(options, stats)
@@ -339,17 +346,17 @@ class Pipeline:
 
         Without samplewise steps every step is elementwise, so applying it to the stacked
         batch gives the very same numbers, with one NumPy call per step instead of one per
-        image (about 40 us per 28x28 image saved). Samplewise steps reduce over each image and
-        stay per image.
+        image (about 40 us per 28x28 image saved). Samplewise steps (reductions over each
+        image) and ZCA (a product per image) stay per image.
         """
-        samplewise = any(
+        per_image = any(
             isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
         )
         first = images[0] if images else None
         if (
             first is None
             or len(images) == 1
-            or samplewise
+            or per_image
             or any(image.shape != first.shape or image.dtype != first.dtype for image in images)
         ):
             return [self.apply_array(image) for image in images]
@@ -396,9 +403,6 @@ class Pipeline:
             "steps": [{"step": step.name, **asdict(step)} for step in self.steps],
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.describe())
-
 
 def _cast(image: np.ndarray, dtype: str) -> np.ndarray:
     try:
@@ -419,7 +423,7 @@ def build_steps(options: PipelineOptions, stats: Stats | None) -> list[Any]:
         steps.append(SamplewiseStandardize(options.scope("samplewise"), options.epsilon))
     if options.zca:
         steps.append(_zca_step(options, stats))
-    if stats is not None and "featurewise" in (options.center, options.standardize):
+    if stats is not None and options.featurewise:
         if options.scope("featurewise") == "channel":
             mean, std = stats.mean, stats.std
         else:
@@ -467,12 +471,9 @@ def _convert_colour(array: np.ndarray, color: str) -> np.ndarray:
     wanted = {"grayscale": 1, "rgb": 3, "rgba": 4}[color]
     if channels == wanted:
         return array
-    if channels == 1 and wanted in (3, 4):
-        planes = [array] * 3
-        if wanted == 4:
-            opaque = 1.0 if array.dtype.kind == "f" else np.iinfo(array.dtype).max
-            planes.append(np.full_like(array, opaque))
-        return np.concatenate(planes, axis=2)
+    if channels == 1:
+        opaque = 1.0 if array.dtype.kind == "f" else np.iinfo(array.dtype).max
+        return replicate_gray(array, color, opaque=opaque)
     raise InputError(f"cannot convert a {channels}-channel {array.dtype} array to {color}")
 
 
