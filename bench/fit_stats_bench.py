@@ -212,6 +212,29 @@ def measure(name: str, images: int, command: Sequence[str]) -> CaseResult:
     return CaseResult(name, images, seconds, usage.ru_maxrss / 1024, stdout)
 
 
+Case = tuple[str, int, list[str]]  # table label, images processed, command line
+
+
+def run_rounds(cases: dict[str, Case], repeat: int) -> dict[str, CaseResult]:
+    """Every case, ``repeat`` rounds in round-robin order; fastest time, largest peak RSS."""
+    best: dict[str, CaseResult] = {}
+    for round_number in range(repeat):
+        print(f"round {round_number + 1} of {repeat}", file=sys.stderr, flush=True)
+        for key, (name, images, command) in cases.items():
+            result = measure(name, images, command)
+            previous = best.get(key)
+            if previous is not None:
+                result = CaseResult(
+                    name,
+                    images,
+                    min(result.seconds, previous.seconds),
+                    max(result.peak_rss_mb, previous.peak_rss_mb),
+                    result.stdout,
+                )
+            best[key] = result
+    return best
+
+
 def child_command(case: str, root: Path) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--child", case, "--root", str(root)]
 
@@ -336,21 +359,7 @@ def run_cases(
             imgprep_command(subset_root, 1, out / "s_subset.json"),
         ),
     }
-    best: dict[str, CaseResult] = {}
-    for _ in range(repeat):
-        for key, (name, images, command) in cases.items():
-            result = measure(name, images, command)
-            if key in best:
-                previous = best[key]
-                result = CaseResult(
-                    name,
-                    images,
-                    min(result.seconds, previous.seconds),
-                    max(result.peak_rss_mb, previous.peak_rss_mb),
-                    result.stdout,
-                )
-            best[key] = result
-    return best
+    return run_rounds(cases, repeat)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -93,11 +93,12 @@ from fit_stats_bench import (
     DEFAULT_CACHE,
     DEFAULT_IDX,
     MNIST_TRAIN_SIZE,
+    Case,
     CaseResult,
     ensure_tree,
     list_pngs,
     load_idx,
-    measure,
+    run_rounds,
     subset_size,
     tree_name,
 )
@@ -472,9 +473,6 @@ def imgprep_command(root: Path, output: Path, workers: int, decode: Sequence[str
     ]
 
 
-Case = tuple[str, int, list[str]]
-
-
 def mnist_cases(root: Path, subset_root: Path, limit: int, out: Path) -> dict[str, Case]:
     grey = ["--color", "grayscale"]
     subset = subset_size(limit)
@@ -506,29 +504,6 @@ def photo_cases(root: Path, count: int, out: Path) -> dict[str, Case]:
         "p_j1": ("imgprep -j 1 (2 passes)", count, imgprep_command(root, out / "p1.h5", 1, rgb)),
         "p_j2": ("imgprep -j 2 (2 passes)", count, imgprep_command(root, out / "p2.h5", 2, rgb)),
     }
-
-
-# --------------------------------------------------------------------------- measuring
-
-
-def run_rounds(cases: dict[str, Case], repeat: int) -> dict[str, CaseResult]:
-    """Every case, ``repeat`` rounds in round-robin order; fastest time, largest peak RSS."""
-    best: dict[str, CaseResult] = {}
-    for round_number in range(repeat):
-        log(f"round {round_number + 1} of {repeat}")
-        for key, (name, images, command) in cases.items():
-            result = measure(name, images, command)
-            previous = best.get(key)
-            if previous is not None:
-                result = CaseResult(
-                    name,
-                    images,
-                    min(result.seconds, previous.seconds),
-                    max(result.peak_rss_mb, previous.peak_rss_mb),
-                    result.stdout,
-                )
-            best[key] = result
-    return best
 
 
 # --------------------------------------------------------------------------- reporting

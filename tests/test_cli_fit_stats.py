@@ -121,6 +121,7 @@ def test_skip_lists_every_skipped_file_and_records_them(runner, dataset, tmp_pat
         (["/no/such/dir"], "Error: input not found: /no/such/dir"),
         ([], "Error: no input given"),
         (["--size", "big"], "Invalid value for '--size'"),
+        (["--zca", "--rescale", "1/0"], "Invalid value for '--rescale'"),
         (["--color", "purple"], "Invalid value for '--color'"),
         (["--workers", "-1"], "Invalid value for '--workers'"),
     ],

@@ -326,3 +326,21 @@ def test_non_ascii_paths_round_trip_in_hdf5(runner, tmp_path: Path, rng):
         paths = [p.decode("utf-8") for p in f["paths"][:]]
         assert h5py.check_string_dtype(f["paths"].dtype).encoding == "utf-8"
     assert paths == ["b/x.png", "été/a long name with spaces.png", "été/ü.png"]
+
+
+def test_failed_png_run_keeps_the_previous_tree_and_leaves_no_temporary(
+    runner, dataset, tmp_path: Path
+):
+    root, arrays = dataset
+    out = tmp_path / "png"
+    assert run(runner, str(root), "-o", str(out)).exit_code == 0
+    before = sorted(listing(out))
+    (root / "dog" / "zz_bad.png").write_bytes(b"not a png")  # fails after files were written
+    failed = run(runner, str(root), "-o", str(out), "--overwrite", "--color", "grayscale")
+    assert failed.exit_code == 1 and "zz_bad.png" in failed.stderr
+    assert sorted(listing(out)) == before
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(out / "cat/000.png")), arrays["cat/000.png"]
+    )
+    written = [name for name in listing(tmp_path) if not name.startswith(f"{root.name}/")]
+    assert sorted(written) == sorted(f"png/{name}" for name in before)  # no .png.*.tmp folder

@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import click
 from tqdm import tqdm
@@ -63,13 +64,21 @@ def resolve_inputs(inputs: tuple[str, ...], files_from: Any, example: str | None
     return paths
 
 
-def _size_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except InputError as exc:
-        raise click.BadParameter(str(exc)) from exc
+def parsing_callback(parse: Callable[[str], Any]) -> Callable[..., Any]:
+    """A click callback running ``parse``; its InputError becomes a usage error (exit 2)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except InputError as exc:
+            raise click.BadParameter(str(exc)) from exc
+
+    return callback
+
+
+rescale_callback = parsing_callback(parse_rescale)  # --rescale: a number or a fraction (1/255)
 
 
 def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,7 +94,7 @@ def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--size",
-            callback=_size_callback,
+            callback=parsing_callback(parse_size),
             metavar="WxH",
             help="Resize to WIDTHxHEIGHT (width first; Keras' target_size is (height, width)).",
         ),
@@ -131,17 +140,18 @@ def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+_Settings = TypeVar("_Settings")
+
+
+def settings_from(cls: type[_Settings], params: dict[str, Any], **overrides: Any) -> _Settings:
+    """The dataclass ``cls`` from the parsed options named as its fields (and ``overrides``)."""
+    values = {field.name: params[field.name] for field in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{**values, **overrides})
+
+
 def decode_settings(params: dict[str, Any]) -> DecodeSettings:
     """DecodeSettings from the parsed decode options."""
-    return DecodeSettings(
-        color=params["color"],
-        size=params["size"],
-        resize_mode=params["resize_mode"],
-        resample=params["resample"],
-        pad_value=params["pad_value"],
-        exif=params["exif"],
-        jpeg_draft=params["jpeg_draft"],
-    )
+    return settings_from(DecodeSettings, params)
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -233,7 +243,7 @@ def report_skip(path: str, reason: str) -> None:
     click.echo(f"skipped: {path}: {reason}", err=True)
 
 
-DECODE_KEYS = ("color", "size", "resize_mode", "resample", "pad_value", "exif", "jpeg_draft")
+DECODE_KEYS = tuple(field.name for field in fields(DecodeSettings))  # the decode options
 ENGINE_KEYS = ("workers", "batch_size", "on_error")
 
 
@@ -251,13 +261,3 @@ def refuse_options(ctx: click.Context, keys: tuple[str, ...], reason: str) -> No
     named = ["--" + key.replace("_", "-") for key in keys if given(ctx, key)]
     if named:
         raise click.UsageError(f"{', '.join(named)} cannot be used {reason}")
-
-
-def rescale_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``--rescale``: a number or a fraction such as 1/255."""
-    if value is None:
-        return None
-    try:
-        return parse_rescale(value)
-    except InputError as exc:
-        raise click.BadParameter(str(exc)) from exc

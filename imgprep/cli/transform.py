@@ -20,6 +20,7 @@ from imgprep.cli.common import (
     report_skip,
     rescale_callback,
     resolve_inputs,
+    settings_from,
     worker_count,
 )
 from imgprep.config import load_config
@@ -276,20 +277,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         raise click.UsageError("missing -o/--output (required unless --preview-only)")
     if params["preview_only"] and not params["preview"]:
         raise click.UsageError("--preview-only needs --preview FILE")
-    settings = AugmentSettings(
-        rotation_range=params["rotation_range"],
-        width_shift_range=params["width_shift_range"],
-        height_shift_range=params["height_shift_range"],
-        shear_range=params["shear_range"],
-        zoom_range=params["zoom_range"] or (1.0, 1.0),
-        zoom_keep_aspect=params["zoom_keep_aspect"],
-        horizontal_flip=params["horizontal_flip"],
-        vertical_flip=params["vertical_flip"],
-        brightness_range=params["brightness_range"],
-        channel_shift_range=params["channel_shift_range"],
-        fill_mode=params["fill_mode"],
-        cval=params["cval"],
-    )
+    settings = settings_from(AugmentSettings, params, zoom_range=params["zoom_range"] or (1.0, 1.0))
     wants_copies = params["copies"] > 1 or params["keep_original"] or params["preview"]
     if wants_copies and not settings.active:
         raise click.UsageError(

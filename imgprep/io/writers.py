@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -41,7 +41,46 @@ COMPRESSIONS = ("none", "gzip", "lzf")
 CHUNK_BYTES = 4 << 20
 
 
-class Hdf5Writer:
+class _AtomicWriter:
+    """The finish rule both writers share (see the module docstring).
+
+    A subclass sets ``target``, ``_temporary`` and ``_finished`` and says how to close,
+    publish and discard its output; leaving the ``with`` block picks one of the two.
+    """
+
+    target: str
+    _temporary: str
+    _finished: bool
+
+    def __enter__(self: _Writer) -> _Writer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._close()
+        if kind is None and self._finished:
+            self._publish()
+        else:
+            self._discard()
+
+    def _close(self) -> None:
+        """Release open handles before the rename or delete."""
+
+    def _publish(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+
+_Writer = TypeVar("_Writer", bound=_AtomicWriter)
+
+
+class Hdf5Writer(_AtomicWriter):
     """``images`` (N, H, W, C), ``labels`` (N,) int64, ``paths`` (N,) UTF-8, per split.
 
     Augmented splits add ``source_index`` (N,) (the row's source image, by its position in
@@ -219,24 +258,18 @@ class Hdf5Writer:
         self._first_path = rel
         self._image_shape = first.shape
 
-    def __enter__(self) -> Hdf5Writer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def _close(self) -> None:
         self._file.close()
-        if kind is None and self._finished:
-            os.replace(self._temporary, self.target)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(self._temporary)
+
+    def _publish(self) -> None:
+        os.replace(self._temporary, self.target)
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self._temporary)
 
 
-class PngWriter:
+class PngWriter(_AtomicWriter):
     """A folder mirroring the input's class folders (``SPLIT/CLASS/NAME.png``).
 
     Only integer images can be written: uint8 with 1-4 channels (L, LA, RGB, RGBA) or
@@ -308,25 +341,18 @@ class PngWriter:
             handle.write("\n")
         self._finished = True
 
-    def __enter__(self) -> PngWriter:
-        return self
+    def _publish(self) -> None:
+        """Swap the new tree in; a replaced folder is moved aside first, then deleted."""
+        old = None
+        if os.path.isdir(self.target):
+            old = temporary_name(self.target)
+            os.replace(self.target, old)
+        os.replace(self._temporary, self.target)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if kind is None and self._finished:
-            old = None
-            if os.path.isdir(self.target):
-                old = temporary_name(self.target)
-                os.replace(self.target, old)
-            os.replace(self._temporary, self.target)
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            shutil.rmtree(self._temporary, ignore_errors=True)
+    def _discard(self) -> None:
+        shutil.rmtree(self._temporary, ignore_errors=True)
 
 
 def check_png_target(target: str, *, overwrite: bool) -> None:
