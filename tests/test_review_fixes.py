@@ -197,3 +197,35 @@ def test_export_stats_global_scope(runner, dataset, tmp_path: Path):
     keras = json.loads(result.stdout)["keras"]
     assert keras["mean"] == [pytest.approx(pixels.mean(), rel=1e-12)]
     assert keras["variance"] == [pytest.approx(pixels.var(), rel=1e-12)]
+
+
+def test_cval_fills_what_a_constant_fill_mode_shifts_in(runner, tmp_path: Path):
+    write_image(tmp_path / "d/a.png", np.full((6, 8), 255, dtype=np.uint8))
+    out = tmp_path / "c.h5"
+    result = transform(
+        runner, str(tmp_path / "d"), "-o", str(out), "--width-shift-range", "3",
+        "--fill-mode", "constant", "--cval", "7", "--copies", "8", "--seed", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        images, shifts = f["images"][:], f["augmentation/ty"][:]
+    assert set(np.unique(images).tolist()) == {7, 255}  # integer shifts: no blending
+    for image, shift in zip(images[:, :, :, 0], shifts, strict=True):
+        assert (image == 7).sum() == abs(int(shift)) * 6  # one column of cval per pixel shifted
+
+
+def test_exif_option_reaches_the_decoder(runner, tmp_path: Path):
+    array = np.zeros((8, 16, 3), dtype=np.uint8)  # stored 16x8 (W x H)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated 90 degrees clockwise
+    (tmp_path / "d").mkdir()
+    Image.fromarray(array).save(tmp_path / "d/r.jpg", exif=exif, quality=100)
+    shapes = {}
+    for mode in ("apply", "ignore"):
+        out = tmp_path / f"{mode}.h5"
+        result = transform(runner, str(tmp_path / "d"), "-o", str(out), "--exif", mode)
+        assert result.exit_code == 0, result.output
+        with h5py.File(out) as f:
+            shapes[mode] = f["images"].shape
+            assert json.loads(f.attrs["pipeline"])["options"]["decode"]["exif"] == mode
+    assert shapes == {"apply": (1, 16, 8, 3), "ignore": (1, 8, 16, 3)}
