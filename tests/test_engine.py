@@ -155,5 +155,17 @@ def test_abandoned_or_failed_runs_leave_no_worker_processes():
     assert multiprocessing.active_children() == []
 
 
+def test_a_worker_that_dies_is_a_one_line_error_not_a_hang():
+    import multiprocessing
+
+    with pytest.raises(ImgprepError, match="a worker process died"):
+        list(ordered_map(_exit_abruptly, [1, 2, 3, 4], workers=2))
+    assert multiprocessing.active_children() == []
+
+
+def _exit_abruptly(value: int) -> int:
+    os._exit(3)  # as the kernel's OOM killer would stop a worker
+
+
 def _divide_into_one(value: int) -> float:
     return 1 / value
