@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -42,12 +42,17 @@ DEFAULT_BATCH_SIZE = 256
 T = TypeVar("T")
 R = TypeVar("R")
 ProgressCallback = Callable[[int], None]
+# Worker processes on this machine, or a cluster.DaskRunner (duck-typed: Dask is optional).
+Workers = Any
 
 
 def ordered_map(
-    func: Callable[[T], R], tasks: Iterable[T], *, workers: int = 1, window: int | None = None
+    func: Callable[[T], R], tasks: Iterable[T], *, workers: Workers = 1, window: int | None = None
 ) -> Iterator[R]:
     """``map(func, tasks)`` over worker processes, yielding results in task order.
+
+    ``workers`` may also be a ``cluster.DaskRunner``: the same tasks then run on a Dask
+    cluster, grouped into partitions, and come back in the same order.
 
     At most ``window`` (default ``2 * workers``) tasks are in flight, which bounds memory.
     With ``workers <= 1`` everything runs in this process. On Linux, workers are forked
@@ -62,6 +67,9 @@ def ordered_map(
     consumer stops early, queued tasks are cancelled and running workers are killed
     rather than waited for, so Ctrl-C stops a run of large photos at once.
     """
+    if not isinstance(workers, int):
+        yield from workers.map_batches(func, tasks)
+        return
     if workers <= 1:
         for task in tasks:
             yield func(task)
@@ -214,7 +222,7 @@ def compute_stats(
     inputs: Sequence[str] | Discovery,
     *,
     settings: DecodeSettings | None = None,
-    workers: int = 1,
+    workers: Workers = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_error: str = "stop",
     progress: ProgressCallback | None = None,
@@ -225,7 +233,8 @@ def compute_stats(
     Args:
         inputs: directories and files (see ``imgprep.io.discover``) or a ``Discovery``.
         settings: the pre-processing that defines the space of the statistics.
-        workers: worker processes; the result is byte-identical for any value.
+        workers: worker processes, or a ``cluster.DaskRunner``; the result is
+            byte-identical for any value.
         batch_size: files per task; the result is byte-identical for any value.
         on_error: ``stop`` raises at the first unreadable file (in input order); ``skip``
             records it in ``Stats.skipped`` and goes on.
@@ -240,7 +249,7 @@ def compute_stats(
     settings = settings or DecodeSettings()
     if on_error not in ON_ERROR_CHOICES:
         raise InputError(f"invalid on_error {on_error!r}: choose stop or skip")
-    if workers < 1 or batch_size < 1:
+    if (isinstance(workers, int) and workers < 1) or batch_size < 1:
         raise InputError("workers and batch_size must be at least 1")
     if isinstance(inputs, Discovery):
         found = inputs

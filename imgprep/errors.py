@@ -28,6 +28,10 @@ class DecodeError(ImgprepError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        """Pickled with both fields, so it crosses process (and Dask) boundaries intact."""
+        return (type(self), (self.path, self.reason))
+
 
 class StatsFileError(ImgprepError):
     """A stats file is unreadable, of an unknown format version, or inconsistent."""

@@ -10,6 +10,7 @@ images in flight.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from imgprep.augment import AugmentParams
 from imgprep.engine import (
     StatsFold,
+    Workers,
     compute_stats,
     ordered_map,
     stats_from_fold,
@@ -24,6 +26,15 @@ from imgprep.engine import (
 from imgprep.errors import DecodeError, InputError
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.writers import Hdf5Writer, PngWriter
+from imgprep.sharded import (
+    SplitShards,
+    collect_split,
+    plan_shards,
+    remove_stale,
+    shard_folder,
+    write_shard,
+    write_virtual_file,
+)
 from imgprep.splits import stratified_split
 from imgprep.stats_file import Stats
 from imgprep.transform_worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
@@ -51,6 +62,8 @@ class TransformReport:
     found: dict[str, int] = field(default_factory=dict)
     stats: Stats | None = None
     stats_source: str = ""
+    shards: int = 0  # with --engine dask: shards in the output, and how many were reused
+    reused: int = 0
 
     def processed(self, key: str) -> int:
         """Source images written (once each, whatever the number of copies)."""
@@ -144,7 +157,7 @@ def run_transform(
     allow_mismatch: bool = False,
     compression: str = "none",
     overwrite: bool = False,
-    workers: int = 1,
+    workers: Workers = 1,
     batch_size: int = 64,
     on_error: str = "stop",
     plan: AugmentPlan | None = None,
@@ -166,24 +179,34 @@ def run_transform(
         raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
+    on_cluster = not isinstance(workers, int)
+    if on_cluster and fmt != "hdf5":
+        raise InputError(
+            "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
+            "with --engine local"
+        )
     job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
     if not options.needs_stats:
-        return job.run(options, Pipeline(options), "", progress, on_skip)
-    if stats is not None:
-        return job.run(options, Pipeline(options, stats), "stats file", progress, on_skip)
-    source, label = training_split(splits)
-    if single_pass and single_pass_applies(fmt, options):
-        return job.run(options, None, f"computed from {label}", progress, on_skip, source)
-    computed = compute_stats(
-        splits[source].discovery,
-        settings=options.decode,
-        workers=workers,
-        batch_size=batch_size,
-        on_error=on_error,
-        progress=progress,
-    )
-    pipeline = Pipeline(options, computed)
-    return job.run(options, pipeline, f"computed from {label}", progress, on_skip)
+        pipeline, source = Pipeline(options), ""
+    elif stats is not None:
+        pipeline, source = Pipeline(options, stats), "stats file"
+    else:
+        index, label = training_split(splits)
+        source = f"computed from {label}"
+        if single_pass and not on_cluster and single_pass_applies(fmt, options):
+            return job.run(options, None, source, progress, on_skip, index)
+        computed = compute_stats(
+            splits[index].discovery,
+            settings=options.decode,
+            workers=workers,
+            batch_size=batch_size,
+            on_error=on_error,
+            progress=progress,
+        )
+        pipeline = Pipeline(options, computed)
+    if on_cluster:
+        return job.run_sharded(pipeline, source, on_skip)
+    return job.run(options, pipeline, source, progress, on_skip)
 
 
 def single_pass_applies(fmt: str, options: PipelineOptions) -> bool:
@@ -222,7 +245,7 @@ class _Job:
     fmt: str
     compression: str
     overwrite: bool
-    workers: int
+    workers: Workers
     batch_size: int
     on_error: str
     plan: AugmentPlan | None
@@ -264,19 +287,66 @@ class _Job:
                     )
             assert pipeline is not None
             report.stats = pipeline.stats
-            metadata: dict[str, Any] = {
-                "class_names": splits[0].discovery.classes if splits else [],
-                "splits": [split.name for split in splits if split.name is not None],
-                "pipeline": pipeline.describe(),
-                "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
-                "stats_source": stats_source,
+            writer.finish(self.metadata(pipeline, stats_source))
+        return report
+
+    def metadata(self, pipeline: Pipeline, stats_source: str) -> dict[str, Any]:
+        """The output's attributes: classes, splits, pipeline, statistics, augmentation."""
+        splits = self.splits
+        metadata: dict[str, Any] = {
+            "class_names": splits[0].discovery.classes if splits else [],
+            "splits": [split.name for split in splits if split.name is not None],
+            "pipeline": pipeline.describe(),
+            "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
+            "stats_source": stats_source,
+        }
+        if self.plan is not None:
+            augmented = augmented_splits(splits)
+            metadata["augmentation"] = {
+                **self.plan.to_dict(),
+                "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
             }
-            if self.plan is not None:
-                metadata["augmentation"] = {
-                    **self.plan.to_dict(),
-                    "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
-                }
-            writer.finish(metadata)
+        return metadata
+
+    def run_sharded(
+        self,
+        pipeline: Pipeline,
+        stats_source: str,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> TransformReport:
+        """Write every split as shards on the Dask cluster, then the virtual main file."""
+        runner = self.workers
+        augmented = augmented_splits(self.splits) if self.plan is not None else set()
+        report = TransformReport(stats_source=stats_source, stats=pipeline.stats)
+        done: list[SplitShards] = []
+        for ordinal, split in enumerate(self.splits):
+            items = split.discovery.items
+            folder = shard_folder(os.path.abspath(self.output), split.name)
+            tasks = plan_shards(
+                items,
+                folder=folder,
+                pipeline=pipeline,
+                plan=self.plan if ordinal in augmented else None,
+                split=ordinal,
+                labelled=split.discovery.labelled,
+                compression=self.compression,
+                batch_size=self.batch_size,
+                partition_files=runner.partition_files,
+            )
+            shards = SplitShards(split.name, folder)
+            results = runner.map(
+                write_shard, [(task,) for task in tasks], desc=f"transform {split.name or ''}"
+            )
+            collect_split(shards, tasks, results, items, on_error=self.on_error, on_skip=on_skip)
+            done.append(shards)
+            key = split.name or ""
+            report.written[key] = sum(result.rows for result in shards.results)
+            report.skipped[key] = shards.skipped
+            report.found[key] = len(items)
+            report.reused += sum(result.reused for result in shards.results)
+            report.shards += len(shards.results)
+        write_virtual_file(self.output, done, self.metadata(pipeline, stats_source))
+        remove_stale(done)
         return report
 
     def _write_and_fit(

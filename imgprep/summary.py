@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,7 @@ def summarize_hdf5(
                 f"{path}: no dataset {dataset!r}; it has: {', '.join(available) or 'none'}"
             )
         data = handle[dataset]
+        _check_virtual_sources(path, dataset, data)
         if data.ndim == 0 or data.shape[0] == 0:
             raise InputError(f"{path}: dataset {dataset!r} is empty")
         if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
@@ -146,6 +148,22 @@ def summarize_hdf5(
             dataset_shape=list(data.shape),
             attributes=attributes,
         )
+
+
+def _check_virtual_sources(path: str, name: str, data: Any) -> None:
+    """A virtual dataset (``transform --engine dask``) whose source file is missing would
+    read as zeros, silently: refuse it, naming the first missing file."""
+    if not data.is_virtual:
+        return
+    base = os.path.dirname(os.path.abspath(path))
+    for source in data.virtual_sources():
+        if source.file_name == ".":
+            continue  # a source inside this same file
+        if not os.path.isfile(os.path.join(base, source.file_name)):
+            raise ImgprepError(
+                f"{path}: dataset {name!r} reads {source.file_name}, which is missing (HDF5 "
+                "would return zeros for it); keep the .shards folder beside the file"
+            )
 
 
 @dataclass(frozen=True)

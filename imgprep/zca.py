@@ -279,7 +279,7 @@ def compute_zca(
     settings: Any,
     shape: tuple[int, ...],
     *,
-    workers: int = 1,
+    workers: Any = 1,
     progress: Any = None,
 ) -> ZcaAccumulator:
     """One pass over ``items`` (an ``ItemList``) accumulating ZCA moments.
@@ -292,7 +292,8 @@ def compute_zca(
     from imgprep.engine import ordered_map
 
     dimension = int(np.prod(shape))
-    check_memory(dimension, workers)
+    # On a cluster this machine holds the running total and one partial at a time.
+    check_memory(dimension, workers if isinstance(workers, int) else 1)
     size = SHARE_IMAGES  # fixed, not per worker: float sums then group the same way for any -j
     tasks = [
         ZcaTask(items.segments(start, min(start + size, len(items))), settings, shape)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 from tqdm import tqdm
 
+from imgprep.cluster import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.config import (
     COLOR_MODES,
     RESAMPLE_FILTERS,
@@ -189,6 +190,57 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine, --scheduler, --partition-size (fit-stats and transform)."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default="local",
+            show_default=True,
+            help="local: worker processes on this machine; dask: a Dask cluster "
+            "(pip install 'imgprep[dask]'). Results are identical.",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="With --engine dask: a running scheduler (tcp://host:8786); default: a "
+            "local cluster of --workers processes.",
+        ),
+        click.option(
+            "--partition-size",
+            type=click.IntRange(min=1),
+            default=DEFAULT_PARTITION_FILES,
+            show_default=True,
+            help="With --engine dask: files per Dask task (transform: per HDF5 shard).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@contextlib.contextmanager
+def workers_from(ctx: click.Context, params: dict[str, Any]) -> Iterator[Any]:
+    """The worker count (--engine local) or a connected ``DaskRunner`` (--engine dask)."""
+    if params["engine"] == "local":
+        refuse_options(ctx, ("scheduler", "partition_size"), "without --engine dask")
+        yield worker_count(params["workers"])
+        return
+    if params["scheduler"] is not None and given(ctx, "workers"):
+        raise click.UsageError(
+            "--workers sets the size of a local cluster; a running --scheduler has its own"
+        )
+    with connect(
+        params["scheduler"],
+        workers=worker_count(params["workers"]),
+        partition_files=params["partition_size"],
+        quiet=params["quiet"],
+        log=lambda line: log(line, quiet=params["quiet"]),
+    ) as runner:
+        yield runner
+
+
 def worker_count(value: int) -> int:
     """--workers 0 means one per CPU."""
     return value if value > 0 else (os.cpu_count() or 1)
@@ -244,7 +296,7 @@ def report_skip(path: str, reason: str) -> None:
 
 
 DECODE_KEYS = tuple(field.name for field in fields(DecodeSettings))  # the decode options
-ENGINE_KEYS = ("workers", "batch_size", "on_error")
+ENGINE_KEYS = ("workers", "batch_size", "on_error", "engine", "scheduler", "partition_size")
 
 
 def given(ctx: click.Context, name: str) -> bool:

@@ -10,6 +10,7 @@ from imgprep.cli.common import (
     DECODE_KEYS,
     ENGINE_KEYS,
     EXIT_CODES_HELP,
+    cluster_options,
     decode_options,
     decode_settings,
     engine_options,
@@ -21,12 +22,12 @@ from imgprep.cli.common import (
     report_skip,
     rescale_callback,
     resolve_inputs,
-    worker_count,
+    workers_from,
 )
 from imgprep.engine import compute_stats
 from imgprep.errors import InputError
 from imgprep.io.atomic import check_writable, write_text_atomic
-from imgprep.io.discover import discover
+from imgprep.io.discover import Discovery, discover
 from imgprep.stats_file import Stats
 from imgprep.zca import KERAS_ZCA_EPSILON, compute_zca, zca_sidecar_path
 
@@ -67,6 +68,7 @@ from imgprep.zca import KERAS_ZCA_EPSILON, compute_zca, zca_sidecar_path
 )
 @decode_options
 @engine_options
+@cluster_options
 @click.pass_context
 def fit_stats(ctx: click.Context, **params: Any) -> None:
     """Per-channel and global count, mean, std, min and max of a dataset, in one pass.
@@ -92,28 +94,37 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
             f"fit-stats: {len(found.items)} images found, {found.ignored} other files ignored",
             quiet=params["quiet"],
         )
-        with progress_bar(len(found.items), quiet=params["quiet"], desc="fit-stats") as advance:
-            stats = compute_stats(
-                found,
-                settings=decode_settings(params),
-                workers=worker_count(params["workers"]),
-                batch_size=params["batch_size"],
-                on_error=params["on_error"],
-                progress=advance,
-                on_skip=report_skip,
-            )
-        log(
-            f"fit-stats: {stats.images} processed, {len(stats.skipped)} skipped "
-            f"(of {len(found.items)} found)",
-            quiet=params["quiet"],
-        )
-    if params["zca"]:
-        stats.zca = _fit_zca(stats, found, output, params)
+        with workers_from(ctx, params) as workers:
+            stats = _fit(found, params, workers)
     if output:
         write_text_atomic(output, stats.to_json())
         log(f"fit-stats: wrote {output}", quiet=params["quiet"])
     else:
         click.echo(stats.to_json(), nl=False)
+
+
+def _fit(found: Discovery, params: dict[str, Any], workers: Any) -> Stats:
+    """Statistics (and with --zca the whitening sidecar) over the images found."""
+    # On a cluster the progress bar counts completed partitions (see cluster.DaskRunner).
+    quiet_images = params["quiet"] or not isinstance(workers, int)
+    with progress_bar(len(found.items), quiet=quiet_images, desc="fit-stats") as advance:
+        stats = compute_stats(
+            found,
+            settings=decode_settings(params),
+            workers=workers,
+            batch_size=params["batch_size"],
+            on_error=params["on_error"],
+            progress=advance,
+            on_skip=report_skip,
+        )
+    log(
+        f"fit-stats: {stats.images} processed, {len(stats.skipped)} skipped "
+        f"(of {len(found.items)} found)",
+        quiet=params["quiet"],
+    )
+    if params["zca"]:
+        stats.zca = _fit_zca(stats, found, params["output"], params, workers, quiet_images)
+    return stats
 
 
 def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
@@ -128,19 +139,24 @@ def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
 
 
 def _fit_zca(
-    stats: Stats, found: Any, output: str | None, params: dict[str, Any]
+    stats: Stats,
+    found: Discovery,
+    output: str | None,
+    params: dict[str, Any],
+    workers: Any,
+    quiet_images: bool,
 ) -> dict[str, Any]:
     """Fit ZCA in a second pass and write the sidecar; return the stats file's ``zca`` object."""
     assert output is not None
     if stats.image_shape is None:
         raise InputError("ZCA needs every image to have one shape; pass --size WxH")
     shape = tuple(stats.image_shape)
-    with progress_bar(len(found.items), quiet=params["quiet"], desc="fit-stats (zca)") as advance:
+    with progress_bar(len(found.items), quiet=quiet_images, desc="fit-stats (zca)") as advance:
         moments = compute_zca(
             found.items,
             decode_settings(params),
             shape,
-            workers=worker_count(params["workers"]),
+            workers=workers,
             progress=advance,
         )
     fit = moments.fit(epsilon=params["zca_epsilon"], rescale=params["rescale"] or 1.0)

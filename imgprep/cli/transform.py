@@ -10,6 +10,7 @@ import click
 from imgprep.augment import FILL_MODES, AugmentSettings
 from imgprep.cli.common import (
     EXIT_CODES_HELP,
+    cluster_options,
     decode_options,
     decode_settings,
     engine_options,
@@ -22,6 +23,7 @@ from imgprep.cli.common import (
     resolve_inputs,
     settings_from,
     worker_count,
+    workers_from,
 )
 from imgprep.config import load_config
 from imgprep.errors import InputError
@@ -39,6 +41,7 @@ from imgprep.prepare import (
     training_split,
 )
 from imgprep.preview import preview_sheet
+from imgprep.sharded import SHARDS_SUFFIX
 from imgprep.splits import parse_named_input, parse_split_spec
 from imgprep.stats_file import Stats
 from imgprep.transforms.pipeline import (
@@ -262,6 +265,7 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
 @click.option("--preview-only", is_flag=True, help="Write the --preview sheet and stop.")
 @decode_options
 @engine_options
+@cluster_options
 @click.pass_context
 def transform(ctx: click.Context, **params: Any) -> None:
     """Write a prepared copy of a dataset (HDF5 or PNG tree) with its pipeline and stats.
@@ -315,6 +319,11 @@ def transform(ctx: click.Context, **params: Any) -> None:
     if not params["preview_only"]:
         fmt = output_format(params["output"], params["fmt"])
         check_format(fmt, options)
+        if params["engine"] == "dask" and fmt != "hdf5":
+            raise click.UsageError(
+                "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG "
+                "tree with --engine local"
+            )
         check_writable(params["output"], directory_ok=fmt == "png")
         if fmt == "png":
             check_png_target(params["output"], overwrite=params["overwrite"])
@@ -347,22 +356,31 @@ def transform(ctx: click.Context, **params: Any) -> None:
         log(f"transform: featurewise statistics computed from {label}", quiet=quiet)
         if not single_pass_applies(fmt, options):
             total += len(splits[index].discovery.items)  # a separate statistics pass
-    with progress_bar(total, quiet=quiet, desc="transform") as advance:
-        report = run_transform(
-            splits,
-            options,
-            params["output"],
-            fmt=fmt,
-            stats=stats,
-            allow_mismatch=params["allow_stats_mismatch"],
-            compression=params["compression"],
-            overwrite=params["overwrite"],
-            workers=workers,
-            batch_size=params["batch_size"],
-            on_error=params["on_error"],
-            plan=plan,
-            progress=advance,
-            on_skip=report_skip,
+    with workers_from(ctx, params) as runner:
+        on_cluster = not isinstance(runner, int)
+        # On a cluster the progress bar counts completed partitions (see cluster.DaskRunner).
+        with progress_bar(total, quiet=quiet or on_cluster, desc="transform") as advance:
+            report = run_transform(
+                splits,
+                options,
+                params["output"],
+                fmt=fmt,
+                stats=stats,
+                allow_mismatch=params["allow_stats_mismatch"],
+                compression=params["compression"],
+                overwrite=params["overwrite"],
+                workers=runner,
+                batch_size=params["batch_size"],
+                on_error=params["on_error"],
+                plan=plan,
+                progress=advance,
+                on_skip=report_skip,
+            )
+    if report.shards:
+        log(
+            f"transform: {report.shards} shard(s) in {params['output']}{SHARDS_SUFFIX}, "
+            f"{report.reused} reused from an earlier run",
+            quiet=quiet,
         )
     for name, written in report.written.items():
         label = f"{name}: " if name else ""

@@ -198,8 +198,9 @@ class Hdf5Writer(_AtomicWriter):
                 f"{image.dtype}; write float32 (--rescale, or --dtype float32) or convert them"
             )
 
-    def end_split(self, *, skipped: list[dict[str, str]]) -> None:
-        if self._count == 0:
+    def end_split(self, *, skipped: list[dict[str, str]], allow_empty: bool = False) -> None:
+        """Close the split; an empty one is an error unless ``allow_empty`` (a shard)."""
+        if self._count == 0 and not allow_empty:
             raise ImgprepError("no image could be read; nothing to write")
         self._group.attrs["skipped"] = json.dumps(skipped)
         self._group.attrs["count"] = self._count

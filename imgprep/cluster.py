@@ -1,0 +1,227 @@
+"""Running the same work on a Dask cluster (the optional extra ``imgprep[dask]``).
+
+The statistics are mergeable and the transform is per image, so both map onto an existing
+distributed engine; imgprep does not schedule anything itself. ``DaskRunner`` is the
+cluster counterpart of ``engine.ordered_map``: the same tasks (batches of files), grouped
+into partitions of about ``partition_files`` files, one Dask task per partition, and the
+results handed back **in input order**, never completion order. The code that folds them
+is the local engine's, so a stats file is byte-identical to a local run's.
+
+A worker that dies (killed, out of memory) has its partition rescheduled by Dask on
+another worker (the scheduler's ``allowed-failures``, 3 by default); a partition that
+raises is retried ``retries`` times. Every task is a pure function of its files, so a
+retry gives the same bytes.
+
+Workers need imgprep installed (same version) and must see the input paths (and, for
+``transform``, the output folder) at the same names as this machine: a shared filesystem,
+as with any cluster job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from imgprep.errors import ImgprepError, InputError
+
+ENGINES = ("local", "dask")
+DEFAULT_PARTITION_FILES = 1024
+DEFAULT_RETRIES = 2
+DASK_EXTRA_HINT = "pip install 'imgprep[dask]'"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def require_dask() -> Any:
+    """``distributed``, or a usage error saying how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise InputError(
+            f"--engine dask needs Dask's distributed scheduler: {DASK_EXTRA_HINT}"
+        ) from exc
+    return distributed
+
+
+def task_files(task: Any) -> int:
+    """Files in a batch task (every task type carries ``segments``)."""
+    return sum(len(rels) for _, rels in task.segments)
+
+
+def group_tasks(tasks: Sequence[T], partition_files: int) -> list[list[T]]:
+    """Consecutive tasks grouped until each group holds at least ``partition_files`` files
+    (or the tasks run out). The grouping never changes a result, only the task count."""
+    groups: list[list[T]] = []
+    current: list[T] = []
+    files = 0
+    for task in tasks:
+        current.append(task)
+        files += task_files(task)
+        if files >= partition_files:
+            groups.append(current)
+            current, files = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+def run_group(func: Callable[[T], R], tasks: list[T]) -> list[R]:
+    """One Dask task: the batches of a partition, one after the other (memory stays bounded
+    by one batch, as with the local engine)."""
+    return [func(task) for task in tasks]
+
+
+class DaskRunner:
+    """An ordered map over a Dask cluster, with a progress bar over completed partitions.
+
+    Args:
+        client: a connected ``distributed.Client``.
+        partition_files: files per Dask task (about; whole batches are never split).
+        retries: how many times a partition that raised is run again.
+        quiet: no progress bar (there is none either when stderr is not a terminal).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        partition_files: int = DEFAULT_PARTITION_FILES,
+        retries: int = DEFAULT_RETRIES,
+        quiet: bool = False,
+    ) -> None:
+        if partition_files < 1:
+            raise InputError(f"the partition size must be at least 1, got {partition_files}")
+        self.client = client
+        self.partition_files = partition_files
+        self.retries = retries
+        self.quiet = quiet
+        self.run_token = secrets.token_hex(4)
+        self._calls = 0
+
+    @property
+    def threads(self) -> int:
+        """Task slots in the cluster now (at least 1)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def map_batches(self, func: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        """``func`` over batch tasks, grouped into partitions; results in task order."""
+        groups = group_tasks(list(tasks), self.partition_files)
+        for results in self.map(run_group, [(func, group) for group in groups]):
+            yield from results
+
+    def map(
+        self, func: Callable[..., R], arguments: Sequence[tuple[Any, ...]], *, desc: str = ""
+    ) -> Iterator[R]:
+        """``func(*args)`` for each tuple of ``arguments`` as one Dask task, in order.
+
+        At most ``2 x threads + 2`` tasks are submitted ahead of the one awaited, so the
+        results held here stay bounded whatever the dataset size.
+        """
+        distributed = require_dask()
+        self._calls += 1
+        name = getattr(func, "__name__", "task")
+        prefix = f"imgprep-{name}-{self.run_token}-{self._calls}"
+        window = 2 * self.threads + 2
+        pending: deque[Any] = deque()
+        finished: set[str] = set()
+        completed = distributed.as_completed()
+        disable = self.quiet or not sys.stderr.isatty()
+        from tqdm import tqdm
+
+        remaining = iter(enumerate(arguments))
+        bar = tqdm(
+            total=len(arguments),
+            desc=desc or f"{name} (dask)",
+            unit="partition",
+            file=sys.stderr,
+            disable=disable,
+        )
+        try:
+            with bar:
+                while True:
+                    while len(pending) < window:
+                        item = next(remaining, None)
+                        if item is None:
+                            break
+                        index, args = item
+                        future = self.client.submit(
+                            func, *args, key=f"{prefix}-{index}", retries=self.retries
+                        )
+                        pending.append(future)
+                        completed.add(future)
+                    if not pending:
+                        return
+                    head = pending[0]
+                    while head.key not in finished:
+                        done = next(completed)
+                        finished.add(done.key)
+                        bar.update(1)
+                    pending.popleft()
+                    finished.discard(head.key)
+                    yield _result(head, distributed)
+        finally:
+            if pending:
+                self.client.cancel(list(pending))
+
+
+def _result(future: Any, distributed: Any) -> Any:
+    """The task's value; a partition whose workers kept dying becomes a one-line error."""
+    try:
+        return future.result()
+    except distributed.KilledWorker as exc:
+        raise ImgprepError(
+            "a Dask worker died each time it ran one partition (out of memory?); try a "
+            "smaller --partition-size or --batch-size, or workers with more memory"
+        ) from exc
+    finally:
+        future.release()
+
+
+@contextlib.contextmanager
+def connect(
+    scheduler: str | None,
+    *,
+    workers: int,
+    partition_files: int = DEFAULT_PARTITION_FILES,
+    quiet: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[DaskRunner]:
+    """A ``DaskRunner`` on the cluster at ``scheduler``, or on a new ``LocalCluster``.
+
+    The local cluster has ``workers`` worker processes of one thread each (the tasks are
+    CPU-bound Python and NumPy), and is shut down on exit. The dashboard link goes to
+    ``log`` (stderr), since a cluster job is watched there.
+    """
+    distributed = require_dask()
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=40,  # logging.ERROR: the run's own lines stay readable
+            )
+            client = distributed.Client(cluster)
+        else:
+            client = distributed.Client(scheduler, timeout="10s")
+    except OSError as exc:
+        if cluster is not None:
+            cluster.close()
+        where = scheduler or "a local cluster"
+        raise ImgprepError(f"cannot reach the Dask scheduler at {where}: {exc}") from exc
+    try:
+        if log is not None:
+            where = scheduler or f"a local cluster of {workers} worker(s)"
+            log(f"dask: connected to {where}; dashboard {client.dashboard_link}")
+        yield DaskRunner(client, partition_files=partition_files, quiet=quiet)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

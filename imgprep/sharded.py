@@ -1,0 +1,406 @@
+"""``transform --engine dask``: one HDF5 shard per partition, joined by virtual datasets.
+
+Layout, for ``-o OUT.h5``::
+
+    OUT.h5                                the file readers open
+    OUT.h5.shards/part-00000-<key>.h5     one per partition (single input)
+    OUT.h5.shards/SPLIT/part-00000-<key>.h5   (several splits)
+
+Each shard is written by one Dask task with the local engine's own writer (``Hdf5Writer``:
+the same datasets, under a temporary name, renamed when complete), for one partition of
+consecutive files. The driver then writes ``OUT.h5``, whose ``images``, ``labels``,
+``paths`` (and augmentation datasets) are h5py virtual datasets mapping the shards in input
+order, with the attributes a local run writes plus ``engine`` and ``shards``; it too is
+written under a temporary name and renamed last, so a failed run leaves no main file and no
+half shard under a final name. Pixels are computed by the same code as the local engine's,
+so ``images`` is byte-identical to a local run with the same options and seed.
+
+Resuming: a shard's name carries a key, a hash of everything that decides its contents
+(shard format and imgprep version, the pipeline with its numbers, the augmentation plan and
+seed, the split, the partition's first index, the path width, compression and its files with
+their labels), and inside it ``files_sha256`` records each file's size and modification time
+as the worker saw them. A re-run submits every partition again; a worker that finds a
+complete shard under that name for unchanged files returns its summary without decoding
+anything, so a crashed 10-hour job goes on from the shards it had finished. Shards that a
+successful run no longer references (other keys, temporary files of killed workers) are
+deleted from the shard folder at the end.
+
+The virtual datasets name their shards by paths relative to ``OUT.h5``: move or copy the
+file together with its ``.shards`` folder. HDF5 reads a missing shard as zeros, so
+``imgprep inspect`` refuses a virtual dataset whose source file is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from imgprep import __version__
+from imgprep.augment import AugmentParams
+from imgprep.errors import DecodeError, ImgprepError, InputError
+from imgprep.io.atomic import atomic_path
+from imgprep.io.discover import ItemList, iter_segments
+from imgprep.io.writers import FORMAT_NAME, FORMAT_VERSION, Hdf5Writer
+from imgprep.transform_worker import AugmentPlan, TransformTask, transform_batch
+from imgprep.transforms.pipeline import Pipeline
+
+SHARD_FORMAT = "imgprep-shard"
+SHARD_FORMAT_VERSION = 1
+SHARDS_SUFFIX = ".shards"
+_SHARD_NAME = re.compile(r"^part-\d{5,}-[0-9a-f]{16}\.h5$")
+_TEMPORARY_NAME = re.compile(r"^\.part-\d{5,}-[0-9a-f]{16}\.h5\.[0-9a-f]+\.tmp$")
+
+Segments = list[tuple[str, tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One partition for a worker: its files (in batches), where its shard goes, how."""
+
+    shard: str  # absolute path of the final shard
+    key: str
+    batches: list[Segments]
+    labels: list[int | None]
+    start: int  # index of the partition's first file in the split
+    split: int
+    pipeline: Pipeline
+    plan: AugmentPlan | None
+    labelled: bool
+    path_bytes: int
+    compression: str
+    batch_size: int
+
+
+@dataclass
+class ShardResult:
+    """What a shard holds: files, rows, failures (offset in the partition, reason)."""
+
+    files: int
+    rows: int
+    errors: list[tuple[int, str]]
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    first_path: str | None = None
+    reused: bool = False
+
+
+def shard_key(
+    *,
+    pipeline: Pipeline,
+    plan: AugmentPlan | None,
+    split: int,
+    start: int,
+    files: Sequence[tuple[str, int | None]],
+    path_bytes: int,
+    compression: str,
+) -> str:
+    """16 hex digits of SHA-256 over everything that decides a shard's bytes."""
+    described = {
+        "format": [SHARD_FORMAT, SHARD_FORMAT_VERSION, __version__],
+        "pipeline": pipeline.describe(),
+        "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
+        "plan": plan.to_dict() if plan is not None else None,
+        "split": split,
+        "start": start,
+        "path_bytes": path_bytes,
+        "compression": compression,
+        "files": [[path, label] for path, label in files],
+    }
+    text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def files_digest(batches: Sequence[Segments]) -> str:
+    """SHA-256 of each file's path, size and modification time (-1 when unreadable)."""
+    digest = hashlib.sha256()
+    for segments in batches:
+        for path, _ in iter_segments(segments):
+            try:
+                info = os.stat(path)
+                size, mtime = info.st_size, info.st_mtime_ns
+            except OSError:
+                size, mtime = -1, -1
+            digest.update(f"{path}\t{size}\t{mtime}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def write_shard(task: ShardTask) -> ShardResult:
+    """Write one partition's shard, or reuse the complete one already there (runs on a worker)."""
+    digest = files_digest(task.batches)
+    reused = read_shard(task.shard, task.key, digest)
+    if reused is not None:
+        return reused
+    os.makedirs(os.path.dirname(task.shard), exist_ok=True)
+    rels = [rel for segments in task.batches for _, rel in iter_segments(segments)]
+    errors: list[tuple[int, str]] = []
+    rows = 0
+    begin = 0
+    with Hdf5Writer(task.shard, compression=task.compression, batch_size=task.batch_size) as out:
+        out.start_split(
+            None,
+            labelled=task.labelled,
+            augmented=task.plan is not None,
+            path_bytes=task.path_bytes,
+        )
+        for segments in task.batches:
+            work = TransformTask(
+                segments, task.pipeline, start=task.start + begin, split=task.split, plan=task.plan
+            )
+            batch = transform_batch(work)
+            errors += [(begin + offset, reason) for offset, reason in batch.errors]
+            owners = [begin + offset for offset in batch.owners]
+            extra = [
+                (task.start + owner, copy, params or AugmentParams())
+                for owner, copy, params in zip(owners, batch.copies, batch.params, strict=True)
+            ]
+            out.write(
+                batch.images,
+                [rels[owner] for owner in owners],
+                [task.labels[owner] for owner in owners],
+                extra if task.plan is not None else None,
+            )
+            rows += len(batch.images)
+            begin += batch.count
+        out.end_split(skipped=[], allow_empty=True)
+        out.finish(
+            {
+                "shard": {"format": SHARD_FORMAT, "version": SHARD_FORMAT_VERSION},
+                "shard_key": task.key,
+                "files_sha256": digest,
+                "files": len(rels),
+                "errors": errors,
+            }
+        )
+    result = read_shard(task.shard, task.key, digest)
+    if result is None:  # the files changed while they were read: the shard is already stale
+        raise ImgprepError(f"{task.shard}: input files changed while the shard was written")
+    return dataclasses.replace(result, reused=False)
+
+
+def read_shard(path: str, key: str, digest: str) -> ShardResult | None:
+    """The summary of a complete shard for ``key`` over unchanged files, else None."""
+    import h5py
+
+    if not os.path.isfile(path):
+        return None
+    try:
+        with h5py.File(path, "r") as shard:
+            attrs = shard.attrs
+            if json.loads(attrs["shard_key"]) != key or json.loads(attrs["files_sha256"]) != digest:
+                return None
+            images = shard.get("images")
+            return ShardResult(
+                files=int(json.loads(attrs["files"])),
+                rows=int(attrs["count"]),
+                errors=[
+                    (int(offset), str(reason)) for offset, reason in json.loads(attrs["errors"])
+                ],
+                shape=tuple(images.shape[1:]) if images is not None else None,
+                dtype=images.dtype.name if images is not None else None,
+                first_path=_text(shard["paths"][0]) if images is not None else None,
+                reused=True,
+            )
+    except (OSError, KeyError, ValueError, TypeError):
+        return None  # damaged or foreign: written again
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class SplitShards:
+    """A split's shards in input order, and what the driver learnt from them."""
+
+    name: str | None
+    folder: str
+    names: list[str] = field(default_factory=list)  # shard file names, in order
+    results: list[ShardResult] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def shard_folder(output: str, split: str | None) -> str:
+    """Where a split's shards go: ``OUT.h5.shards`` (or its subfolder ``SPLIT``)."""
+    root = output + SHARDS_SUFFIX
+    return root if split is None else os.path.join(root, split)
+
+
+def plan_shards(
+    items: ItemList,
+    *,
+    folder: str,
+    pipeline: Pipeline,
+    plan: AugmentPlan | None,
+    split: int,
+    labelled: bool,
+    compression: str,
+    batch_size: int,
+    partition_files: int,
+) -> list[ShardTask]:
+    """The split's partitions as shard tasks (batches of ``batch_size`` inside each)."""
+    path_bytes = max(
+        (len(items.rel(i).encode("utf-8", "surrogateescape")) for i in range(len(items))),
+        default=1,
+    )
+    size = max(partition_files, 1)
+    tasks = []
+    for number, start in enumerate(range(0, len(items), size)):
+        stop = min(start + size, len(items))
+        files = [(items.path(i), items.label(i)) for i in range(start, stop)]
+        key = shard_key(
+            pipeline=pipeline,
+            plan=plan,
+            split=split,
+            start=start,
+            files=files,
+            path_bytes=path_bytes,
+            compression=compression,
+        )
+        batches = [
+            items.segments(begin, min(begin + batch_size, stop))
+            for begin in range(start, stop, batch_size)
+        ]
+        tasks.append(
+            ShardTask(
+                shard=os.path.join(folder, f"part-{number:05d}-{key}.h5"),
+                key=key,
+                batches=batches,
+                labels=[label for _, label in files],
+                start=start,
+                split=split,
+                pipeline=pipeline,
+                plan=plan,
+                labelled=labelled,
+                path_bytes=path_bytes,
+                compression=compression,
+                batch_size=batch_size,
+            )
+        )
+    return tasks
+
+
+def collect_split(
+    shards: SplitShards,
+    tasks: Sequence[ShardTask],
+    results: Sequence[ShardResult] | Any,
+    items: ItemList,
+    *,
+    on_error: str,
+    on_skip: Callable[[str, str], None] | None,
+) -> None:
+    """Fold a split's shard results in order: failures (stop or skip), one shape and dtype."""
+    first: ShardResult | None = None
+    for task, result in zip(tasks, results, strict=True):
+        for offset, reason in result.errors:
+            path = items.path(task.start + offset)
+            if on_error == "stop":
+                raise DecodeError(path, reason)
+            shards.skipped.append({"path": path, "reason": reason})
+            if on_skip:
+                on_skip(path, reason)
+        if result.rows:
+            first = first or result
+            _check_like(first, result)
+        shards.names.append(os.path.basename(task.shard))
+        shards.results.append(result)
+
+
+def _check_like(first: ShardResult, other: ShardResult) -> None:
+    """One dataset holds one shape and one dtype: name a file of each shard that differs."""
+    if other.shape != first.shape:
+        raise InputError(
+            f"images differ in shape: {first.first_path} is {first.shape} but "
+            f"{other.first_path} is {other.shape}; pass --size WxH (or choose --color)"
+        )
+    if other.dtype != first.dtype:
+        raise InputError(
+            f"images differ in bit depth: {first.first_path} is {first.dtype} but "
+            f"{other.first_path} is {other.dtype}; write float32 (--dtype float32) or convert"
+        )
+
+
+def write_virtual_file(
+    output: str, splits: Sequence[SplitShards], metadata: dict[str, Any]
+) -> list[str]:
+    """Write ``output`` (atomically): virtual datasets over each split's shards.
+
+    Returns the shard paths it references, relative to ``output``'s folder.
+    """
+    import h5py
+
+    base = os.path.dirname(os.path.abspath(output))
+    referenced: list[str] = []
+    with atomic_path(output) as temporary, h5py.File(temporary, "w") as out:
+        for split in splits:
+            group = out if split.name is None else out.create_group(split.name)
+            filled = [
+                (os.path.join(split.folder, name), result)
+                for name, result in zip(split.names, split.results, strict=True)
+                if result.rows
+            ]
+            total = sum(result.rows for _, result in filled)
+            if total == 0:
+                raise ImgprepError("no image could be read; nothing to write")
+            with h5py.File(filled[0][0], "r") as sample:
+                columns = _columns(sample)
+            for name, (tail, dtype) in columns.items():
+                layout = h5py.VirtualLayout(shape=(total, *tail), dtype=dtype)
+                offset = 0
+                for path, result in filled:
+                    source = h5py.VirtualSource(
+                        os.path.relpath(path, base), name, shape=(result.rows, *tail), dtype=dtype
+                    )
+                    layout[offset : offset + result.rows] = source
+                    offset += result.rows
+                group.create_virtual_dataset(name, layout)
+            group.attrs["skipped"] = json.dumps(split.skipped)
+            group.attrs["count"] = total
+            referenced += [os.path.relpath(path, base) for path, _ in filled]
+        attrs = out.attrs
+        attrs["format"] = FORMAT_NAME
+        attrs["format_version"] = FORMAT_VERSION
+        attrs["imgprep_version"] = __version__
+        for key, value in metadata.items():
+            attrs[key] = json.dumps(value)
+        attrs["engine"] = json.dumps("dask")
+        attrs["shards"] = json.dumps(referenced)
+    return referenced
+
+
+def _columns(shard: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Every row-aligned dataset of a shard (``augmentation/theta`` ...): tail shape, dtype."""
+    import h5py
+
+    columns: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+
+    def visit(name: str, node: Any) -> None:
+        if isinstance(node, h5py.Dataset):
+            columns[name] = (tuple(node.shape[1:]), node.dtype)
+
+    shard.visititems(visit)
+    return columns
+
+
+def remove_stale(splits: Sequence[SplitShards]) -> int:
+    """Delete shard files of this output that the new main file does not reference (other
+    keys, earlier partition sizes, temporaries of killed workers). Returns how many."""
+    removed = 0
+    for split in splits:
+        keep = set(split.names)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(split.folder):
+                stale = _SHARD_NAME.match(entry.name) and entry.name not in keep
+                if (stale or _TEMPORARY_NAME.match(entry.name)) and entry.is_file():
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+                        removed += 1
+    return removed
