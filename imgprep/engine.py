@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import signal
 import sys
 from collections import deque
@@ -26,6 +25,7 @@ from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
+from imgprep.io.remote import file_stat
 from imgprep.stats import (
     ImageMoments,
     MomentAccumulator,
@@ -181,7 +181,7 @@ class BatchSummarizer:
     def add_error(self, offset: int, rel: str, path: str, reason: str) -> None:
         self._flush(offset)
         self.errors.append((offset, reason))
-        self.lines.append(_provenance_line(rel, *_stat(path)))
+        self.lines.append(_provenance_line(rel, *file_stat(path)))
 
     def finish(self, count: int) -> BatchSummary:
         self._flush(count)
@@ -344,14 +344,6 @@ class StatsFold:
         self.skipped.append({"path": path, "reason": reason})
         if self.on_skip:
             self.on_skip(path, reason)
-
-
-def _stat(path: str) -> tuple[int, int]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return -1, -1
-    return info.st_size, info.st_mtime_ns
 
 
 def _provenance_line(rel: str, size: int, mtime_ns: int) -> str:

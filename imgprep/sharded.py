@@ -49,6 +49,7 @@ from imgprep.augment import AugmentParams
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.atomic import atomic_path
 from imgprep.io.discover import ItemList, iter_segments
+from imgprep.io.remote import file_stat
 from imgprep.io.writers import FORMAT_NAME, FORMAT_VERSION, Hdf5Writer
 from imgprep.transform_worker import AugmentPlan, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline
@@ -124,11 +125,7 @@ def files_digest(batches: Sequence[Segments]) -> str:
     digest = hashlib.sha256()
     for segments in batches:
         for path, _ in iter_segments(segments):
-            try:
-                info = os.stat(path)
-                size, mtime = info.st_size, info.st_mtime_ns
-            except OSError:
-                size, mtime = -1, -1
+            size, mtime = file_stat(path)
             digest.update(f"{path}\t{size}\t{mtime}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 

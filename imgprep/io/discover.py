@@ -37,6 +37,7 @@ from typing import TextIO, overload
 from PIL import Image
 
 from imgprep.errors import InputError
+from imgprep.io.remote import is_url, join_url, list_files, url_exists, url_is_dir
 
 # Pillow formats that only identify files (no decoder), or need an outside program.
 _NOT_DECODABLE = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF", "EPS", "IPTC"})
@@ -183,7 +184,9 @@ def iter_segments(segments: Sequence[tuple[str, Sequence[str]]]) -> Iterator[tup
 
 def join_path(root: str, rel: str) -> str:
     """The path to open for ``rel`` under ``root`` (``""`` for paths given as they are)."""
-    return os.path.join(root, rel) if root else rel
+    if not root:
+        return rel
+    return join_url(root, rel) if is_url(root) else os.path.join(root, rel)
 
 
 def is_hidden(name: str) -> bool:
@@ -225,12 +228,12 @@ def discover(inputs: Sequence[str], *, class_names: Sequence[str] | None = None)
         inputs = [inputs]
     if not inputs:
         raise InputError("no input given: pass directories, image files, or - for stdin")
-    missing = [path for path in inputs if not os.path.exists(path)]
+    missing = [path for path in inputs if not _exists(path)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise InputError(f"input not found: {missing[0]}{more}")
     _refuse_overlaps(inputs)
-    walked = {path: _scan_directory(path) for path in inputs if os.path.isdir(path)}
+    walked = {path: _scan(path) for path in inputs if _is_dir(path)}
     found_classes = sorted({name for scan in walked.values() for name, _ in scan.classes})
     if class_names is None:
         class_names = found_classes
@@ -263,6 +266,18 @@ def discover(inputs: Sequence[str], *, class_names: Sequence[str] | None = None)
         inputs=list(inputs),
         notes=notes,
     )
+
+
+def _exists(path: str) -> bool:
+    return url_exists(path) if is_url(path) else os.path.exists(path)
+
+
+def _is_dir(path: str) -> bool:
+    return url_is_dir(path) if is_url(path) else os.path.isdir(path)
+
+
+def _scan(path: str) -> _Scan:
+    return _scan_listing(path, list_files(path)) if is_url(path) else _scan_directory(path)
 
 
 @dataclass
@@ -321,20 +336,72 @@ def _scan_directory(path: str) -> _Scan:
     return _Scan(classes=[], flat=flat, ignored=ignored, notes=notes)
 
 
+def _scan_listing(url: str, rels: list[str]) -> _Scan:
+    """``_scan_directory``'s rules over a recursive listing (an fsspec URL's files).
+
+    Object stores have no empty folders, so "a subfolder without images" is one holding
+    only other files; everything else (hidden parts, extensions, order) is as local.
+    """
+    top: list[str] = []
+    folders: dict[str, list[str]] = {}
+    ignored = 0
+    for rel in rels:
+        head, sep, rest = rel.partition("/")
+        if not sep:
+            top.append(rel)
+        elif is_hidden(head):
+            ignored += 1
+        else:
+            folders.setdefault(head, []).append(rest)
+    classes: list[tuple[str, list[str]]] = []
+    empty: list[str] = []
+    for name in sorted(folders):
+        images = []
+        for rest in folders[name]:
+            parts = rest.split("/")
+            if any(is_hidden(part) for part in parts) or not has_image_extension(parts[-1]):
+                ignored += 1
+            else:
+                images.append(rest)
+        if images:
+            classes.append((name, sorted(images, key=lambda rel: rel.split("/"))))
+        else:
+            empty.append(name)
+    top.sort()
+    flat = [name for name in top if not is_hidden(name) and has_image_extension(name)]
+    notes: list[str] = []
+    if classes:
+        if flat:
+            notes.append(
+                f"{url}: {len(flat)} image(s) at the top of a labelled folder belong to no "
+                "class folder and are ignored"
+            )
+        if empty:
+            notes.append(f"{url}: folder(s) without images are not classes: {', '.join(empty)}")
+        return _Scan(classes=classes, flat=[], ignored=ignored + len(top), notes=notes)
+    return _Scan(classes=[], flat=flat, ignored=ignored + len(top) - len(flat), notes=notes)
+
+
+def _normal(path: str) -> str:
+    """A comparable form of an input: absolute local path, or the URL without a final /."""
+    return path.rstrip("/") if is_url(path) else os.path.normpath(os.path.abspath(path))
+
+
 def _refuse_overlaps(inputs: Sequence[str]) -> None:
     """The same file twice, or an input inside another, would count images twice."""
-    normal = [os.path.normpath(os.path.abspath(path)) for path in inputs]
+    normal = [_normal(path) for path in inputs]
     seen: dict[str, str] = {}
     for given, path in zip(inputs, normal, strict=True):
         if path in seen:
             raise InputError(f"{given} is given twice (as {seen[path]} and {given})")
         seen[path] = given
     folders = sorted(
-        (path, given) for given, path in zip(inputs, normal, strict=True) if os.path.isdir(given)
+        (path, given) for given, path in zip(inputs, normal, strict=True) if _is_dir(given)
     )
     for given, path in zip(inputs, normal, strict=True):
         for folder, folder_given in folders:
-            if path != folder and path.startswith(folder.rstrip(os.sep) + os.sep):
+            separator = "/" if is_url(folder) else os.sep
+            if path != folder and path.startswith(folder.rstrip(separator) + separator):
                 raise InputError(
                     f"inputs overlap: {given} is inside {folder_given}; its images would be "
                     "counted twice"
@@ -345,8 +412,8 @@ def class_folder_names(inputs: Sequence[str]) -> list[str]:
     """Sorted union of the class folder names of the labelled directories in ``inputs``."""
     names = set()
     for path in inputs:
-        if os.path.isdir(path):
-            names.update(name for name, _ in _scan_directory(path).classes)
+        if _is_dir(path):
+            names.update(name for name, _ in _scan(path).classes)
     return sorted(names)
 
 
