@@ -210,12 +210,15 @@ def connect(
             )
             client = distributed.Client(cluster)
         else:
-            client = distributed.Client(scheduler, timeout="10s")
-    except OSError as exc:
+            # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured, e.g.
+            # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s) for an unreachable scheduler.
+            client = distributed.Client(scheduler)
+    except (OSError, RuntimeError) as exc:  # unreachable scheduler; workers that fail to start
         if cluster is not None:
             cluster.close()
-        where = scheduler or "a local cluster"
-        raise ImgprepError(f"cannot reach the Dask scheduler at {where}: {exc}") from exc
+        if scheduler is None:
+            raise ImgprepError(f"cannot start a local Dask cluster: {exc}") from exc
+        raise ImgprepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     try:
         if log is not None:
             where = scheduler or f"a local cluster of {workers} worker(s)"

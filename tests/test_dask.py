@@ -8,12 +8,15 @@ and the next run reuses the shards that are complete and still match.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
+import dask
 import h5py
 import numpy as np
 import pytest
@@ -23,7 +26,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from PIL import Image
 
 from imgprep.cli import main
-from imgprep.cluster import group_tasks, task_files
+from imgprep.cluster import DaskRunner, group_tasks, task_files
 from imgprep.errors import DecodeError
 from tests.conftest import make_dataset, write_image
 
@@ -242,9 +245,10 @@ def test_png_output_on_a_cluster_is_refused(digits, tmp_path):
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(digits):
-    code, output = invoke(
-        "fit-stats", str(digits), "-q", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"
-    )
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        code, output = invoke(
+            "fit-stats", str(digits), "-q", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"
+        )
     assert code == 1
     assert output.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
     assert "Traceback" not in output
@@ -299,3 +303,56 @@ def test_partitions_group_whole_batches_in_order():
 def test_decode_errors_cross_process_boundaries_intact():
     error = pickle.loads(pickle.dumps(DecodeError("a/b.png", "truncated")))
     assert (error.path, error.reason, str(error)) == ("a/b.png", "truncated", "a/b.png: truncated")
+
+
+def test_unreadable_files_stop_or_are_skipped_as_locally(scheduler, digits, tmp_path):
+    (digits / "b" / "broken.png").write_bytes(b"not a png")
+    cluster = ["--engine", "dask", "--scheduler", scheduler, "--partition-size", "4"]
+    code, output = invoke("fit-stats", str(digits), "-q", *cluster)
+    assert code == 1 and output.startswith("Error: ") and "broken.png" in output
+    local, sharded = tmp_path / "local.json", tmp_path / "dask.json"
+    assert invoke("fit-stats", str(digits), "-q", "--on-error", "skip", "-o", str(local))[0] == 0
+    code, output = invoke(
+        "fit-stats", str(digits), "--on-error", "skip", "-o", str(sharded), *cluster
+    )
+    assert code == 0 and "24 processed, 1 skipped (of 25 found)" in output
+    assert sharded.read_bytes() == local.read_bytes()
+
+
+def test_the_progress_bar_counts_partitions(scheduler, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with Client(scheduler) as client:
+        runner = DaskRunner(client)
+        assert list(runner.map(abs, [(-n,) for n in range(7)], desc="demo")) == list(range(7))
+    assert "demo" in stderr.getvalue() and "7/7" in stderr.getvalue()
+    assert "partition" in stderr.getvalue()
+
+
+class KillEveryShard(WorkerPlugin):
+    """Kills its worker whenever a shard task starts."""
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and "write_shard" in str(key):
+            os._exit(1)
+
+
+def test_a_partition_that_kills_every_worker_is_a_one_line_error(digits, tmp_path):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = start_cluster()
+    try:
+        with Client(cluster) as client:
+            client.register_plugin(KillEveryShard())
+            code, output = invoke(
+                "transform", str(digits), "-q", "-o", str(tmp_path / "out.h5"), "--engine",
+                "dask", "--scheduler", cluster.scheduler_address,
+            )  # fmt: skip
+    finally:
+        cluster.close()
+    assert code == 1 and "Traceback" not in output
+    assert output.startswith("Error: a Dask worker died each time it ran one partition")
+    assert not (tmp_path / "out.h5").exists()
