@@ -7,10 +7,15 @@ Public API::
     stats.save("stats.json"); Stats.load("stats.json").mean  # NumPy arrays
     pipeline = imgprep.Pipeline.from_hdf5("train.h5"); pipeline.apply("new.png")
     imgprep.normalization_args(stats, "torchvision")
+
+    # the same on a Dask cluster (pip install 'imgprep[dask]'); None starts a LocalCluster
+    with imgprep.connect_dask("tcp://HOST:8786") as cluster:
+        stats = compute_stats(["/shared/train"], workers=cluster)
 """
 
 __version__ = "0.1.0"
 
+from imgprep.cluster import connect as connect_dask
 from imgprep.config import DecodeSettings, parse_size
 from imgprep.engine import compute_stats
 from imgprep.errors import DecodeError, ImgprepError, InputError, StatsFileError
@@ -34,6 +39,7 @@ __all__ = [
     "StatsFileError",
     "__version__",
     "compute_stats",
+    "connect_dask",
     "decode_image",
     "discover",
     "example_path",

@@ -184,9 +184,9 @@ def _result(future: Any, distributed: Any) -> Any:
 
 @contextlib.contextmanager
 def connect(
-    scheduler: str | None,
+    scheduler: str | None = None,
     *,
-    workers: int,
+    workers: int = 1,
     partition_files: int = DEFAULT_PARTITION_FILES,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,

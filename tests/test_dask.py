@@ -25,6 +25,7 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 from PIL import Image
 
+import imgprep
 from imgprep.cli import main
 from imgprep.cluster import DaskRunner, group_tasks, task_files
 from imgprep.errors import DecodeError
@@ -356,3 +357,10 @@ def test_a_partition_that_kills_every_worker_is_a_one_line_error(digits, tmp_pat
     assert code == 1 and "Traceback" not in output
     assert output.startswith("Error: a Dask worker died each time it ran one partition")
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_python_api_on_a_cluster(scheduler, digits):
+    local = imgprep.compute_stats([str(digits)])
+    with imgprep.connect_dask(scheduler) as cluster:
+        remote = imgprep.compute_stats([str(digits)], workers=cluster, batch_size=5)
+    assert remote.to_json() == local.to_json()
