@@ -24,9 +24,11 @@ import secrets
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from imgprep.errors import ImgprepError, InputError
+from imgprep.io.discover import absolute_segments
 
 ENGINES = ("local", "dask")
 DEFAULT_PARTITION_FILES = 1024
@@ -70,6 +72,23 @@ def group_tasks(tasks: Sequence[T], partition_files: int) -> list[list[T]]:
     return groups
 
 
+class Raised:
+    """An ``ImgprepError`` a task raised, returned as its value: it is the same on every
+    attempt (bad data, bad options), so Dask must not retry it or log it as a crash; the
+    driver raises it again. Other exceptions (I/O, memory) stay exceptions and are retried."""
+
+    def __init__(self, error: ImgprepError) -> None:
+        self.error = error
+
+
+def call_guarded(func: Callable[..., R], *args: Any) -> R | Raised:
+    """One Dask task: ``func(*args)``, with library errors returned as ``Raised``."""
+    try:
+        return func(*args)
+    except ImgprepError as exc:
+        return Raised(exc)
+
+
 def run_group(func: Callable[[T], R], tasks: list[T]) -> list[R]:
     """One Dask task: the batches of a partition, one after the other (memory stays bounded
     by one batch, as with the local engine)."""
@@ -110,7 +129,10 @@ class DaskRunner:
 
     def map_batches(self, func: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         """``func`` over batch tasks, grouped into partitions; results in task order."""
-        groups = group_tasks(list(tasks), self.partition_files)
+        # Workers may run in another directory: they get absolute paths (reports and stored
+        # paths keep the relative ones, from the driver's own list).
+        located = [replace(task, segments=absolute_segments(task.segments)) for task in tasks]
+        groups = group_tasks(located, self.partition_files)
         for results in self.map(run_group, [(func, group) for group in groups]):
             yield from results
 
@@ -150,7 +172,11 @@ class DaskRunner:
                             break
                         index, args = item
                         future = self.client.submit(
-                            func, *args, key=f"{prefix}-{index}", retries=self.retries
+                            call_guarded,
+                            func,
+                            *args,
+                            key=f"{prefix}-{index}",
+                            retries=self.retries,
                         )
                         pending.append(future)
                         completed.add(future)
@@ -165,14 +191,16 @@ class DaskRunner:
                     finished.discard(head.key)
                     yield _result(head, distributed)
         finally:
-            if pending:
+            # A consumer that stops early closes this generator; after the client is closed
+            # there is nothing left to cancel.
+            if pending and self.client.status == "running":
                 self.client.cancel(list(pending))
 
 
 def _result(future: Any, distributed: Any) -> Any:
     """The task's value; a partition whose workers kept dying becomes a one-line error."""
     try:
-        return future.result()
+        value = future.result()
     except distributed.KilledWorker as exc:
         raise ImgprepError(
             "a Dask worker died each time it ran one partition (out of memory?); try a "
@@ -180,6 +208,9 @@ def _result(future: Any, distributed: Any) -> Any:
         ) from exc
     finally:
         future.release()
+    if isinstance(value, Raised):
+        raise value.error
+    return value
 
 
 @contextlib.contextmanager
@@ -213,6 +244,12 @@ def connect(
             # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured, e.g.
             # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s) for an unreachable scheduler.
             client = distributed.Client(scheduler)
+    except ValueError as exc:  # "missing port number", an unknown protocol
+        if cluster is not None:
+            cluster.close()
+        if scheduler is None:
+            raise ImgprepError(f"cannot start a local Dask cluster: {exc}") from exc
+        raise InputError(f"invalid --scheduler address {scheduler!r}: {exc}") from exc
     except (OSError, RuntimeError) as exc:  # unreachable scheduler; workers that fail to start
         if cluster is not None:
             cluster.close()

@@ -8,6 +8,7 @@ bounded by the batch size and the output does not depend on ``workers`` or ``bat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import signal
@@ -261,10 +262,12 @@ def compute_stats(
         for start in range(0, len(items), batch_size)
     )
     fold = StatsFold(items, on_error, on_skip)
-    for batch, summary in enumerate(ordered_map(summarise_batch, tasks, workers=workers)):
-        fold.add_batch(batch * batch_size, summary)
-        if progress:
-            progress(summary.count)
+    # closing(): a stop at a bad file cancels the work still queued, at once
+    with contextlib.closing(ordered_map(summarise_batch, tasks, workers=workers)) as summaries:
+        for batch, summary in enumerate(summaries):
+            fold.add_batch(batch * batch_size, summary)
+            if progress:
+                progress(summary.count)
     return stats_from_fold(fold, found, settings)
 
 

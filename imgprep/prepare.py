@@ -24,6 +24,7 @@ from imgprep.engine import (
     stats_from_fold,
 )
 from imgprep.errors import DecodeError, InputError
+from imgprep.io.atomic import resolve_target
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.writers import Hdf5Writer, PngWriter
 from imgprep.sharded import (
@@ -316,12 +317,13 @@ class _Job:
     ) -> TransformReport:
         """Write every split as shards on the Dask cluster, then the virtual main file."""
         runner = self.workers
+        target = os.path.abspath(resolve_target(self.output))  # a symbolic link: its target
         augmented = augmented_splits(self.splits) if self.plan is not None else set()
         report = TransformReport(stats_source=stats_source, stats=pipeline.stats)
         done: list[SplitShards] = []
         for ordinal, split in enumerate(self.splits):
             items = split.discovery.items
-            folder = shard_folder(os.path.abspath(self.output), split.name)
+            folder = shard_folder(target, split.name)
             tasks = plan_shards(
                 items,
                 folder=folder,
@@ -345,8 +347,13 @@ class _Job:
             report.found[key] = len(items)
             report.reused += sum(result.reused for result in shards.results)
             report.shards += len(shards.results)
-        write_virtual_file(self.output, done, self.metadata(pipeline, stats_source))
-        remove_stale(done)
+        write_virtual_file(
+            target,
+            done,
+            self.metadata(pipeline, stats_source),
+            absolute_sources=os.path.islink(self.output),
+        )
+        remove_stale(shard_folder(target, None), done)
         return report
 
     def _write_and_fit(

@@ -26,7 +26,9 @@ successful run no longer references (other keys, temporary files of killed worke
 deleted from the shard folder at the end.
 
 The virtual datasets name their shards by paths relative to ``OUT.h5``: move or copy the
-file together with its ``.shards`` folder. HDF5 reads a missing shard as zeros, so
+file together with its ``.shards`` folder. (When ``-o`` is a symbolic link, the file is
+written through it, beside its target, with absolute shard paths, so that it reads the same
+through the link and through the target.) HDF5 reads a missing shard as zeros, so
 ``imgprep inspect`` refuses a virtual dataset whose source file is missing.
 """
 
@@ -46,11 +48,11 @@ import numpy as np
 
 from imgprep import __version__
 from imgprep.augment import AugmentParams
-from imgprep.errors import DecodeError, ImgprepError, InputError
+from imgprep.errors import DecodeError, ImgprepError
 from imgprep.io.atomic import atomic_path
-from imgprep.io.discover import ItemList, iter_segments
+from imgprep.io.discover import ItemList, absolute_segments, iter_segments
 from imgprep.io.remote import file_stat
-from imgprep.io.writers import FORMAT_NAME, FORMAT_VERSION, Hdf5Writer
+from imgprep.io.writers import FORMAT_NAME, FORMAT_VERSION, Hdf5Writer, check_like_first
 from imgprep.transform_worker import AugmentPlan, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline
 
@@ -92,6 +94,9 @@ class ShardResult:
     dtype: str | None = None
     first_path: str | None = None
     reused: bool = False
+    columns: tuple[
+        str, ...
+    ] = ()  # its row-aligned datasets (images, labels, augmentation/theta ...)
 
 
 def shard_key(
@@ -100,7 +105,8 @@ def shard_key(
     plan: AugmentPlan | None,
     split: int,
     start: int,
-    files: Sequence[tuple[str, int | None]],
+    files: Sequence[tuple[str, str, int | None]],
+    labelled: bool,
     path_bytes: int,
     compression: str,
 ) -> str:
@@ -112,9 +118,10 @@ def shard_key(
         "plan": plan.to_dict() if plan is not None else None,
         "split": split,
         "start": start,
+        "labelled": labelled,
         "path_bytes": path_bytes,
         "compression": compression,
-        "files": [[path, label] for path, label in files],
+        "files": [[path, rel, label] for path, rel, label in files],  # opened, stored, label
     }
     text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
@@ -196,6 +203,7 @@ def read_shard(path: str, key: str, digest: str) -> ShardResult | None:
                 return None
             images = shard.get("images")
             return ShardResult(
+                columns=tuple(sorted(_columns(shard))),
                 files=int(json.loads(attrs["files"])),
                 rows=int(attrs["count"]),
                 errors=[
@@ -252,26 +260,31 @@ def plan_shards(
     tasks = []
     for number, start in enumerate(range(0, len(items), size)):
         stop = min(start + size, len(items))
-        files = [(items.path(i), items.label(i)) for i in range(start, stop)]
+        batches = [
+            absolute_segments(items.segments(begin, min(begin + batch_size, stop)))
+            for begin in range(start, stop, batch_size)
+        ]
+        located = [path for segments in batches for path, _ in iter_segments(segments)]
+        files = [
+            (path, items.rel(i), items.label(i))
+            for path, i in zip(located, range(start, stop), strict=True)
+        ]
         key = shard_key(
             pipeline=pipeline,
             plan=plan,
             split=split,
             start=start,
             files=files,
+            labelled=labelled,
             path_bytes=path_bytes,
             compression=compression,
         )
-        batches = [
-            items.segments(begin, min(begin + batch_size, stop))
-            for begin in range(start, stop, batch_size)
-        ]
         tasks.append(
             ShardTask(
                 shard=os.path.join(folder, f"part-{number:05d}-{key}.h5"),
                 key=key,
                 batches=batches,
-                labels=[label for _, label in files],
+                labels=[label for _, _, label in files],
                 start=start,
                 split=split,
                 pipeline=pipeline,
@@ -307,34 +320,49 @@ def collect_split(
         if result.rows:
             first = first or result
             _check_like(first, result)
+            if result.columns != first.columns:
+                raise ImgprepError(
+                    f"{task.shard}: holds {', '.join(result.columns)}, but the first shard "
+                    f"holds {', '.join(first.columns)}; delete the .shards folder and run again"
+                )
         shards.names.append(os.path.basename(task.shard))
         shards.results.append(result)
 
 
 def _check_like(first: ShardResult, other: ShardResult) -> None:
-    """One dataset holds one shape and one dtype: name a file of each shard that differs."""
-    if other.shape != first.shape:
-        raise InputError(
-            f"images differ in shape: {first.first_path} is {first.shape} but "
-            f"{other.first_path} is {other.shape}; pass --size WxH (or choose --color)"
-        )
-    if other.dtype != first.dtype:
-        raise InputError(
-            f"images differ in bit depth: {first.first_path} is {first.dtype} but "
-            f"{other.first_path} is {other.dtype}; write float32 (--dtype float32) or convert"
-        )
+    """One dataset holds one shape and one dtype: the local engine's check, across shards."""
+    assert first.shape is not None and other.shape is not None
+    check_like_first(
+        first.first_path or "",
+        first.shape,
+        np.dtype(first.dtype),
+        other.first_path or "",
+        other.shape,
+        np.dtype(other.dtype),
+    )
 
 
 def write_virtual_file(
-    output: str, splits: Sequence[SplitShards], metadata: dict[str, Any]
+    output: str,
+    splits: Sequence[SplitShards],
+    metadata: dict[str, Any],
+    *,
+    absolute_sources: bool = False,
 ) -> list[str]:
     """Write ``output`` (atomically): virtual datasets over each split's shards.
 
-    Returns the shard paths it references, relative to ``output``'s folder.
+    The shards are named relative to ``output``'s folder (the pair can be moved together),
+    or by absolute paths with ``absolute_sources``: HDF5 resolves a relative source from the
+    name the file was opened by, so an output reached through a symbolic link needs them.
+    Returns the shard paths as referenced.
     """
     import h5py
 
     base = os.path.dirname(os.path.abspath(output))
+
+    def named(path: str) -> str:
+        return os.path.abspath(path) if absolute_sources else os.path.relpath(path, base)
+
     referenced: list[str] = []
     with atomic_path(output) as temporary, h5py.File(temporary, "w") as out:
         for split in splits:
@@ -354,14 +382,14 @@ def write_virtual_file(
                 offset = 0
                 for path, result in filled:
                     source = h5py.VirtualSource(
-                        os.path.relpath(path, base), name, shape=(result.rows, *tail), dtype=dtype
+                        named(path), name, shape=(result.rows, *tail), dtype=dtype
                     )
                     layout[offset : offset + result.rows] = source
                     offset += result.rows
                 group.create_virtual_dataset(name, layout)
             group.attrs["skipped"] = json.dumps(split.skipped)
             group.attrs["count"] = total
-            referenced += [os.path.relpath(path, base) for path, _ in filled]
+            referenced += [named(path) for path, _ in filled]
         attrs = out.attrs
         attrs["format"] = FORMAT_NAME
         attrs["format_version"] = FORMAT_VERSION
@@ -387,17 +415,21 @@ def _columns(shard: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return columns
 
 
-def remove_stale(splits: Sequence[SplitShards]) -> int:
-    """Delete shard files of this output that the new main file does not reference (other
-    keys, earlier partition sizes, temporaries of killed workers). Returns how many."""
+def remove_stale(root: str, splits: Sequence[SplitShards]) -> int:
+    """Delete the shard files under ``root`` (``OUT.h5.shards``) that the new main file does
+    not reference: other keys, earlier partition sizes or split layouts, temporaries of
+    killed workers; then folders left empty. Other files are left alone. Returns how many."""
+    keep = {os.path.join(split.folder, name) for split in splits for name in split.names}
     removed = 0
-    for split in splits:
-        keep = set(split.names)
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(split.folder):
-                stale = _SHARD_NAME.match(entry.name) and entry.name not in keep
-                if (stale or _TEMPORARY_NAME.match(entry.name)) and entry.is_file():
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-                        removed += 1
+    for folder, _, names in os.walk(root, topdown=False):
+        for name in names:
+            path = os.path.join(folder, name)
+            ours = _SHARD_NAME.match(name) or _TEMPORARY_NAME.match(name)
+            if ours and path not in keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                    removed += 1
+        if folder != root:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only when empty
     return removed

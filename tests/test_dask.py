@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -364,3 +365,102 @@ def test_python_api_on_a_cluster(scheduler, digits):
     with imgprep.connect_dask(scheduler) as cluster:
         remote = imgprep.compute_stats([str(digits)], workers=cluster, batch_size=5)
     assert remote.to_json() == local.to_json()
+
+
+# Regressions found in review: each wrote wrong data or a traceback.
+
+
+def test_resume_never_reuses_shards_of_another_layout(scheduler, digits, tmp_path):
+    """Adding a loose file makes the input unlabelled (no labels dataset), and the same file
+    reached from another root has another stored path: neither may reuse old shards."""
+    loose = tmp_path / "loose.png"
+    loose.write_bytes((digits / "a" / "000.png").read_bytes())
+    out, local = tmp_path / "out.h5", tmp_path / "local.h5"
+    cluster = ["--engine", "dask", "--scheduler", scheduler, "--partition-size", "10"]
+    runs = [[str(digits)], [str(digits), str(loose)], [str(digits / "a")],
+            [str(p) for p in sorted((digits / "a").glob("*.png"))]]  # fmt: skip
+    for inputs in runs:
+        code, output = invoke("transform", *inputs, "-o", str(out), *cluster)
+        assert code == 0, output
+        assert invoke("transform", *inputs, "-q", "-o", str(local))[0] == 0
+        assert_same_output(local, out)
+    assert "0 reused" in output
+
+
+def test_relative_inputs_work_when_workers_run_elsewhere(scheduler, digits, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the cluster's workers were started in another directory
+    files = ["digits/a/000.png", "digits/b/001.png"]
+    for engine, extra in (("local", []), ("dask", ["--scheduler", scheduler])):
+        for inputs in (["digits"], files):
+            out = f"{engine}-{len(inputs)}.h5"
+            code, output = invoke("transform", *inputs, "-q", "-o", out, "--engine", engine, *extra)
+            assert code == 0, output
+    assert_same_output(tmp_path / "local-1.h5", tmp_path / "dask-1.h5")
+    assert_same_output(tmp_path / "local-2.h5", tmp_path / "dask-2.h5")
+    code, output = invoke("fit-stats", "digits", "-q", "--engine", "dask", "--scheduler", scheduler)
+    assert code == 0, output
+
+
+def test_a_symbolic_link_as_output_is_written_through(scheduler, digits, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "links").mkdir()
+    link = tmp_path / "links" / "out.h5"
+    link.symlink_to(tmp_path / "real" / "target.h5")
+    code, output = invoke(
+        "transform",
+        str(digits),
+        "-q",
+        "-o",
+        str(link),
+        "--engine",
+        "dask",
+        "--scheduler",
+        scheduler,
+    )
+    assert code == 0, output
+    assert link.is_symlink() and (tmp_path / "real" / "target.h5.shards").is_dir()
+    local = tmp_path / "local.h5"
+    assert invoke("transform", str(digits), "-q", "-o", str(local))[0] == 0
+    assert_same_output(local, tmp_path / "real" / "target.h5")
+    assert invoke("inspect", str(link), "-q")[0] == 0
+
+
+def test_changing_the_split_layout_removes_the_old_shards(scheduler, digits, tmp_path):
+    out = tmp_path / "out.h5"
+    cluster = ["-q", "--engine", "dask", "--scheduler", scheduler, "--partition-size", "5"]
+    assert invoke("transform", str(digits), "-o", str(out), *cluster)[0] == 0
+    named = ["--input", f"train={digits}", "--input", f"val={digits / 'a'}"]
+    code, output = invoke("transform", *named, "-o", str(out), *cluster)
+    assert code == 0, output
+    folder = tmp_path / "out.h5.shards"
+    assert sorted(p.name for p in folder.iterdir()) == ["train", "val"]
+    assert (
+        len(list((folder / "train").iterdir())) == 5 and len(list((folder / "val").iterdir())) == 2
+    )
+
+
+def test_a_malformed_scheduler_address_is_a_usage_error(digits):
+    code, output = invoke(
+        "fit-stats", str(digits), "-q", "--engine", "dask", "--scheduler", "127.0.0.1"
+    )
+    assert code == 2 and output.startswith("Error: invalid --scheduler address '127.0.0.1'")
+
+
+@pytest.mark.parametrize("case", ["bad file", "shapes differ"])
+def test_failures_on_a_cluster_print_one_line_and_are_not_retried(digits, tmp_path, case):
+    """In a real process (stderr as a user sees it): no Dask log blocks, no late traceback."""
+    if case == "bad file":
+        (digits / "b" / "broken.png").write_bytes(b"not a png")
+        expected = "Error: " + str(digits / "b" / "broken.png") + ": not an image Pillow"
+    else:
+        write_image(digits / "c" / "wide.png", np.zeros((10, 30), dtype=np.uint8))
+        expected = "Error: images differ in shape: a/000.png is 10x12x1 (HxWxC) but c/wide.png"
+    command = [sys.executable, "-m", "imgprep", "transform", str(digits), "-q"]
+    command += ["-o", str(tmp_path / "out.h5"), "--engine", "dask", "-j", "2"]
+    command += ["--partition-size", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == (1 if case == "bad file" else 2), done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith(expected), done.stderr
+    assert "Traceback" not in done.stderr and "Compute Failed" not in done.stderr
+    assert not (tmp_path / "out.h5").exists()

@@ -182,6 +182,32 @@ def iter_segments(segments: Sequence[tuple[str, Sequence[str]]]) -> Iterator[tup
             yield join_path(root, rel), rel
 
 
+def absolute_segments(
+    segments: Sequence[tuple[str, tuple[str, ...]]],
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The same runs with absolute roots, relative paths unchanged: for processes whose
+    working directory differs from this one's (Dask workers). Files given as they are (root
+    ``""``) that are relative get this directory as their root; URLs stay as they are."""
+    cwd = os.getcwd()
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for root, rels in segments:
+        if root:
+            out.append((root if is_url(root) else os.path.abspath(root), tuple(rels)))
+            continue
+        run: list[str] = []
+        base = None
+        for rel in rels:
+            own = "" if is_url(rel) or os.path.isabs(rel) else cwd
+            if run and own != base:
+                out.append((base or "", tuple(run)))
+                run = []
+            base = own
+            run.append(rel)
+        if run:
+            out.append((base or "", tuple(run)))
+    return out
+
+
 def join_path(root: str, rel: str) -> str:
     """The path to open for ``rel`` under ``root`` (``""`` for paths given as they are)."""
     if not root:

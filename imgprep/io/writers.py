@@ -181,22 +181,8 @@ class Hdf5Writer(_AtomicWriter):
         self._count = stop
 
     def _check_like_first(self, image: np.ndarray, rel: str, dtype: np.dtype) -> None:
-        """One dataset holds one shape and one dtype: name the two files that differ."""
-        shape = self._image_shape
-        if image.shape != shape:
-            if image.shape[:2] == shape[:2]:
-                advice = "choose one channel count with --color grayscale, rgb or rgba"
-            else:
-                advice = "pass --size WxH to resize them to one size"
-            raise InputError(
-                f"images differ in shape: {self._first_path} is {_shape(shape)} but {rel} is "
-                f"{_shape(image.shape)}; {advice}"
-            )
-        if image.dtype != dtype:
-            raise InputError(
-                f"images differ in bit depth: {self._first_path} is {dtype} but {rel} is "
-                f"{image.dtype}; write float32 (--rescale, or --dtype float32) or convert them"
-            )
+        first = self._first_path or ""
+        check_like_first(first, self._image_shape, dtype, rel, image.shape, image.dtype)
 
     def end_split(self, *, skipped: list[dict[str, str]], allow_empty: bool = False) -> None:
         """Close the split; an empty one is an error unless ``allow_empty`` (a shard)."""
@@ -403,6 +389,31 @@ def _temporary_beside(target: str, *, directory: bool) -> str:
         except OSError as exc:
             raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return path
+
+
+def check_like_first(
+    first: str,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    rel: str,
+    other_shape: tuple[int, ...],
+    other_dtype: np.dtype,
+) -> None:
+    """One dataset holds one shape and one dtype: name the two files that differ."""
+    if other_shape != shape:
+        if other_shape[:2] == shape[:2]:
+            advice = "choose one channel count with --color grayscale, rgb or rgba"
+        else:
+            advice = "pass --size WxH to resize them to one size"
+        raise InputError(
+            f"images differ in shape: {first} is {_shape(shape)} but {rel} is "
+            f"{_shape(other_shape)}; {advice}"
+        )
+    if other_dtype != dtype:
+        raise InputError(
+            f"images differ in bit depth: {first} is {dtype} but {rel} is "
+            f"{other_dtype}; write float32 (--rescale, or --dtype float32) or convert them"
+        )
 
 
 def _shape(shape: Sequence[int]) -> str:
