@@ -30,27 +30,29 @@ of interpreter start-up, imports, discovery and cluster start-up.
    every shard; that re-run is measured too (``dask, re-run``: every shard reused).
 3. Scheduling overhead: the dask fit-stats with ``--partition-size`` 256, 1024 and 4096 (235,
    59 and 15 Dask tasks: imgprep never splits its 256-file batches), and N empty tasks on a
-   2-worker ``LocalCluster`` (case ``empty tasks``): raw Dask (``client.map`` then
-   ``gather``) and through imgprep's own ``DaskRunner.map`` (in input order, at most
-   2 x threads + 2 in flight, as every imgprep partition is dispatched), giving a per-task
-   overhead in milliseconds. The per-image cost, in seconds per image per worker, is the
+   2-worker ``LocalCluster`` (case ``empty tasks``): raw Dask (``client.submit`` each, then
+   ``gather``: the scheduler's throughput), the per-task overhead in milliseconds; and
+   through imgprep's own ``DaskRunner.map`` (in input order, at most 2 x threads + 2 in
+   flight, as imgprep dispatches its partitions: with empty tasks, bound by the round-trip
+   latency; an upper bound). The per-image cost, in seconds per image per worker, is the
    steady-state figure above. Case ``worker cost`` times imgprep's worker function
-   (``summarise_batch``, in one process, best of 3) on 2,048 MNIST files and on the 40 JPEG
-   photos of ``../shared/data/photos-sample`` decoded and resized to 224 x 224 (as
-   ``fit-stats --size 224x224``, JPEG draft mode on); case ``driver cost`` the serial work
-   of the driver: discovery, folding one partition's results (``StatsFold.add_batch``),
-   unpickling them, pickling a partition's tasks, and for transform planning the shards
-   (``plan_shards``, which hashes every partition's file list).
+   (``summarise_batch``, in one process, best of 5, the two kinds alternated) on 2,048
+   MNIST files and on the 40 JPEG photos of ``../shared/data/photos-sample`` decoded and
+   resized to 224 x 224 (as ``fit-stats --size 224x224``, JPEG draft mode on); case
+   ``driver cost`` the serial work of the driver: discovery, folding one partition's
+   results (``StatsFold.add_batch``), unpickling them, pickling a partition's tasks, and for
+   transform planning the shards (``plan_shards``, which hashes each partition's file list).
 4. An estimate for 1,281,167 images (ImageNet-1k train) on 8, 32 and 128 workers:
    T = N x c / W + P x o, with c the measured per-image cost per worker, P = N / 1024
-   partitions and o the per-task overhead measured through ``DaskRunner``; it assumes that
-   the per-image work scales perfectly and that the scheduler handles tasks one after the
-   other at the measured rate (Dask's scheduler handles roughly thousands of tasks per
-   second; here it shares 2 cores with the workers, so o is pessimistic), with no start-up
-   and no straggler. It is given for MNIST-size images and scaled to photos by the measured
-   photo / MNIST cost ratio (MNIST 28 x 28 PNGs are far cheaper per image than ImageNet
-   photos). The driver's serial work (discovery and folding, or planning) overlaps with the
-   workers' but bounds the run from below; it is printed beside the estimate.
+   partitions and o the raw per-task overhead (the ``DaskRunner`` figure's result is printed
+   too). It assumes that the per-image work scales perfectly and that the scheduler handles
+   tasks one after the other at the measured rate (Dask's scheduler handles roughly
+   thousands of tasks per second; here it shares 2 cores with the workers, so o is
+   pessimistic), with no start-up and no straggler. It is given for MNIST-size images and
+   scaled to photos by the measured photo / MNIST cost ratio (MNIST 28 x 28 PNGs are far
+   cheaper per image than ImageNet photos). The driver's serial work (discovery and folding,
+   or planning) overlaps with the workers' but bounds the run from below; it is printed
+   beside the estimate.
 
 The MNIST trees are those ``fit_stats_bench.py`` builds (and reuses) under ``--cache``, with
 its own function; every file is read once before timing (warm page cache). Cases run in
@@ -120,7 +122,7 @@ DEFAULT_PARTITION = 1024  # imgprep's --partition-size default
 PARTITION_SIZES = (256, DEFAULT_PARTITION, 4096)
 EMPTY_TASKS = 500
 WORKER_COST_FILES = 2048
-COST_REPEAT = 3
+COST_REPEAT = 5
 FOLD_REPEAT = 20
 IMAGENET_TRAIN = 1_281_167
 ESTIMATE_WORKERS = (8, 32, 128)
@@ -152,7 +154,7 @@ def child_baseline() -> dict[str, float]:
 
 
 def child_cluster() -> dict[str, float]:
-    """Case ``cluster start-up``: imgprep's own ``connect`` (as the CLI calls it), once in a
+    """Case ``cluster``: imgprep's own ``connect`` (as the CLI calls it), once in a
     fresh process as a CLI run does (a second start in the same process is faster: the
     scheduler's dashboard modules are imported by then); one task; close."""
     import imgprep.cluster
@@ -178,14 +180,16 @@ def child_cluster() -> dict[str, float]:
 
 
 def child_tasks(count: int) -> dict[str, float]:
-    """Case ``empty tasks``: ``count`` no-op tasks, raw Dask and through ``DaskRunner.map``."""
+    """Case ``empty tasks``: ``count`` no-op tasks, all submitted at once then gathered (raw
+    Dask: the scheduler's throughput), and through ``DaskRunner.map`` (in order, a window of
+    2 x threads + 2 in flight: with empty tasks, bound by the round-trip latency)."""
     import imgprep.cluster
 
     with imgprep.cluster.connect(None, workers=WORKERS, quiet=True) as runner:
         client = runner.client
-        client.gather(client.map(noop, range(4 * WORKERS), pure=False))  # warm up
+        client.gather([client.submit(noop, index, pure=False) for index in range(8)])  # warm up
         start = time.perf_counter()
-        client.gather(client.map(noop, range(count), pure=False))
+        client.gather([client.submit(noop, index, pure=False) for index in range(count)])
         raw = time.perf_counter() - start
         start = time.perf_counter()
         done = sum(1 for _ in runner.map(noop, [(index,) for index in range(count)]))
@@ -225,11 +229,15 @@ def child_worker_cost(root: Path, photos: Path) -> dict[str, Any]:
             summarise_batch(task)
 
     run(mnist[:1] + photo)  # warm up: decoder plugins, caches
+    mnist_times, photo_times = [], []
+    for _ in range(COST_REPEAT):  # alternated, so that both see the same machine
+        mnist_times.append(best_time(lambda: run(mnist), 1))
+        photo_times.append(best_time(lambda: run(photo), 1))
     return {
         "mnist_images": count,
-        "mnist_s": best_time(lambda: run(mnist), COST_REPEAT) / count,
+        "mnist_s": min(mnist_times) / count,
         "photo_images": len(photo_items),
-        "photo_s": best_time(lambda: run(photo), COST_REPEAT) / len(photo_items),
+        "photo_s": min(photo_times) / len(photo_items),
         "jpeg_draft": resized.jpeg_draft,
     }
 
@@ -460,12 +468,16 @@ def child_json(results: dict[str, CaseResult], key: str) -> dict[str, Any]:
 def marginal(results: dict[str, CaseResult], key: str, overhead: float) -> tuple[float, bool]:
     """Seconds per image per worker in steady state: the full run minus the subset run, so
     that interpreter, imports, discovery and cluster start-up cancel out; and True. When
-    noise makes it negative (tiny ``--limit``): the whole run less ``overhead``, and False."""
+    noise makes it negative (tiny ``--limit``): the whole run less ``overhead`` (or the
+    whole run, if that too is not positive), and False."""
     full, sub = results[key], results[f"{key}_sub"]
     cost = (full.seconds - sub.seconds) * WORKERS / (full.images - sub.images)
     if cost > 0:
         return cost, True
-    return (full.seconds - overhead) * WORKERS / full.images, False
+    fallback = (full.seconds - overhead) * WORKERS / full.images
+    if fallback <= 0:  # a run shorter than the start-up figure: noise again, keep it all
+        fallback = full.seconds * WORKERS / full.images
+    return fallback, False
 
 
 def derived(
@@ -497,7 +509,8 @@ def derived(
         "tr_dask_bare": results["tr_dask"].seconds - overhead,
         **{key: cost for key, (cost, _) in costs.items()},
         "noisy": [key for key, (_, steady) in costs.items() if not steady],
-        "task_s": tasks["runner"] / tasks["tasks"],
+        "task_s": tasks["raw"] / tasks["tasks"],
+        "runner_task_s": tasks["runner"] / tasks["tasks"],
         "sweep_task_s": spread / extra if extra else None,
         "photo_ratio": worker["photo_s"] / worker["mnist_s"],
     }
@@ -561,11 +574,12 @@ def overhead_lines(
 ) -> list[str]:
     count = tasks["tasks"]
     lines = [
-        f"{count} empty tasks, raw Dask (client.map + gather): "
+        f"{count} empty tasks, raw Dask (client.submit each, then gather): "
         f"{tasks['raw'] / count * 1e3:.2f} ms/task ({count / tasks['raw']:,.0f} tasks/s)",
         f"{count} empty tasks through imgprep's DaskRunner.map (in order, <= "
-        f"{2 * WORKERS + 2} in flight): {figures['task_s'] * 1e3:.2f} ms/task "
-        f"({1 / figures['task_s']:,.0f} tasks/s)",
+        f"{2 * WORKERS + 2} in flight): {figures['runner_task_s'] * 1e3:.2f} ms/task "
+        f"({1 / figures['runner_task_s']:,.0f} tasks/s; latency-bound: a window of "
+        f"{2 * WORKERS + 2} empty tasks)",
         f"{'fit-stats dask, partition size':<32} {'tasks':>6} {'seconds':>8}",
     ]
     for size in PARTITION_SIZES:
@@ -636,8 +650,8 @@ def estimate_lines(
     lines = [
         f"estimate for {n:,} images (ImageNet-1k train), partition {DEFAULT_PARTITION} "
         f"(P = {tasks:,} Dask tasks), on W workers:",
-        f"T = N x c / W + P x o, o = {o * 1e3:.2f} ms per task (empty tasks through imgprep's "
-        "DaskRunner, above), c per worker (steady state, above):",
+        f"T = N x c / W + P x o, o = {o * 1e3:.2f} ms per task (empty tasks, raw Dask, above), "
+        "c per worker (steady state, above):",
         f"  MNIST-size: c = {figures['dask_c'] * 1e6:.0f} us (fit-stats), "
         f"{figures['tr_dask_c'] * 1e6:.0f} us (transform to HDF5 shards, 28x28 float32)",
         f"  photo-size: c = {photo_c * 1e3:.2f} ms = the fit-stats c x {figures['photo_ratio']:.0f}"
@@ -662,8 +676,13 @@ def estimate_lines(
                 f"{duration(work)} + {duration(scheduling)} = {duration(work + scheduling)}"
             )
         lines.append(f"{workers:>4}" + "".join(f" {cell:>31}" for cell in cells))
+    runner_o = figures["runner_task_s"]
     lines += [
-        "(each cell: per-image work + scheduling = total)",
+        "(each cell: per-image work + scheduling = total; the sum is conservative, as tasks are "
+        "dispatched while others run)",
+        f"With o = {runner_o * 1e3:.2f} ms (empty tasks through DaskRunner, latency-bound with a "
+        f"window of {2 * WORKERS + 2}; its window grows with the workers), scheduling would be "
+        f"{duration(tasks * runner_o)} instead of {duration(tasks * o)}.",
         "The driver's serial work (measured above) overlaps with the workers' but bounds the "
         f"run from below: fit-stats discovery + folding {duration(n * (discover + fold))}",
         f"({(discover + fold) * 1e6:.2f} us/image); transform discovery + shard planning "

@@ -226,7 +226,8 @@ def connect(
 
     The local cluster has ``workers`` worker processes of one thread each (the tasks are
     CPU-bound Python and NumPy), and is shut down on exit. The dashboard link goes to
-    ``log`` (stderr), since a cluster job is watched there.
+    ``log`` (stderr), since a cluster job is watched there; with ``quiet`` a local cluster
+    starts no dashboard.
     """
     distributed = require_dask()
     cluster = None
@@ -236,7 +237,8 @@ def connect(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=":0",
+                # the dashboard (about 0.5 s to start) only when its link is printed
+                dashboard_address=None if quiet else ":0",
                 silence_logs=40,  # logging.ERROR: the run's own lines stay readable
             )
             client = distributed.Client(cluster)
