@@ -127,13 +127,16 @@ class DaskRunner:
         """Task slots in the cluster now (at least 1)."""
         return max(1, sum(self.client.nthreads().values()))
 
-    def map_batches(self, func: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+    def map_batches(
+        self, func: Callable[[T], R], tasks: Iterable[T], *, desc: str = ""
+    ) -> Iterator[R]:
         """``func`` over batch tasks, grouped into partitions; results in task order."""
         # Workers may run in another directory: they get absolute paths (reports and stored
         # paths keep the relative ones, from the driver's own list).
         located = [replace(task, segments=absolute_segments(task.segments)) for task in tasks]
         groups = group_tasks(located, self.partition_files)
-        for results in self.map(run_group, [(func, group) for group in groups]):
+        arguments = [(func, group) for group in groups]
+        for results in self.map(run_group, arguments, desc=desc or func.__name__):
             yield from results
 
     def map(

@@ -48,12 +48,18 @@ Workers = Any
 
 
 def ordered_map(
-    func: Callable[[T], R], tasks: Iterable[T], *, workers: Workers = 1, window: int | None = None
+    func: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    workers: Workers = 1,
+    window: int | None = None,
+    desc: str = "",
 ) -> Iterator[R]:
     """``map(func, tasks)`` over worker processes, yielding results in task order.
 
     ``workers`` may also be a ``cluster.DaskRunner``: the same tasks then run on a Dask
-    cluster, grouped into partitions, and come back in the same order.
+    cluster, grouped into partitions, and come back in the same order (``desc`` names its
+    progress bar over partitions).
 
     At most ``window`` (default ``2 * workers``) tasks are in flight, which bounds memory.
     With ``workers <= 1`` everything runs in this process. On Linux, workers are forked
@@ -69,7 +75,7 @@ def ordered_map(
     rather than waited for, so Ctrl-C stops a run of large photos at once.
     """
     if not isinstance(workers, int):
-        yield from workers.map_batches(func, tasks)
+        yield from workers.map_batches(func, tasks, desc=desc)
         return
     if workers <= 1:
         for task in tasks:
@@ -263,7 +269,8 @@ def compute_stats(
     )
     fold = StatsFold(items, on_error, on_skip)
     # closing(): a stop at a bad file cancels the work still queued, at once
-    with contextlib.closing(ordered_map(summarise_batch, tasks, workers=workers)) as summaries:
+    summaries = ordered_map(summarise_batch, tasks, workers=workers, desc="statistics")
+    with contextlib.closing(summaries):
         for batch, summary in enumerate(summaries):
             fold.add_batch(batch * batch_size, summary)
             if progress:

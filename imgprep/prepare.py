@@ -10,6 +10,7 @@ images in flight.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -336,10 +337,12 @@ class _Job:
                 partition_files=runner.partition_files,
             )
             shards = SplitShards(split.name, folder)
-            results = runner.map(
-                write_shard, [(task,) for task in tasks], desc=f"transform {split.name or ''}"
-            )
-            collect_split(shards, tasks, results, items, on_error=self.on_error, on_skip=on_skip)
+            desc = f"transform {split.name}" if split.name else "transform"
+            results = runner.map(write_shard, [(task,) for task in tasks], desc=desc)
+            with contextlib.closing(results):  # at the first error, stop the queued work
+                collect_split(
+                    shards, tasks, results, items, on_error=self.on_error, on_skip=on_skip
+                )
             done.append(shards)
             key = split.name or ""
             report.written[key] = sum(result.rows for result in shards.results)

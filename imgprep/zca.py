@@ -301,7 +301,7 @@ def compute_zca(
     ]
     total = ZcaAccumulator(shape=shape)
     for task, partial in zip(
-        tasks, ordered_map(accumulate_task, tasks, workers=workers), strict=True
+        tasks, ordered_map(accumulate_task, tasks, workers=workers, desc="zca"), strict=True
     ):
         total = total.merge(partial)
         if progress:
