@@ -83,6 +83,70 @@ def test_what_needs_interpreting_is_left_to_pillow(tmp_path, rng):
     assert simple_png(b"GIF89a") is None and simple_png(SIGNATURE) is None
 
 
+def rebuilt(
+    width: int,
+    height: int,
+    rows: bytes,
+    *,
+    before: bytes = b"",
+    after: bytes = b"",
+    idat: bytes | None = None,
+) -> bytes:
+    """A grayscale PNG built chunk by chunk, with extra chunks before and after IDAT."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(rows) if idat is None else idat
+    return (
+        SIGNATURE
+        + chunk(b"IHDR", header)
+        + before
+        + chunk(b"IDAT", data)
+        + after
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_damaged_or_unusual_files_are_left_to_pillow():
+    rows = b"".join(b"\x00" + bytes(range(y, y + 3)) for y in range(2))
+    assert simple_png(rebuilt(3, 2, rows)) == (3, 2, 1)
+    exif = chunk(b"eXIf", b"MM\x00*\x00\x00\x00\x08\x00\x00")
+    xmp = chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + b"x" * 100)
+    refused = {
+        "EXIF after the image data": rebuilt(3, 2, rows, after=exif),
+        "compressed or international text": rebuilt(3, 2, rows, before=xmp),
+        "a short gAMA": rebuilt(3, 2, rows, before=chunk(b"gAMA", b"\x00\x01")),
+        "an empty sRGB": rebuilt(3, 2, rows, before=chunk(b"sRGB", b"")),
+        "a short pHYs": rebuilt(3, 2, rows, before=chunk(b"pHYs", b"\x00" * 5)),
+        "gAMA and sRGB": rebuilt(
+            3, 2, rows, before=chunk(b"sRGB", b"\x00") + chunk(b"gAMA", (45455).to_bytes(4, "big"))
+        ),
+        "an APNG frame without acTL": rebuilt(3, 2, rows, after=chunk(b"fdAT", b"\x00" * 8)),
+        "rows missing": rebuilt(3, 2, rows[:-4]),
+        "rows left over": rebuilt(3, 2, rows + b"\x00abc"),
+        "a bad filter type": rebuilt(3, 2, b"\x07" + rows[1:]),
+        "data after the zlib stream": rebuilt(3, 2, rows, idat=zlib.compress(rows) + b"xx"),
+        "no IEND": rebuilt(3, 2, rows)[:-12],
+        "IDAT interrupted": rebuilt(
+            3,
+            2,
+            rows,
+            idat=zlib.compress(rows)[:5],
+            after=chunk(b"tEXt", b"k\x00v") + chunk(b"IDAT", zlib.compress(rows)[5:]),
+        ),
+    }
+    for name, data in refused.items():
+        assert simple_png(data) is None, name
+    harmless = chunk(b"tEXt", b"Comment\x00hi") + chunk(b"pHYs", b"\x00" * 8 + b"\x01")
+    harmless += chunk(b"tIME", b"\x07\xea\x0b\x17\x11\x1e\x00") + chunk(b"sBIT", b"\x08")
+    assert simple_png(rebuilt(3, 2, rows, before=harmless, after=harmless)) == (3, 2, 1)
+
+
+def test_the_fast_path_array_is_read_only_like_pillows(tmp_path, rng):
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (4, 4), dtype=np.uint8)).save(path)
+    array = decode_file(str(path), DecodeSettings()).array
+    assert not array.flags.writeable
+
+
 def test_bomb_limit_is_left_to_pillow(monkeypatch, rng):
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (10, 10), dtype=np.uint8)).save(buffer, format="PNG")
@@ -99,7 +163,7 @@ def test_a_corrupt_image_still_gets_pillows_error(tmp_path):
     data[idat + 4 : idat + 4 + length] = b"\xff" * length  # not zlib data, CRC unchanged
     path = tmp_path / "bad.png"
     path.write_bytes(bytes(data))
-    assert simple_png(bytes(data)) == (4, 4, 1)  # the header looks fine: OpenCV is tried
+    assert simple_png(bytes(data)) is None  # left to Pillow, which names the problem
     with pytest.raises(DecodeError, match="corrupt or truncated image"):
         decode_file(str(path), DecodeSettings())
     truncated = tmp_path / "cut.png"

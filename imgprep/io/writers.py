@@ -153,7 +153,7 @@ class Hdf5Writer(_AtomicWriter):
             and images.shape[1:] == self._image_shape
             and images.dtype == dtype
         ):
-            block = images
+            block = images.copy()  # held until the next flush: the caller may reuse its array
         else:
             for image, rel in zip(images, rels, strict=True):
                 self._check_like_first(image, rel, dtype)
