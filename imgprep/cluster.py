@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ DASK_EXTRA_HINT = "pip install 'imgprep[dask]'"
 
 T = TypeVar("T")
 R = TypeVar("R")
+PartitionProgress = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
 
 
 def require_dask() -> Any:
@@ -96,13 +97,15 @@ def run_group(func: Callable[[T], R], tasks: list[T]) -> list[R]:
 
 
 class DaskRunner:
-    """An ordered map over a Dask cluster, with a progress bar over completed partitions.
+    """An ordered map over a Dask cluster, reporting each completed partition.
 
     Args:
         client: a connected ``distributed.Client``.
         partition_files: files per Dask task (about; whole batches are never split).
         retries: how many times a partition that raised is run again.
-        quiet: no progress bar (there is none either when stderr is not a terminal).
+        progress: called as ``progress(total, desc)`` for each map; returns a context manager
+            that yields ``advance(count)``, called once per completed partition, in
+            completion order (the CLI passes a tqdm bar; the library prints nothing).
     """
 
     def __init__(
@@ -111,14 +114,14 @@ class DaskRunner:
         *,
         partition_files: int = DEFAULT_PARTITION_FILES,
         retries: int = DEFAULT_RETRIES,
-        quiet: bool = False,
+        progress: PartitionProgress | None = None,
     ) -> None:
         if partition_files < 1:
             raise InputError(f"the partition size must be at least 1, got {partition_files}")
         self.client = client
         self.partition_files = partition_files
         self.retries = retries
-        self.quiet = quiet
+        self.progress = progress
         self.run_token = secrets.token_hex(4)
         self._calls = 0
 
@@ -155,19 +158,13 @@ class DaskRunner:
         pending: deque[Any] = deque()
         finished: set[str] = set()
         completed = distributed.as_completed()
-        disable = self.quiet or not sys.stderr.isatty()
-        from tqdm import tqdm
-
         remaining = iter(enumerate(arguments))
-        bar = tqdm(
-            total=len(arguments),
-            desc=desc or f"{name} (dask)",
-            unit="partition",
-            file=sys.stderr,
-            disable=disable,
-        )
+        if self.progress is not None:
+            bar = self.progress(len(arguments), desc or name)
+        else:
+            bar = contextlib.nullcontext(_no_progress)
         try:
-            with bar:
+            with bar as advance:
                 while True:
                     while len(pending) < window:
                         item = next(remaining, None)
@@ -189,7 +186,7 @@ class DaskRunner:
                     while head.key not in finished:
                         done = next(completed)
                         finished.add(done.key)
-                        bar.update(1)
+                        advance(1)
                     pending.popleft()
                     finished.discard(head.key)
                     yield _result(head, distributed)
@@ -198,6 +195,10 @@ class DaskRunner:
             # there is nothing left to cancel.
             if pending and self.client.status == "running":
                 self.client.cancel(list(pending))
+
+
+def _no_progress(count: int) -> None:
+    """No report."""
 
 
 def _result(future: Any, distributed: Any) -> Any:
@@ -224,6 +225,7 @@ def connect(
     partition_files: int = DEFAULT_PARTITION_FILES,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: PartitionProgress | None = None,
 ) -> Iterator[DaskRunner]:
     """A ``DaskRunner`` on the cluster at ``scheduler``, or on a new ``LocalCluster``.
 
@@ -265,7 +267,7 @@ def connect(
         if log is not None:
             where = scheduler or f"a local cluster of {workers} worker(s)"
             log(f"dask: connected to {where}; dashboard {client.dashboard_link}")
-        yield DaskRunner(client, partition_files=partition_files, quiet=quiet)
+        yield DaskRunner(client, partition_files=partition_files, progress=progress)
     finally:
         client.close()
         if cluster is not None:

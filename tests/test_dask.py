@@ -28,6 +28,7 @@ from PIL import Image
 
 import imgprep
 from imgprep.cli import main
+from imgprep.cli.common import progress_bar
 from imgprep.cluster import DaskRunner, group_tasks, task_files
 from imgprep.errors import DecodeError
 from tests.conftest import make_dataset, write_image
@@ -328,11 +329,21 @@ def test_the_progress_bar_counts_partitions(scheduler, monkeypatch):
 
     stderr = Terminal()
     monkeypatch.setattr(sys, "stderr", stderr)
+    reports: list[tuple[int, str]] = []
+
+    def bar(total: int, desc: str):
+        reports.append((total, desc))
+        return progress_bar(total, quiet=False, desc=desc, unit="partition")
+
     with Client(scheduler) as client:
-        runner = DaskRunner(client)
+        runner = DaskRunner(client, progress=bar)
         assert list(runner.map(abs, [(-n,) for n in range(7)], desc="demo")) == list(range(7))
+        silent = DaskRunner(client)  # the library alone prints nothing
+        assert list(silent.map(abs, [(-1,)])) == [1]
+    assert reports == [(7, "demo")]
     assert "demo" in stderr.getvalue() and "7/7" in stderr.getvalue()
     assert "partition" in stderr.getvalue()
+    assert stderr.getvalue().count("demo") >= 1 and "abs" not in stderr.getvalue()
 
 
 class KillEveryShard(WorkerPlugin):

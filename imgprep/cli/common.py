@@ -231,12 +231,14 @@ def workers_from(ctx: click.Context, params: dict[str, Any]) -> Iterator[Any]:
         raise click.UsageError(
             "--workers sets the size of a local cluster; a running --scheduler has its own"
         )
+    quiet = params["quiet"]
     with connect(
         params["scheduler"],
         workers=worker_count(params["workers"]),
         partition_files=params["partition_size"],
-        quiet=params["quiet"],
-        log=lambda line: log(line, quiet=params["quiet"]),
+        quiet=quiet,
+        log=lambda line: log(line, quiet=quiet),
+        progress=lambda total, desc: progress_bar(total, quiet=quiet, desc=desc, unit="partition"),
     ) as runner:
         yield runner
 
@@ -247,7 +249,9 @@ def worker_count(value: int) -> int:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, *, quiet: bool, desc: str) -> Iterator[Callable[[int], None]]:
+def progress_bar(
+    total: int, *, quiet: bool, desc: str, unit: str = "img"
+) -> Iterator[Callable[[int], None]]:
     """A tqdm bar on stderr, shown only when stderr is a terminal and not --quiet.
 
     It also makes Ctrl-C dependable: Python raises KeyboardInterrupt wherever the main
@@ -269,7 +273,7 @@ def progress_bar(total: int, *, quiet: bool, desc: str) -> Iterator[Callable[[in
     if main_thread:
         signal.signal(signal.SIGINT, on_sigint)
     try:
-        with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=disable) as bar:
+        with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable) as bar:
 
             def advance(count: int) -> None:
                 if interrupted:
