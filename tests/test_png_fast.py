@@ -125,6 +125,8 @@ def test_damaged_or_unusual_files_are_left_to_pillow():
         "a bad filter type": rebuilt(3, 2, b"\x07" + rows[1:]),
         "data after the zlib stream": rebuilt(3, 2, rows, idat=zlib.compress(rows) + b"xx"),
         "no IEND": rebuilt(3, 2, rows)[:-12],
+        "a duplicate pHYs": rebuilt(3, 2, rows, before=chunk(b"pHYs", b"\x00" * 9) * 2),
+        "pHYs after the image data": rebuilt(3, 2, rows, after=chunk(b"pHYs", b"\x00" * 9)),
         "IDAT interrupted": rebuilt(
             3,
             2,
@@ -135,9 +137,10 @@ def test_damaged_or_unusual_files_are_left_to_pillow():
     }
     for name, data in refused.items():
         assert simple_png(data) is None, name
-    harmless = chunk(b"tEXt", b"Comment\x00hi") + chunk(b"pHYs", b"\x00" * 8 + b"\x01")
-    harmless += chunk(b"tIME", b"\x07\xea\x0b\x17\x11\x1e\x00") + chunk(b"sBIT", b"\x08")
-    assert simple_png(rebuilt(3, 2, rows, before=harmless, after=harmless)) == (3, 2, 1)
+    text = chunk(b"tEXt", b"Comment\x00hi")
+    before = text + chunk(b"pHYs", b"\x00" * 8 + b"\x01") + chunk(b"sBIT", b"\x08")
+    after = text + text + chunk(b"tIME", b"\x07\xea\x0b\x17\x11\x1e\x00")
+    assert simple_png(rebuilt(3, 2, rows, before=before, after=after)) == (3, 2, 1)
 
 
 def test_the_fast_path_array_is_read_only_like_pillows(tmp_path, rng):

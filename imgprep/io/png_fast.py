@@ -10,10 +10,11 @@ each accepts, so only files with nothing to interpret and nothing wrong take thi
 
 - 8-bit grayscale, RGB or RGBA (colour types 0, 2, 6), not interlaced, at most
   ``PIL.Image.MAX_IMAGE_PIXELS`` pixels and 2^20 pixels a side (OpenCV's limit);
-- IHDR first, then only these chunks besides the image data, anywhere, each well-formed as
-  both libraries require: ``pHYs``, ``tEXt`` (keyword of 1-79 bytes, under Pillow's 1 MB
-  text limit), ``tIME``, ``sBIT``, ``bKGD``, ``gAMA`` and ``sRGB`` (not both, since libpng
-  warns when they disagree); neither library applies any of them to the pixels;
+- IHDR first, then only these chunks besides the image data, each well-formed as both
+  libraries require, once each, where libpng expects them: ``pHYs``, ``sBIT``, ``bKGD``,
+  ``gAMA`` and ``sRGB`` (not both, since libpng warns when they disagree) before the image
+  data, ``tEXt`` (keyword of 1-79 bytes, under Pillow's 1 MB text limit; any number) and
+  ``tIME`` anywhere; neither library applies any of them to the pixels;
 - one run of IDAT chunks holding exactly one zlib stream with exactly the rows the header
   announces, each with a valid filter type, and an IEND; every chunk's CRC valid.
 
@@ -34,6 +35,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 6: 4}  # PNG colour type -> channels
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 _OPENCV_MAX_SIDE = 1 << 20
+_ALLOWED_AFTER_IMAGE_DATA = frozenset({b"tEXt", b"tIME"})
 
 
 def simple_png(data: bytes) -> tuple[int, int, int] | None:
@@ -69,7 +71,11 @@ def simple_png(data: bytes) -> tuple[int, int, int] | None:
             image_data.append(data[position + 8 : end - 4])
         elif kind == b"IEND":
             break
-        elif _harmless(kind, data[position + 8 : end - 4], header[2], seen):
+        elif (
+            (kind == b"tEXt" or kind not in seen)  # libpng warns about duplicates
+            and (not image_data or kind in _ALLOWED_AFTER_IMAGE_DATA)  # ... and out of place
+            and _harmless(kind, data[position + 8 : end - 4], header[2], seen)
+        ):
             seen.add(kind)
             after_image_data = bool(image_data)
         else:
