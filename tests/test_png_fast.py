@@ -43,7 +43,7 @@ def with_chunk_before_idat(png: bytes, extra: bytes) -> bytes:
 def test_plain_pngs_take_the_fast_path_and_give_the_stored_pixels(tmp_path, rng, mode, channels):
     array = rng.integers(0, 256, (13, 17, channels), dtype=np.uint8)
     info = PngImagePlugin.PngInfo()
-    info.add_text("comment", "harmless")
+    info.add_text("Comment", "harmless")
     info.add(b"gAMA", (45455).to_bytes(4, "big"))
     path = tmp_path / "x.png"
     Image.fromarray(array[:, :, 0] if channels == 1 else array, mode).save(path, pnginfo=info)
@@ -105,6 +105,12 @@ def rebuilt(
     )
 
 
+def small_window(data: bytes) -> bytes:
+    """A valid zlib stream whose header declares a 512-byte window (libpng assumes 32 KiB)."""
+    packer = zlib.compressobj(wbits=9)
+    return packer.compress(data) + packer.flush()
+
+
 def test_damaged_or_unusual_files_are_left_to_pillow():
     rows = b"".join(b"\x00" + bytes(range(y, y + 3)) for y in range(2))
     assert simple_png(rebuilt(3, 2, rows)) == (3, 2, 1)
@@ -125,6 +131,12 @@ def test_damaged_or_unusual_files_are_left_to_pillow():
         "a bad filter type": rebuilt(3, 2, b"\x07" + rows[1:]),
         "data after the zlib stream": rebuilt(3, 2, rows, idat=zlib.compress(rows) + b"xx"),
         "no IEND": rebuilt(3, 2, rows)[:-12],
+        "a tEXt keyword Pillow reads": rebuilt(3, 2, rows, before=chunk(b"tEXt", b"exif\x00MM")),
+        "a tEXt without keyword end": rebuilt(3, 2, rows, before=chunk(b"tEXt", b"Comment")),
+        "IEND with data": rebuilt(3, 2, rows)[:-12] + chunk(b"IEND", b"x"),
+        "a gAMA over 2^31": rebuilt(3, 2, rows, before=chunk(b"gAMA", b"\x80\x00\x00\x01")),
+        "a small zlib window": rebuilt(3, 2, rows, idat=small_window(rows)),
+        "larger than the fast path pays for": rebuilt(100, 100, b"\x00" * 10100),
         "a duplicate pHYs": rebuilt(3, 2, rows, before=chunk(b"pHYs", b"\x00" * 9) * 2),
         "pHYs after the image data": rebuilt(3, 2, rows, after=chunk(b"pHYs", b"\x00" * 9)),
         "IDAT interrupted": rebuilt(
@@ -135,6 +147,7 @@ def test_damaged_or_unusual_files_are_left_to_pillow():
             after=chunk(b"tEXt", b"k\x00v") + chunk(b"IDAT", zlib.compress(rows)[5:]),
         ),
     }
+    assert zlib.decompress(small_window(rows)) == rows
     for name, data in refused.items():
         assert simple_png(data) is None, name
     text = chunk(b"tEXt", b"Comment\x00hi")
