@@ -146,7 +146,6 @@ def write_shard(task: ShardTask) -> ShardResult:
     os.makedirs(os.path.dirname(task.shard), exist_ok=True)
     rels = [rel for segments in task.batches for _, rel in iter_segments(segments)]
     errors: list[tuple[int, str]] = []
-    rows = 0
     begin = 0
     with Hdf5Writer(task.shard, compression=task.compression, batch_size=task.batch_size) as out:
         out.start_split(
@@ -172,7 +171,6 @@ def write_shard(task: ShardTask) -> ShardResult:
                 [task.labels[owner] for owner in owners],
                 extra if task.plan is not None else None,
             )
-            rows += len(batch.images)
             begin += batch.count
         out.end_split(skipped=[], allow_empty=True)
         out.finish(
@@ -184,9 +182,9 @@ def write_shard(task: ShardTask) -> ShardResult:
                 "errors": errors,
             }
         )
-    result = read_shard(task.shard, task.key, digest)
-    if result is None:  # the files changed while they were read: the shard is already stale
-        raise ImgprepError(f"{task.shard}: input files changed while the shard was written")
+    result = read_shard(task.shard, task.key, digest)  # the summary, read as a reuse reads it
+    if result is None:  # replaced or damaged since the rename: another run writing here?
+        raise ImgprepError(f"{task.shard}: the shard just written cannot be read back")
     return dataclasses.replace(result, reused=False)
 
 
