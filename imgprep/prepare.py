@@ -377,7 +377,7 @@ class _Job:
         self._write_split(writer, ordinal, raw, plan, report, progress, on_skip, fold=fold)
         stats = stats_from_fold(fold, split.discovery, options.decode)
         pipeline = Pipeline(options, stats)
-        writer.rewrite_split(split.name, pipeline.apply_many, rows=self.batch_size)
+        writer.rewrite_split(split.name, pipeline.apply_block, rows=self.batch_size)
         return pipeline
 
     def _write_split(

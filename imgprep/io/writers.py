@@ -211,13 +211,13 @@ class Hdf5Writer(_AtomicWriter):
     def rewrite_split(
         self,
         name: str | None,
-        transform: Callable[[list[np.ndarray]], list[np.ndarray]],
+        transform: Callable[[np.ndarray], np.ndarray],
         *,
         rows: int,
     ) -> None:
-        """Replace a written split's images by ``transform`` of them, ``rows`` at a time (or
-        the rows of about 4 MiB, if more: ``transform`` is applied image by image, so the
-        block size never changes the result)."""
+        """Replace a written split's images by ``transform`` of them (N x H x W x C in, same
+        N out), ``rows`` at a time (or the rows of about 4 MiB, if more: ``transform`` acts on
+        each image alone, so the block size never changes the result)."""
         self._flush()
         group = self._file if name is None else self._file[name]
         data = group["images"]
@@ -225,7 +225,7 @@ class Hdf5Writer(_AtomicWriter):
         rows = max(1, rows, CHUNK_BYTES // image_bytes)
         for start in range(0, data.shape[0], rows):
             block = data[start : start + rows]
-            data[start : start + len(block)] = np.stack(transform(list(block)))
+            data[start : start + len(block)] = transform(block)
 
     def finish(self, metadata: dict[str, Any]) -> None:
         self._flush()

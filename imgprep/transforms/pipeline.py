@@ -370,6 +370,24 @@ class Pipeline:
             out.extend(_cast(stacked, dtype))
         return out
 
+    def apply_block(self, block: np.ndarray) -> np.ndarray:
+        """``apply_many`` on an N x H x W x C array, returning one: the same numbers, without
+        splitting the block into images and stacking them again when every step is
+        elementwise (the in-place normalization of a written split runs through here)."""
+        per_image = any(
+            isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
+        )
+        if per_image or len(block) < 2:
+            return np.stack(self.apply_many(list(block)))
+        out = np.empty(block.shape, dtype=self.output_dtype(block.dtype))
+        per_slice = max(1, _SLICE_BYTES // max(1, block[0].size * 8))  # as apply_many
+        for start in range(0, len(block), per_slice):
+            stacked = block[start : start + per_slice]
+            for step in self.steps:
+                stacked = step(stacked)
+            out[start : start + len(stacked)] = _cast(stacked, out.dtype.name)
+        return out
+
     def apply(self, image: Any) -> np.ndarray:
         """Apply the whole pipeline to a path, PIL image, H x W x C array or N x H x W x C batch."""
         if isinstance(image, str):
