@@ -235,6 +235,8 @@ def connect(
     starts no dashboard.
     """
     distributed = require_dask()
+    if scheduler is None and workers < 1:
+        raise InputError(f"a local cluster needs at least 1 worker, got {workers}")
     cluster = None
     try:
         if scheduler is None:
@@ -251,17 +253,15 @@ def connect(
             # Waits Dask's distributed.comm.timeouts.connect (30 s unless configured, e.g.
             # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s) for an unreachable scheduler.
             client = distributed.Client(scheduler)
-    except ValueError as exc:  # "missing port number", an unknown protocol
+    except (ValueError, OSError, RuntimeError) as exc:
+        # ValueError: a malformed address; OSError: an unreachable scheduler; RuntimeError:
+        # local workers that failed to start
         if cluster is not None:
             cluster.close()
         if scheduler is None:
             raise ImgprepError(f"cannot start a local Dask cluster: {exc}") from exc
-        raise InputError(f"invalid --scheduler address {scheduler!r}: {exc}") from exc
-    except (OSError, RuntimeError) as exc:  # unreachable scheduler; workers that fail to start
-        if cluster is not None:
-            cluster.close()
-        if scheduler is None:
-            raise ImgprepError(f"cannot start a local Dask cluster: {exc}") from exc
+        if isinstance(exc, ValueError):
+            raise InputError(f"invalid --scheduler address {scheduler!r}: {exc}") from exc
         raise ImgprepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     try:
         if log is not None:

@@ -29,6 +29,7 @@ from imgprep.io.atomic import resolve_target
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.writers import Hdf5Writer, PngWriter
 from imgprep.sharded import (
+    ShardSpec,
     SplitShards,
     collect_split,
     plan_shards,
@@ -81,8 +82,14 @@ def output_format(output: str, requested: str | None) -> str:
     return "hdf5" if output.lower().endswith(HDF5_SUFFIXES) else "png"
 
 
-def check_format(fmt: str, options: PipelineOptions) -> None:
-    """Refuse, before any work, a pipeline the output format cannot hold exactly."""
+def check_format(fmt: str, options: PipelineOptions, *, on_cluster: bool = False) -> None:
+    """Refuse, before any work, a pipeline the output format cannot hold exactly, and a PNG
+    tree from a cluster (which writes HDF5 shards)."""
+    if on_cluster and fmt != "hdf5":
+        raise InputError(
+            "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
+            "with --engine local"
+        )
     if fmt == "png" and options.makes_floats:
         raise InputError(
             "a float pipeline (rescale, centre or standardize) cannot be written as PNG without "
@@ -176,17 +183,12 @@ def run_transform(
     from the file. Every step is a pure function of the pixel values, so the output is
     byte-identical to computing the statistics first (``single_pass=False``, tested).
     """
-    check_format(fmt, options)
+    check_format(fmt, options, on_cluster=not isinstance(workers, int))
     if options.zca and (stats is None or not stats.zca):
         raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
-    if on_cluster and fmt != "hdf5":
-        raise InputError(
-            "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
-            "with --engine local"
-        )
     job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
@@ -325,17 +327,16 @@ class _Job:
         for ordinal, split in enumerate(self.splits):
             items = split.discovery.items
             folder = shard_folder(target, split.name)
-            tasks = plan_shards(
-                items,
-                folder=folder,
+            spec = ShardSpec(
                 pipeline=pipeline,
                 plan=self.plan if ordinal in augmented else None,
                 split=ordinal,
                 labelled=split.discovery.labelled,
+                path_bytes=items.longest_rel_bytes(),
                 compression=self.compression,
                 batch_size=self.batch_size,
-                partition_files=runner.partition_files,
             )
+            tasks = plan_shards(items, spec, folder=folder, partition_files=runner.partition_files)
             shards = SplitShards(split.name, folder)
             desc = f"transform {split.name}" if split.name else "transform"
             results = runner.map(write_shard, [(task,) for task in tasks], desc=desc)
@@ -395,15 +396,11 @@ class _Job:
         split = self.splits[ordinal]
         key = split.name or ""
         items = split.discovery.items
-        longest = max(
-            (len(items.rel(i).encode("utf-8", "surrogateescape")) for i in range(len(items))),
-            default=1,
-        )
         writer.start_split(
             split.name,
             labelled=split.discovery.labelled,
             augmented=plan is not None,
-            path_bytes=longest,
+            path_bytes=items.longest_rel_bytes(),
         )
         skipped: list[dict[str, str]] = []
         written = 0

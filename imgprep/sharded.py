@@ -52,7 +52,7 @@ from imgprep.errors import DecodeError, ImgprepError
 from imgprep.io.atomic import atomic_path
 from imgprep.io.discover import ItemList, absolute_segments, iter_segments
 from imgprep.io.remote import file_stat
-from imgprep.io.writers import FORMAT_NAME, FORMAT_VERSION, Hdf5Writer, check_like_first
+from imgprep.io.writers import Hdf5Writer, check_like_first, write_dataset_attrs
 from imgprep.transform_worker import AugmentPlan, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline
 
@@ -66,65 +66,60 @@ Segments = list[tuple[str, tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
+class ShardSpec:
+    """What every shard of a split shares: how its rows are made and stored."""
+
+    pipeline: Pipeline
+    plan: AugmentPlan | None
+    split: int  # the split's position: augmentation draws depend on it
+    labelled: bool
+    path_bytes: int
+    compression: str
+    batch_size: int  # rows per batch inside a shard (memory only; not in the key)
+
+    def key(self, start: int, files: Sequence[tuple[str, str, int | None]]) -> str:
+        """16 hex digits of SHA-256 over everything that decides a shard's bytes: this spec,
+        the partition's first index and its (opened path, stored path, label) per file."""
+        pipeline, plan = self.pipeline, self.plan
+        described = {
+            "format": [SHARD_FORMAT, SHARD_FORMAT_VERSION, __version__],
+            "pipeline": pipeline.describe(),
+            "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
+            "plan": plan.to_dict() if plan is not None else None,
+            "split": self.split,
+            "start": start,
+            "labelled": self.labelled,
+            "path_bytes": self.path_bytes,
+            "compression": self.compression,
+            "files": [list(file) for file in files],
+        }
+        text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class ShardTask:
     """One partition for a worker: its files (in batches), where its shard goes, how."""
 
     shard: str  # absolute path of the final shard
     key: str
+    spec: ShardSpec
     batches: list[Segments]
     labels: list[int | None]
     start: int  # index of the partition's first file in the split
-    split: int
-    pipeline: Pipeline
-    plan: AugmentPlan | None
-    labelled: bool
-    path_bytes: int
-    compression: str
-    batch_size: int
 
 
 @dataclass
 class ShardResult:
-    """What a shard holds: files, rows, failures (offset in the partition, reason)."""
+    """What a shard holds: rows, failures (offset in the partition, reason), its datasets."""
 
-    files: int
     rows: int
     errors: list[tuple[int, str]]
+    columns: tuple[str, ...]  # row-aligned datasets: images, labels, augmentation/theta ...
     shape: tuple[int, ...] | None = None
     dtype: str | None = None
     first_path: str | None = None
     reused: bool = False
-    columns: tuple[
-        str, ...
-    ] = ()  # its row-aligned datasets (images, labels, augmentation/theta ...)
-
-
-def shard_key(
-    *,
-    pipeline: Pipeline,
-    plan: AugmentPlan | None,
-    split: int,
-    start: int,
-    files: Sequence[tuple[str, str, int | None]],
-    labelled: bool,
-    path_bytes: int,
-    compression: str,
-) -> str:
-    """16 hex digits of SHA-256 over everything that decides a shard's bytes."""
-    described = {
-        "format": [SHARD_FORMAT, SHARD_FORMAT_VERSION, __version__],
-        "pipeline": pipeline.describe(),
-        "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
-        "plan": plan.to_dict() if plan is not None else None,
-        "split": split,
-        "start": start,
-        "labelled": labelled,
-        "path_bytes": path_bytes,
-        "compression": compression,
-        "files": [[path, rel, label] for path, rel, label in files],  # opened, stored, label
-    }
-    text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def files_digest(batches: Sequence[Segments]) -> str:
@@ -144,19 +139,20 @@ def write_shard(task: ShardTask) -> ShardResult:
     if reused is not None:
         return reused
     os.makedirs(os.path.dirname(task.shard), exist_ok=True)
+    spec = task.spec
     rels = [rel for segments in task.batches for _, rel in iter_segments(segments)]
     errors: list[tuple[int, str]] = []
     begin = 0
-    with Hdf5Writer(task.shard, compression=task.compression, batch_size=task.batch_size) as out:
+    with Hdf5Writer(task.shard, compression=spec.compression, batch_size=spec.batch_size) as out:
         out.start_split(
             None,
-            labelled=task.labelled,
-            augmented=task.plan is not None,
-            path_bytes=task.path_bytes,
+            labelled=spec.labelled,
+            augmented=spec.plan is not None,
+            path_bytes=spec.path_bytes,
         )
         for segments in task.batches:
             work = TransformTask(
-                segments, task.pipeline, start=task.start + begin, split=task.split, plan=task.plan
+                segments, spec.pipeline, start=task.start + begin, split=spec.split, plan=spec.plan
             )
             batch = transform_batch(work)
             errors += [(begin + offset, reason) for offset, reason in batch.errors]
@@ -169,7 +165,7 @@ def write_shard(task: ShardTask) -> ShardResult:
                 batch.images,
                 [rels[owner] for owner in owners],
                 [task.labels[owner] for owner in owners],
-                extra if task.plan is not None else None,
+                extra if spec.plan is not None else None,
             )
             begin += batch.count
         out.end_split(skipped=[], allow_empty=True)
@@ -202,7 +198,6 @@ def read_shard(path: str, key: str, digest: str) -> ShardResult | None:
             images = shard.get("images")
             return ShardResult(
                 columns=tuple(sorted(_columns(shard))),
-                files=int(json.loads(attrs["files"])),
                 rows=int(attrs["count"]),
                 errors=[
                     (int(offset), str(reason)) for offset, reason in json.loads(attrs["errors"])
@@ -238,61 +233,23 @@ def shard_folder(output: str, split: str | None) -> str:
 
 
 def plan_shards(
-    items: ItemList,
-    *,
-    folder: str,
-    pipeline: Pipeline,
-    plan: AugmentPlan | None,
-    split: int,
-    labelled: bool,
-    compression: str,
-    batch_size: int,
-    partition_files: int,
+    items: ItemList, spec: ShardSpec, *, folder: str, partition_files: int
 ) -> list[ShardTask]:
-    """The split's partitions as shard tasks (batches of ``batch_size`` inside each)."""
-    path_bytes = max(
-        (len(items.rel(i).encode("utf-8", "surrogateescape")) for i in range(len(items))),
-        default=1,
-    )
+    """The split's partitions as shard tasks (batches of ``spec.batch_size`` inside each)."""
     size = max(partition_files, 1)
     tasks = []
     for number, start in enumerate(range(0, len(items), size)):
         stop = min(start + size, len(items))
         batches = [
-            absolute_segments(items.segments(begin, min(begin + batch_size, stop)))
-            for begin in range(start, stop, batch_size)
+            absolute_segments(items.segments(begin, min(begin + spec.batch_size, stop)))
+            for begin in range(start, stop, spec.batch_size)
         ]
         located = [path for segments in batches for path, _ in iter_segments(segments)]
-        files = [
-            (path, items.rel(i), items.label(i))
-            for path, i in zip(located, range(start, stop), strict=True)
-        ]
-        key = shard_key(
-            pipeline=pipeline,
-            plan=plan,
-            split=split,
-            start=start,
-            files=files,
-            labelled=labelled,
-            path_bytes=path_bytes,
-            compression=compression,
-        )
-        tasks.append(
-            ShardTask(
-                shard=os.path.join(folder, f"part-{number:05d}-{key}.h5"),
-                key=key,
-                batches=batches,
-                labels=[label for _, _, label in files],
-                start=start,
-                split=split,
-                pipeline=pipeline,
-                plan=plan,
-                labelled=labelled,
-                path_bytes=path_bytes,
-                compression=compression,
-                batch_size=batch_size,
-            )
-        )
+        labels = [items.label(i) for i in range(start, stop)]
+        files = zip(located, (items.rel(i) for i in range(start, stop)), labels, strict=True)
+        key = spec.key(start, list(files))
+        shard = os.path.join(folder, f"part-{number:05d}-{key}.h5")
+        tasks.append(ShardTask(shard, key, spec, batches, labels, start))
     return tasks
 
 
@@ -346,13 +303,12 @@ def write_virtual_file(
     metadata: dict[str, Any],
     *,
     absolute_sources: bool = False,
-) -> list[str]:
+) -> None:
     """Write ``output`` (atomically): virtual datasets over each split's shards.
 
     The shards are named relative to ``output``'s folder (the pair can be moved together),
     or by absolute paths with ``absolute_sources``: HDF5 resolves a relative source from the
     name the file was opened by, so an output reached through a symbolic link needs them.
-    Returns the shard paths as referenced.
     """
     import h5py
 
@@ -388,15 +344,7 @@ def write_virtual_file(
             group.attrs["skipped"] = json.dumps(split.skipped)
             group.attrs["count"] = total
             referenced += [named(path) for path, _ in filled]
-        attrs = out.attrs
-        attrs["format"] = FORMAT_NAME
-        attrs["format_version"] = FORMAT_VERSION
-        attrs["imgprep_version"] = __version__
-        for key, value in metadata.items():
-            attrs[key] = json.dumps(value)
-        attrs["engine"] = json.dumps("dask")
-        attrs["shards"] = json.dumps(referenced)
-    return referenced
+        write_dataset_attrs(out.attrs, {**metadata, "engine": "dask", "shards": referenced})
 
 
 def _columns(shard: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

@@ -30,7 +30,7 @@ import imgprep
 from imgprep.cli import main
 from imgprep.cli.common import progress_bar
 from imgprep.cluster import DaskRunner, group_tasks, task_files
-from imgprep.errors import DecodeError
+from imgprep.errors import DecodeError, InputError
 from tests.conftest import make_dataset, write_image
 
 
@@ -475,3 +475,57 @@ def test_failures_on_a_cluster_print_one_line_and_are_not_retried(digits, tmp_pa
     assert lines[-1].startswith(expected), done.stderr
     assert "Traceback" not in done.stderr and "Compute Failed" not in done.stderr
     assert not (tmp_path / "out.h5").exists()
+
+
+def fail_once(marker: str) -> str:
+    """An I/O error the first time (a flaky disk), then success."""
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        raise OSError("transient")
+    return "done"
+
+
+def count_and_refuse(counter: str) -> None:
+    """A library error (bad data): recorded, then raised."""
+    with open(counter, "a") as handle:
+        handle.write("x")
+    raise InputError("bad input, the same every time")
+
+
+def test_transient_errors_are_retried_library_errors_are_not(scheduler, tmp_path):
+    with Client(scheduler) as client:
+        runner = DaskRunner(client)
+        assert list(runner.map(fail_once, [(str(tmp_path / "failed"),)])) == ["done"]
+        counter = tmp_path / "attempts"
+        with pytest.raises(InputError, match="the same every time"):
+            list(runner.map(count_and_refuse, [(str(counter),)]))
+    assert counter.read_text() == "x"  # one attempt: no retry of a deterministic error
+
+
+def test_a_local_cluster_needs_a_worker():
+    with pytest.raises(InputError, match="at least 1 worker"), imgprep.connect_dask(workers=0):
+        pass
+
+
+def test_a_tampered_shard_and_an_empty_result_are_one_line_errors(scheduler, digits, tmp_path):
+    out = tmp_path / "out.h5"
+    args = ["transform", str(digits), "-o", str(out), "--engine", "dask"]
+    args += ["--scheduler", scheduler, "--partition-size", "10", "-q"]
+    assert invoke(*args)[0] == 0
+    shard = sorted((tmp_path / "out.h5.shards").iterdir())[1]
+    with h5py.File(shard, "a") as f:  # same key and files: reused, but it lost a dataset
+        del f["labels"]
+    code, output = invoke(*args)
+    assert code == 1 and "holds images, paths, but the first shard holds" in output
+    for path in digits.rglob("*.png"):
+        path.write_bytes(b"broken")
+    empty = tmp_path / "empty.h5"
+    code, output = invoke(*args[:3], str(empty), *args[4:], "--on-error", "skip")
+    assert code == 1 and output.endswith("Error: no image could be read; nothing to write\n")
+    assert not empty.exists()
+
+
+def test_without_the_dask_extra_the_engine_says_how_to_install_it(digits, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now fails
+    code, output = invoke("fit-stats", str(digits), "-q", "--engine", "dask")
+    assert code == 2 and "pip install 'imgprep[dask]'" in output

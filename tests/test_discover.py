@@ -150,3 +150,25 @@ def test_every_pillow_format_is_found_but_not_stubs(tmp_path: Path, rng):
     found = discover([str(tmp_path)])
     assert [i.rel for i in found.items] == ["a.tga"] and found.ignored == 1
     np.testing.assert_array_equal(decode_image(found.items[0].path), array)
+
+
+def test_absolute_segments_keep_stored_paths_and_open_the_same_files(tmp_path, monkeypatch):
+    from imgprep.io.discover import absolute_segments, iter_segments
+
+    monkeypatch.chdir(tmp_path)
+    segments = [
+        ("data", ("a/1.png", "b/2.png")),
+        ("", ("x.png", "/abs/y.png", "z.png", "s3://bucket/w.png")),
+        ("s3://bucket/root", ("c/3.png",)),
+    ]
+    located = absolute_segments(segments)
+    assert [rel for _, rel in iter_segments(located)] == [rel for _, rel in iter_segments(segments)]
+    assert [path for path, _ in iter_segments(located)] == [
+        f"{tmp_path}/data/a/1.png",
+        f"{tmp_path}/data/b/2.png",
+        f"{tmp_path}/x.png",
+        "/abs/y.png",
+        f"{tmp_path}/z.png",
+        "s3://bucket/w.png",
+        "s3://bucket/root/c/3.png",
+    ]

@@ -186,3 +186,14 @@ def test_a_corrupt_image_still_gets_pillows_error(tmp_path):
     truncated.write_bytes(good[: idat + 10])
     with pytest.raises(DecodeError, match="corrupt or truncated image"):
         decode_file(str(truncated), DecodeSettings())
+
+
+def test_a_pad_value_the_pixels_cannot_hold_names_the_file(tmp_path, rng):
+    from imgprep.errors import InputError
+
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (4, 6), dtype=np.uint8)).save(path)
+    assert simple_png(path.read_bytes()) is not None
+    settings = DecodeSettings(size=(8, 8), resize_mode="fit", pad_value="300")
+    with pytest.raises(InputError, match=r"x\.png\)$"):
+        decode_file(str(path), settings)

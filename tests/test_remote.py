@@ -127,3 +127,11 @@ def test_modification_times_in_every_spelling():
     assert mtime_ns({"updated": "2026-01-02T03:04:05Z"}) == expected
     assert mtime_ns({"size": 3}) == -1
     assert is_url("s3://b/k") and is_url("file:///x") and not is_url("data/x:y")
+
+
+def test_without_fsspec_urls_say_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fsspec", None)
+    code, output = invoke("fit-stats", "s3://bucket/train")
+    assert code == 2 and "read through fsspec: pip install" in output

@@ -31,6 +31,13 @@ from imgprep.io.discover import read_path_list
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 data error or failed check, 2 usage error."
 
 
+def with_options(func: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    """``func`` decorated with each of ``options``, listed in the order --help shows them."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """INPUTS... plus --files-from and --example."""
     func = click.option(
@@ -136,9 +143,7 @@ def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "(faster; 0.03 grey levels from a full decode on average, up to ~50 at sharp edges).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
 
 
 _Settings = TypeVar("_Settings")
@@ -185,9 +190,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr."
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
 
 
 def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -215,9 +218,7 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="With --engine dask: files per Dask task (transform: per HDF5 shard).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
 
 
 @contextlib.contextmanager

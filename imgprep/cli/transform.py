@@ -318,12 +318,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         augmented = augmented_splits(splits)
     if not params["preview_only"]:
         fmt = output_format(params["output"], params["fmt"])
-        check_format(fmt, options)
-        if params["engine"] == "dask" and fmt != "hdf5":
-            raise click.UsageError(
-                "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG "
-                "tree with --engine local"
-            )
+        check_format(fmt, options, on_cluster=params["engine"] == "dask")
         check_writable(params["output"], directory_ok=fmt == "png")
         if fmt == "png":
             check_png_target(params["output"], overwrite=params["overwrite"])

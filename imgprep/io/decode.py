@@ -152,16 +152,7 @@ def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.nda
     if array is None or settings.size is None:
         return array
     image = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode)
-    try:
-        return resize_pil(
-            image,
-            size=settings.size,
-            mode=settings.resize_mode,  # type: ignore[arg-type]
-            resample=settings.resample,  # type: ignore[arg-type]
-            pad_value=settings.pad_value,
-        )
-    except PadValueError as exc:
-        raise InputError(f"{exc} ({path})") from None
+    return _decode_resized(image, settings, path)
 
 
 def _decode_source(source: BinaryIO, path: str, settings: DecodeSettings) -> np.ndarray:
@@ -187,10 +178,7 @@ def _decode_source(source: BinaryIO, path: str, settings: DecodeSettings) -> np.
     except _DECODE_FAILURES as exc:
         raise DecodeError(path, f"corrupt or truncated image ({_short(exc)})") from exc
     if array is None:  # outside the try: our own errors are not "corrupt image"
-        try:
-            array = _decode_resized(image, settings, path)
-        except PadValueError as exc:
-            raise InputError(f"{exc} ({path})") from None
+        array = _decode_resized(image, settings, path)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise DecodeError(path, "float image contains NaN or infinite values")
     return array
@@ -230,14 +218,18 @@ def _open(source: BinaryIO, path: str) -> Image.Image:
 
 
 def _decode_resized(image: Image.Image, settings: DecodeSettings, path: str) -> np.ndarray:
-    """Colour-convert, then resize 8-bit images as PIL images (no full-size array copy)."""
+    """Colour-convert, then resize 8-bit images as PIL images (no full-size array copy); a
+    pad value the pixels cannot hold is a usage error naming the file."""
     assert settings.size is not None
     keep = {"size": settings.size, "mode": settings.resize_mode, "resample": settings.resample}
     converted = image_to_pil(image, settings.color)
-    if converted is not None:
-        return resize_pil(converted, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
-    array = image_to_array(image, settings.color, path=path)
-    return resize(array, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
+    try:
+        if converted is not None:
+            return resize_pil(converted, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
+        array = image_to_array(image, settings.color, path=path)
+        return resize(array, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
+    except PadValueError as exc:
+        raise InputError(f"{exc} ({path})") from None
 
 
 def image_to_pil(image: Image.Image, color: str) -> Image.Image | None:

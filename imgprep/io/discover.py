@@ -27,6 +27,7 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
+import itertools
 import os
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -136,6 +137,11 @@ class ItemList(Sequence[ImageItem]):
     def rel(self, index: int) -> str:
         return self._rels[index]
 
+    def longest_rel_bytes(self) -> int:
+        """The longest relative path in UTF-8 bytes (at least 1): the width of the fixed-length
+        ``paths`` dataset of an HDF5 output."""
+        return max((len(rel.encode("utf-8", "surrogateescape")) for rel in self._rels), default=1)
+
     def label(self, index: int) -> int | None:
         value = self._labels[index]
         return None if value < 0 else value
@@ -189,22 +195,16 @@ def absolute_segments(
     working directory differs from this one's (Dask workers). Files given as they are (root
     ``""``) that are relative get this directory as their root; URLs stay as they are."""
     cwd = os.getcwd()
+
+    def root_of(rel: str) -> str:
+        return "" if is_url(rel) or os.path.isabs(rel) else cwd
+
     out: list[tuple[str, tuple[str, ...]]] = []
     for root, rels in segments:
         if root:
             out.append((root if is_url(root) else os.path.abspath(root), tuple(rels)))
-            continue
-        run: list[str] = []
-        base = None
-        for rel in rels:
-            own = "" if is_url(rel) or os.path.isabs(rel) else cwd
-            if run and own != base:
-                out.append((base or "", tuple(run)))
-                run = []
-            base = own
-            run.append(rel)
-        if run:
-            out.append((base or "", tuple(run)))
+        else:
+            out += [(base, tuple(run)) for base, run in itertools.groupby(rels, key=root_of)]
     return out
 
 
@@ -344,22 +344,33 @@ def _scan_directory(path: str) -> _Scan:
             classes.append((name, rels))
         else:
             empty.append(name)
-    files = [entry for entry in entries if not entry.is_dir(follow_symlinks=False)]
+    top = [entry.name for entry in entries if not entry.is_dir(follow_symlinks=False)]
+    return _finish_scan(path, classes, empty, top, ignored)
+
+
+def _finish_scan(
+    path: str,
+    classes: list[tuple[str, list[str]]],
+    empty: list[str],
+    top: list[str],
+    ignored: int,
+) -> _Scan:
+    """What both scans decide the same way, from the class folders with images, those
+    without (``empty``), the sorted file names at the top, and the files ignored so far: a
+    labelled dataset ignores the top files (noting any images among them), a flat one keeps
+    the top images."""
+    flat = [name for name in top if not is_hidden(name) and has_image_extension(name)]
+    if not classes:
+        return _Scan(classes=[], flat=flat, ignored=ignored + len(top) - len(flat), notes=[])
     notes: list[str] = []
-    if classes:
-        ignored += len(files)
-        top_images = sum(1 for e in files if not is_hidden(e.name) and has_image_extension(e.name))
-        if top_images:
-            notes.append(
-                f"{path}: {top_images} image(s) at the top of a labelled folder belong to no "
-                "class folder and are ignored"
-            )
-        if empty:
-            notes.append(f"{path}: folder(s) without images are not classes: {', '.join(empty)}")
-        return _Scan(classes=classes, flat=[], ignored=ignored, notes=notes)
-    flat = [e.name for e in files if not is_hidden(e.name) and has_image_extension(e.name)]
-    ignored += len(files) - len(flat)
-    return _Scan(classes=[], flat=flat, ignored=ignored, notes=notes)
+    if flat:
+        notes.append(
+            f"{path}: {len(flat)} image(s) at the top of a labelled folder belong to no "
+            "class folder and are ignored"
+        )
+    if empty:
+        notes.append(f"{path}: folder(s) without images are not classes: {', '.join(empty)}")
+    return _Scan(classes=classes, flat=[], ignored=ignored + len(top), notes=notes)
 
 
 def _scan_listing(url: str, rels: list[str]) -> _Scan:
@@ -393,19 +404,7 @@ def _scan_listing(url: str, rels: list[str]) -> _Scan:
             classes.append((name, sorted(images, key=lambda rel: rel.split("/"))))
         else:
             empty.append(name)
-    top.sort()
-    flat = [name for name in top if not is_hidden(name) and has_image_extension(name)]
-    notes: list[str] = []
-    if classes:
-        if flat:
-            notes.append(
-                f"{url}: {len(flat)} image(s) at the top of a labelled folder belong to no "
-                "class folder and are ignored"
-            )
-        if empty:
-            notes.append(f"{url}: folder(s) without images are not classes: {', '.join(empty)}")
-        return _Scan(classes=classes, flat=[], ignored=ignored + len(top), notes=notes)
-    return _Scan(classes=[], flat=flat, ignored=ignored + len(top) - len(flat), notes=notes)
+    return _finish_scan(url, classes, empty, sorted(top), ignored)
 
 
 def _normal(path: str) -> str:

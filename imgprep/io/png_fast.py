@@ -143,7 +143,7 @@ def _harmless(kind: bytes, body: bytes, channels: int, seen: set[bytes]) -> bool
     if kind == b"sBIT":
         return length == channels and all(1 <= bits <= 8 for bits in body)
     if kind == b"bKGD":
-        return length == (2 if channels in (1, 2) else 6) and not any(body[0::2])
+        return length == (2 if channels == 1 else 6) and not any(body[0::2])
     if kind == b"gAMA":
         gamma = int.from_bytes(body, "big")
         return length == 4 and 0 < gamma < 1 << 31 and b"sRGB" not in seen

@@ -114,8 +114,7 @@ class Hdf5Writer(_AtomicWriter):
         self._first_path: str | None = None
         self._image_shape: tuple[int, ...] = ()
         self._labelled = False
-        self._count = 0  # rows accepted in this split
-        self._written = 0  # rows of them already in the file
+        self._written = 0  # rows of this split in the file (more may be held in _pending)
         self._pending: list[dict[str, np.ndarray]] = []
         self._pending_rows = 0
         self._flush_rows = 1
@@ -132,7 +131,6 @@ class Hdf5Writer(_AtomicWriter):
         self._group = self._file if name is None else self._file.create_group(name)
         self._labelled = labelled
         self._first_path = None
-        self._count = 0
         self._written = 0
 
     def write(
@@ -175,7 +173,6 @@ class Hdf5Writer(_AtomicWriter):
                 columns[f"augmentation/{name}"] = table[:, column]
         self._pending.append(columns)
         self._pending_rows += len(block)
-        self._count += len(block)
         if self._pending_rows >= self._flush_rows:
             self._flush()
 
@@ -203,10 +200,10 @@ class Hdf5Writer(_AtomicWriter):
     def end_split(self, *, skipped: list[dict[str, str]], allow_empty: bool = False) -> None:
         """Close the split; an empty one is an error unless ``allow_empty`` (a shard)."""
         self._flush()
-        if self._count == 0 and not allow_empty:
+        if self._written == 0 and not allow_empty:
             raise ImgprepError("no image could be read; nothing to write")
         self._group.attrs["skipped"] = json.dumps(skipped)
-        self._group.attrs["count"] = self._count
+        self._group.attrs["count"] = self._written
 
     def rewrite_split(
         self,
@@ -229,12 +226,7 @@ class Hdf5Writer(_AtomicWriter):
 
     def finish(self, metadata: dict[str, Any]) -> None:
         self._flush()
-        attrs = self._file.attrs
-        attrs["format"] = FORMAT_NAME
-        attrs["format_version"] = FORMAT_VERSION
-        attrs["imgprep_version"] = __version__
-        for key, value in metadata.items():
-            attrs[key] = json.dumps(value)
+        write_dataset_attrs(self._file.attrs, metadata)
         self._finished = True
 
     def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
@@ -414,6 +406,16 @@ def _temporary_beside(target: str, *, directory: bool) -> str:
         except OSError as exc:
             raise InputError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return path
+
+
+def write_dataset_attrs(attrs: Any, metadata: dict[str, Any]) -> None:
+    """The root attributes of an imgprep HDF5 output: format, versions, and each metadata
+    value as JSON text (shared by the writer and the sharded main file)."""
+    attrs["format"] = FORMAT_NAME
+    attrs["format_version"] = FORMAT_VERSION
+    attrs["imgprep_version"] = __version__
+    for key, value in metadata.items():
+        attrs[key] = json.dumps(value)
 
 
 def check_like_first(

@@ -349,44 +349,37 @@ class Pipeline:
         image (about 40 us per 28x28 image saved). Samplewise steps (reductions over each
         image) and ZCA (a product per image) stay per image.
         """
-        per_image = any(
-            isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
-        )
         first = images[0] if images else None
         if (
             first is None
             or len(images) == 1
-            or per_image
+            or not self._elementwise
             or any(image.shape != first.shape or image.dtype != first.dtype for image in images)
         ):
             return [self.apply_array(image) for image in images]
-        dtype = self.output_dtype(first.dtype)
-        per_slice = max(1, _SLICE_BYTES // max(1, first.size * 8))  # float64 intermediates
-        out: list[np.ndarray] = []
-        for start in range(0, len(images), per_slice):
-            stacked = np.stack(images[start : start + per_slice])
-            for step in self.steps:
-                stacked = step(stacked)
-            out.extend(_cast(stacked, dtype))
-        return out
+        return list(self.apply_block(np.stack(images)))
 
     def apply_block(self, block: np.ndarray) -> np.ndarray:
-        """``apply_many`` on an N x H x W x C array, returning one: the same numbers, without
-        splitting the block into images and stacking them again when every step is
-        elementwise (the in-place normalization of a written split runs through here)."""
-        per_image = any(
-            isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
-        )
-        if per_image or len(block) < 2:
-            return np.stack(self.apply_many(list(block)))
+        """``apply_array`` on each image of an N x H x W x C array, returning one: with only
+        elementwise steps, one NumPy call per step and slice of the block (the in-place
+        normalization of a written split runs through here without restacking images)."""
+        if not self._elementwise or len(block) < 2:
+            return np.stack([self.apply_array(image) for image in block])
         out = np.empty(block.shape, dtype=self.output_dtype(block.dtype))
-        per_slice = max(1, _SLICE_BYTES // max(1, block[0].size * 8))  # as apply_many
+        per_slice = max(1, _SLICE_BYTES // max(1, block[0].size * 8))  # float64 intermediates
         for start in range(0, len(block), per_slice):
             stacked = block[start : start + per_slice]
             for step in self.steps:
                 stacked = step(stacked)
             out[start : start + len(stacked)] = _cast(stacked, out.dtype.name)
         return out
+
+    @property
+    def _elementwise(self) -> bool:
+        """Whether every step acts on each value alone (no samplewise reduction, no ZCA)."""
+        return not any(
+            isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
+        )
 
     def apply(self, image: Any) -> np.ndarray:
         """Apply the whole pipeline to a path, PIL image, H x W x C array or N x H x W x C batch."""
