@@ -20,19 +20,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-import numpy as np
-
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.io.remote import file_stat
 from imgprep.stats import (
+    ExactRun,
     ImageMoments,
     MomentAccumulator,
     batch_moments,
     is_exact_dtype,
-    run_moments,
 )
 from imgprep.stats_file import Stats
 
@@ -166,8 +164,9 @@ class BatchSummarizer:
         self.parts: list[Part] = []
         self.errors: list[tuple[int, str]] = []
         self.lines: list[str] = []
-        self._run: list[np.ndarray] = []
+        self._run: ExactRun | None = None  # integer images, counted as they come
         self._run_start = 0
+        self._run_shape: tuple[int, ...] | None = None  # None once sizes differ
 
     def add_image(self, offset: int, rel: str, decoded: DecodedFile) -> None:
         array = decoded.array
@@ -176,14 +175,16 @@ class BatchSummarizer:
             self._flush(offset)
             moments = batch_moments([array])[0]
             self.parts.append(Part(offset, offset + 1, array.dtype.name, array.shape, moments))
-            self._run_start = offset + 1
             return
-        run = self._run
-        if run and (array.dtype != run[0].dtype or array.shape[-1] != run[0].shape[-1]):
+        if self._run is not None and not self._run.accepts(array):
             self._flush(offset)
-        if not self._run:
+        if self._run is None:
+            self._run = ExactRun(array)
             self._run_start = offset
-        self._run.append(array)
+            self._run_shape = array.shape
+        elif self._run_shape != array.shape:
+            self._run_shape = None
+        self._run.add(array)
 
     def add_error(self, offset: int, rel: str, path: str, reason: str) -> None:
         self._flush(offset)
@@ -201,14 +202,10 @@ class BatchSummarizer:
 
     def _flush(self, stop: int) -> None:
         run = self._run
-        if run:
-            first = run[0]
-            same = all(image.shape == first.shape for image in run)
-            shape = first.shape if same else None
-            self.parts.append(
-                Part(self._run_start, stop, first.dtype.name, shape, run_moments(run))
-            )
-            self._run = []
+        if run is not None:
+            name = run.dtype.name
+            self.parts.append(Part(self._run_start, stop, name, self._run_shape, run.moments()))
+            self._run = None
 
 
 def summarise_batch(task: StatsTask) -> BatchSummary:

@@ -165,3 +165,30 @@ def test_exact_std_is_the_correctly_rounded_value(values):
         exact = (Decimal(n * q - s * s) / Decimal(n * n)).sqrt()
         assert acc.channel_stats()["std"][0] == float(exact)
         assert acc.channel_stats()["mean"][0] == float(Decimal(s) / Decimal(n))
+
+
+def test_an_exact_run_holds_no_large_image_after_adding_it(rng):
+    """A run counts an image of 4M+ values at once: a batch of camera photos is never held.
+
+    Small images wait to be counted together (speed), large ones do not wait (memory), and
+    both give the same exact moments as a two-pass float64 computation.
+    """
+    import weakref
+
+    from imgprep.stats import ExactRun
+
+    large = rng.integers(0, 256, (1200, 1200, 3), dtype=np.uint8)  # 4.3M values
+    small = [rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(3)]
+    run = ExactRun(large)
+    run.add(large)
+    alive = weakref.ref(large)
+    for image in small:
+        run.add(image)
+    reference = MomentAccumulator()
+    reference.update([large, *small])  # one image at a time
+    del large
+    assert alive() is None
+    acc = MomentAccumulator()
+    acc.add(run.moments())
+    assert acc.images == 4
+    assert acc.to_dict() == reference.to_dict()
