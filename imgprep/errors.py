@@ -7,6 +7,9 @@ where (file, key, index) and, when known, how to fix it.
 
 from __future__ import annotations
 
+# For every command's --help (the exceptions below carry the codes).
+EXIT_CODES_HELP = "Exit codes: 0 ok, 1 data error or failed check, 2 usage error."
+
 
 class ImgprepError(Exception):
     """Base class: a data problem the user can act on (CLI exit code 1)."""

@@ -19,7 +19,12 @@ from imgprep.cli import main
 
 def test_every_command_has_help_with_exit_codes():
     runner = CliRunner()
-    for name, command in main.commands.items():
+    context = click.Context(main)
+    names = main.list_commands(context)
+    assert names == ["demo", "examples", "export-stats", "fit-stats", "inspect", "transform"]
+    for name in names:
+        command = main.get_command(context, name)
+        assert command is not None and command.name == name
         assert command.help, f"{name} has no help text"
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0
@@ -74,3 +79,50 @@ def test_python_dash_m_runs():
         [sys.executable, "-m", "imgprep", "--version"], capture_output=True, text=True, check=True
     )
     assert imgprep.__version__ in result.stdout
+
+
+def _stderr_on_a_terminal(args: list[str]) -> str:
+    """Run the CLI with stderr on a pseudo-terminal (100 columns); what it printed there."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    command = [sys.executable, "-m", "imgprep", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    printed = b""
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        printed += data
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    return printed.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_a_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path: Path):
+    root = tmp_path / "data"
+    root.mkdir()
+    for index in range(5):
+        Image.fromarray(np.full((4, 4), index, np.uint8)).save(root / f"{index}.png")
+    out = tmp_path / "s.json"
+    shown = _stderr_on_a_terminal(["fit-stats", str(root), "-o", str(out)])
+    assert "100%|" in shown and "5/5" in shown
+    quiet = _stderr_on_a_terminal(["fit-stats", str(root), "-o", str(out), "-q"])
+    assert "%|" not in quiet
+    piped = subprocess.run(
+        [sys.executable, "-m", "imgprep", "fit-stats", str(root), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "%|" not in piped.stderr and "fit-stats: wrote" in piped.stderr

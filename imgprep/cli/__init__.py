@@ -8,23 +8,39 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from imgprep import __version__
-from imgprep.cli.common import EXIT_CODES_HELP
-from imgprep.cli.demo import demo
-from imgprep.cli.examples import examples
-from imgprep.cli.export_stats import export_stats
-from imgprep.cli.fit_stats import fit_stats
-from imgprep.cli.inspect_cmd import inspect
-from imgprep.cli.transform import transform
-from imgprep.errors import ImgprepError
+from imgprep.errors import EXIT_CODES_HELP, ImgprepError
+
+# Subcommand name -> (module, function); --help lists them sorted. A subcommand's
+# module is imported only when that subcommand runs (or --help lists them all), so that
+# `imgprep fit-stats` does not load transform's HDF5, augmentation and cluster code.
+SUBCOMMANDS = {
+    "fit-stats": ("imgprep.cli.fit_stats", "fit_stats"),
+    "transform": ("imgprep.cli.transform", "transform"),
+    "inspect": ("imgprep.cli.inspect_cmd", "inspect"),
+    "export-stats": ("imgprep.cli.export_stats", "export_stats"),
+    "examples": ("imgprep.cli.examples", "examples"),
+    "demo": ("imgprep.cli.demo", "demo"),
+}
 
 
 class ImgprepGroup(click.Group):
-    """Turns library exceptions into one line and an exit code."""
+    """Loads subcommands on demand; turns library exceptions into one line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module, attribute = SUBCOMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,11 +61,3 @@ def main() -> None:
 
     Results go to stdout; progress and logs to stderr.
     """
-
-
-main.add_command(fit_stats)
-main.add_command(transform)
-main.add_command(inspect)
-main.add_command(export_stats)
-main.add_command(examples)
-main.add_command(demo)

@@ -12,7 +12,6 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 import click
-from tqdm import tqdm
 
 from imgprep.cluster import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.config import (
@@ -27,8 +26,6 @@ from imgprep.engine import ON_ERROR_CHOICES
 from imgprep.errors import InputError
 from imgprep.examples import EXAMPLES, example_path
 from imgprep.io.discover import read_path_list
-
-EXIT_CODES_HELP = "Exit codes: 0 ok, 1 data error or failed check, 2 usage error."
 
 
 def with_options(func: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
@@ -249,6 +246,13 @@ def worker_count(value: int) -> int:
     return value if value > 0 else (os.cpu_count() or 1)
 
 
+def _tqdm_bar(total: int, desc: str, unit: str) -> Any:
+    """A tqdm bar on stderr; tqdm is imported here, only when a bar is shown (25 ms)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
+
+
 @contextlib.contextmanager
 def progress_bar(
     total: int, *, quiet: bool, desc: str, unit: str = "img"
@@ -274,12 +278,14 @@ def progress_bar(
     if main_thread:
         signal.signal(signal.SIGINT, on_sigint)
     try:
-        with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable) as bar:
+        with contextlib.ExitStack() as stack:
+            bar = None if disable else stack.enter_context(_tqdm_bar(total, desc, unit))
 
             def advance(count: int) -> None:
                 if interrupted:
                     raise KeyboardInterrupt
-                bar.update(count)
+                if bar is not None:
+                    bar.update(count)
 
             yield advance
             if interrupted:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from imgprep.cli.common import EXIT_CODES_HELP
+from imgprep.errors import EXIT_CODES_HELP
 from imgprep.export import FRAMEWORKS, normalization_args, normalization_code
 from imgprep.stats_file import Stats
 

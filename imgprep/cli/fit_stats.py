@@ -9,7 +9,6 @@ import click
 from imgprep.cli.common import (
     DECODE_KEYS,
     ENGINE_KEYS,
-    EXIT_CODES_HELP,
     cluster_options,
     decode_options,
     decode_settings,
@@ -25,7 +24,7 @@ from imgprep.cli.common import (
     workers_from,
 )
 from imgprep.engine import compute_stats
-from imgprep.errors import InputError
+from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import check_writable, write_text_atomic
 from imgprep.io.discover import Discovery, discover
 from imgprep.stats_file import Stats

@@ -10,7 +10,6 @@ import click
 
 from imgprep.cli.common import (
     DECODE_KEYS,
-    EXIT_CODES_HELP,
     decode_options,
     decode_settings,
     engine_options,
@@ -23,6 +22,7 @@ from imgprep.cli.common import (
     worker_count,
 )
 from imgprep.engine import compute_stats
+from imgprep.errors import EXIT_CODES_HELP
 from imgprep.io.discover import discover
 from imgprep.stats_file import channel_names
 from imgprep.summary import (

@@ -9,7 +9,6 @@ import click
 
 from imgprep.augment import FILL_MODES, AugmentSettings
 from imgprep.cli.common import (
-    EXIT_CODES_HELP,
     cluster_options,
     decode_options,
     decode_settings,
@@ -26,7 +25,7 @@ from imgprep.cli.common import (
     workers_from,
 )
 from imgprep.config import load_config
-from imgprep.errors import InputError
+from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import atomic_path, check_writable
 from imgprep.io.writers import COMPRESSIONS, check_png_target
 from imgprep.prepare import (
