@@ -95,6 +95,7 @@ from fit_stats_bench import (
     MNIST_TRAIN_SIZE,
     Case,
     CaseResult,
+    compile_imgprep,
     list_pngs,
     run_rounds,
     subset_size,
@@ -737,6 +738,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     preparation = child_command("prepare", "--limit", args.limit, "--idx", args.idx)
     preparation += ["--photos", str(args.photos), "--cache", str(args.cache)]
     info = json.loads(subprocess.run(preparation, check=True, stdout=subprocess.PIPE).stdout)
+    compile_imgprep()
     roots = {"": args.cache / tree_name(args.limit)}
     roots["_sub"] = args.cache / tree_name(subset_size(args.limit))
     assert len(list_pngs(roots[""])) == args.limit

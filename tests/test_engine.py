@@ -32,6 +32,30 @@ def test_output_bytes_do_not_depend_on_workers_or_batch_size(dataset, workers, b
     assert compute_stats([str(root)], workers=workers, batch_size=batch_size).to_json() == reference
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_default_batch_size_gives_the_same_bytes(dataset, workers):
+    root, _ = dataset
+    reference = compute_stats([str(root)], workers=1, batch_size=1).to_json()
+    assert compute_stats([str(root)], workers=workers).to_json() == reference
+
+
+@pytest.mark.parametrize(
+    ("files", "workers", "expected"),
+    [
+        (60_000, 1, 1024),  # small files: large tasks, little per-task overhead
+        (60_000, 2, 1024),
+        (400, 2, 25),  # photos: 16 tasks, 8 per worker
+        (400, 1, 50),
+        (10, 4, 16),  # never below 16 files
+        (1_000_000, 128, 977),
+    ],
+)
+def test_auto_batch_size_gives_each_worker_several_tasks(files, workers, expected):
+    from imgprep.engine import auto_batch_size
+
+    assert auto_batch_size(files, workers) == expected
+
+
 def test_float_images_are_also_batch_invariant(tmp_path: Path, rng):
     from PIL import Image
 

@@ -171,10 +171,9 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--batch-size",
             type=click.IntRange(min=1),
-            default=256,
-            show_default=True,
-            help="Images per task; bounds memory. Results are identical for any value. "
-            "Default 256 (transform: 64, fewer for small inputs).",
+            default=None,
+            help="Images per task. Results are identical for any value. Default: statistics "
+            "16-1024 (8 tasks per worker at least); transform 4-64 (it bounds memory there).",
         ),
         click.option(
             "--on-error",
