@@ -5,7 +5,7 @@ of one input); get featurewise statistics (from a stats file, refused if compute
 pre-processing space, or from a first streaming pass over the training part only, so no
 validation or test pixel leaks into them); then stream every split through the workers and
 into the writer in input order. Memory is bounded by ``batch_size`` x ``2 * workers``
-images in flight.
+images in flight (by default about 4 MiB of rows per batch, see ``default_batch_size``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from imgprep.augment import AugmentParams
 from imgprep.engine import (
     StatsFold,
@@ -24,10 +26,11 @@ from imgprep.engine import (
     ordered_map,
     stats_from_fold,
 )
-from imgprep.errors import DecodeError, InputError
+from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
+from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
-from imgprep.io.writers import Hdf5Writer, PngWriter
+from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
 from imgprep.sharded import (
     ShardSpec,
     SplitShards,
@@ -145,6 +148,37 @@ def build_splits(
     ]
 
 
+FALLBACK_BATCH = 64  # files per task when the size of the output rows is not known ahead
+MAX_BATCH = 1024
+
+
+def default_batch_size(
+    splits: Sequence[Split], options: PipelineOptions, fmt: str, plan: AugmentPlan | None
+) -> int:
+    """Files per transform task when none is given: about 4 MiB of output rows (1 to 1024
+    files), or 64 when row sizes may vary (a PNG tree without ``--size``).
+
+    The rows' size comes from the first file, decoded here (HDF5 rows all share its shape,
+    or the run stops). The choice depends on the data and the options only, never on
+    ``--workers``: the batch also sets the HDF5 chunk shape, and the file must be the same
+    byte for byte with any number of workers. 28x28 digits go 1024 to a task instead of 64
+    (a task costs about 1 ms besides its files: 3.4 s instead of 3.9 s for 60,000 on 2
+    workers); 224x224 RGB float32 rows go 6 to a task (4 MiB, rather than 38 MB at 64).
+    """
+    items = splits[0].discovery.items
+    if not len(items) or (fmt != "hdf5" and options.decode.size is None):
+        return FALLBACK_BATCH
+    try:
+        with bomb_warnings_silenced():
+            first = decode_file(items.path(0), options.decode).array
+    except ImgprepError:  # the run itself reports it
+        return FALLBACK_BATCH
+    dtype = np.dtype(Pipeline.unfitted(options).output_dtype(first.dtype))
+    rows_per_file = plan.copies + int(plan.keep_original) if plan is not None else 1
+    row_bytes = max(1, first.size * dtype.itemsize * rows_per_file)
+    return max(1, min(MAX_BATCH, CHUNK_BYTES // row_bytes))
+
+
 def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
     """Refuse statistics computed on differently prepared images (colour, size, resize)."""
     if stats.settings.same_space(options.decode) or allow_mismatch:
@@ -167,7 +201,7 @@ def run_transform(
     compression: str = "none",
     overwrite: bool = False,
     workers: Workers = 1,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     on_error: str = "stop",
     plan: AugmentPlan | None = None,
     single_pass: bool = True,
@@ -189,6 +223,7 @@ def run_transform(
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
+    batch_size = batch_size or default_batch_size(splits, options, fmt, plan)
     job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
@@ -424,7 +459,7 @@ class _Job:
                 skipped.append({"path": path, "reason": reason})
                 if on_skip:
                     on_skip(path, reason)
-            images = batch.images
+            images = batch.images if fold is None else _raw_rows(batch.images)
             rels = [items.rel(start + offset) for offset in batch.owners]
             labels = [items.label(start + offset) for offset in batch.owners]
             extra = [
@@ -441,6 +476,15 @@ class _Job:
         report.written[key] = written
         report.skipped[key] = skipped
         report.found[key] = len(items)
+
+
+def _raw_rows(images: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Rows of a split whose statistics are still to come, as float32 for the file (which
+    holds 8/16-bit pixels and float32 augmentations exactly). Workers send them as decoded:
+    uint8 digits cross the process boundary in a quarter of the bytes."""
+    if isinstance(images, np.ndarray):
+        return images.astype(np.float32, copy=False)
+    return [image.astype(np.float32, copy=False) for image in images]
 
 
 def augmented_splits(splits: Sequence[Split]) -> set[int]:

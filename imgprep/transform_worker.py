@@ -68,8 +68,8 @@ def pack_rows(
     """A batch's rows as one array (when they share a shape) plus per-row owner, copy, params.
 
     One array crosses the process boundary far faster than a list of small ones (about 20
-    us per 28 x 28 image). ``raw`` rows (statistics still to come) become float32, which
-    holds 8/16-bit pixels and float32 augmentations exactly; others are normalized.
+    us per 28 x 28 image). ``raw`` rows (statistics still to come) are sent as decoded or
+    augmented (the main process makes them float32); others are normalized.
     """
     flat = [(offset, row) for offset, made in enumerate(rows) if made for row in made]
     owners = [offset for offset, _ in flat]
@@ -82,14 +82,8 @@ def pack_rows(
         image.shape == images[0].shape and image.dtype == images[0].dtype for image in images
     )
     if not uniform:
-        return (
-            [image.astype(np.float32) for image in images] if raw else images,
-            owners,
-            copies,
-            params,
-        )
-    stacked = np.stack(images)
-    return (stacked.astype(np.float32) if raw else stacked), owners, copies, params
+        return images, owners, copies, params
+    return np.stack(images), owners, copies, params
 
 
 def augmented_copies(
@@ -122,7 +116,7 @@ class TransformTask:
     start: int = 0
     split: int = 0
     plan: AugmentPlan | None = None
-    fit: bool = False  # write raw float32 rows and summarise the decoded images
+    fit: bool = False  # send raw rows and summarise the decoded images
 
 
 @dataclass

@@ -134,6 +134,43 @@ def test_workers_do_not_change_the_output(runner, dataset, tmp_path: Path):
     assert images[0] == images[1]
 
 
+@pytest.mark.parametrize("extra", [[], ["--size", "6x5", "--center", "featurewise"]])
+def test_the_default_batch_gives_the_same_file_bytes_with_any_workers(
+    runner, gray, tmp_path: Path, extra
+):
+    """The batch size sets the HDF5 chunk shape, so its default must not follow --workers."""
+    root, _ = gray
+    files = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.h5"
+        result = run(runner, str(root), "-o", str(out), "--rescale", "1/255", *extra, "-j", workers)
+        assert result.exit_code == 0, result.output
+        files.append(out.read_bytes())
+    assert files[0] == files[1]
+
+
+def test_default_batch_size_is_about_4_mib_of_rows(gray, tmp_path: Path):
+    from imgprep.augment import AugmentSettings
+    from imgprep.config import DecodeSettings
+    from imgprep.prepare import build_splits, default_batch_size
+    from imgprep.transform_worker import AugmentPlan
+    from imgprep.transforms.pipeline import PipelineOptions
+
+    root, _ = gray
+    splits = build_splits([str(root)], [], None, None)
+    floats = PipelineOptions(rescale=1 / 255)
+    assert default_batch_size(splits, floats, "hdf5", None) == 1024  # at most 1024 files
+    large = PipelineOptions(decode=DecodeSettings(size=(300, 200)), rescale=0.5)
+    assert default_batch_size(splits, large, "hdf5", None) == (4 << 20) // (300 * 200 * 4)
+    photos = PipelineOptions(decode=DecodeSettings(color="rgb", size=(224, 224)), rescale=0.5)
+    assert default_batch_size(splits, photos, "hdf5", None) == 6  # 224 x 224 x 3 x 4 bytes
+    uint8 = PipelineOptions(decode=DecodeSettings(size=(224, 224)))
+    assert default_batch_size(splits, uint8, "png", None) == 83  # 224 x 224 x 1 byte
+    assert default_batch_size(splits, PipelineOptions(), "png", None) == 64  # sizes may vary
+    plan = AugmentPlan(AugmentSettings(horizontal_flip=True), copies=3, keep_original=True)
+    assert default_batch_size(splits, photos, "hdf5", plan) == 1  # 4 rows of 602 KB per file
+
+
 def test_prediction_time_pipeline_gives_the_written_numbers(runner, dataset, tmp_path: Path):
     root, _ = dataset
     out = tmp_path / "p.h5"

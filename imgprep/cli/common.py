@@ -173,7 +173,8 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             default=None,
             help="Images per task. Results are identical for any value. Default: statistics "
-            "16-1024 (8 tasks per worker at least); transform 4-64 (it bounds memory there).",
+            "16-1024 (8 tasks per worker at least); transform about 4 MiB of output rows "
+            "(1-1024 images; 64 for a PNG tree without --size), which bounds memory there.",
         ),
         click.option(
             "--on-error",

@@ -334,10 +334,6 @@ def transform(ctx: click.Context, **params: Any) -> None:
     total = sum(len(split.discovery.items) for split in splits)
     quiet = params["quiet"]
     workers = worker_count(params["workers"])
-    if not given(ctx, "batch_size"):
-        # 64 images per task, fewer for small inputs so that every worker gets several tasks
-        # (a photo batch of 224x224 float32 images is 38 MB); results never depend on it.
-        params["batch_size"] = max(4, min(64, -(-total // (4 * workers))))
     for note in dict.fromkeys(note for split in splits for note in split.discovery.notes):
         log(f"note: {note}", quiet=quiet)
     given_stats = Stats.load(params["stats_path"]) if params["stats_path"] else None
