@@ -260,3 +260,27 @@ def test_from_stats_uses_the_files_space(tmp_path: Path, images):
     assert out.shape == (6, 3, 4, 1)
     assert abs(float(out.astype(np.float64).mean())) < 1e-6
     assert abs(float(out.astype(np.float64).std()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float16])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"rescale": 1 / 255},
+        {"center": "featurewise"},
+        {"rescale": 1 / 255, "center": "featurewise", "standardize": "featurewise"},
+        {"standardize": "featurewise", "stats_scope": "global"},
+        {"rescale": 0.5, "center": "samplewise", "dtype": "float16"},  # not elementwise
+    ],
+)
+def test_a_block_gives_the_bytes_of_each_image_alone(rng, dtype, options):
+    """apply_block (in-place float64 work, used on whole written splits) against apply_array."""
+    high = 256 if dtype == np.uint8 else 4000
+    block = rng.integers(0, high, (7, 5, 4, 3)).astype(dtype)
+    pipeline = Pipeline(PipelineOptions(**options), stats_of(block.astype(np.uint16)))
+    before = block.copy()
+    expected = np.stack([pipeline.apply_array(image) for image in block])
+    got = pipeline.apply_block(block)
+    assert got.dtype == expected.dtype
+    assert got.tobytes() == expected.tobytes()
+    assert block.tobytes() == before.tobytes()  # the input is left alone
