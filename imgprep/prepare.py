@@ -460,15 +460,22 @@ class _Job:
                 if on_skip:
                     on_skip(path, reason)
             images = batch.images if fold is None else _raw_rows(batch.images)
-            rels = [items.rel(start + offset) for offset in batch.owners]
-            labels = [items.label(start + offset) for offset in batch.owners]
-            extra = [
-                (start + offset, copy, params or AugmentParams())
-                for offset, copy, params in zip(
-                    batch.owners, batch.copies, batch.params, strict=True
-                )
-            ]
-            writer.write(images, rels, labels, extra if plan is not None else None)
+            owners = batch.owners
+            # Without augmentation each file gives at most one row, owners ascend: no gap
+            # between the first and the last means one slice of the item list.
+            if plan is None and owners and owners[-1] - owners[0] == len(owners) - 1:
+                rels = items.rels_between(start + owners[0], start + owners[-1] + 1)
+                labels = items.labels_between(start + owners[0], start + owners[-1] + 1)
+            else:
+                rels = [items.rel(start + offset) for offset in owners]
+                labels = [items.label(start + offset) for offset in owners]
+            extra = None
+            if plan is not None:
+                extra = [
+                    (start + offset, copy, params or AugmentParams())
+                    for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
+                ]
+            writer.write(images, rels, labels, extra)
             written += len(images)
             if progress:
                 progress(batch.count)

@@ -277,6 +277,25 @@ def test_skipped_files_are_recorded(runner, dataset, tmp_path: Path):
         ]
 
 
+@pytest.mark.parametrize("batch", [None, "3", "4"])
+def test_rows_keep_their_paths_and_labels_around_skipped_files(runner, gray, tmp_path, batch):
+    root, arrays = gray
+    bad = ["a/000.5.png", "a/007.5.png", "b/003.5.png", "c/007.5.png"]  # between, after
+    for rel in bad:
+        (root / rel).write_bytes(b"not a png")
+    out = tmp_path / "s.h5"
+    extra = [] if batch is None else ["--batch-size", batch]
+    result = run(runner, str(root), "-o", str(out), "--on-error", "skip", *extra)
+    assert result.exit_code == 0, result.output
+    good = sorted(arrays, key=lambda rel: rel.split("/"))
+    with h5py.File(out) as f:
+        assert [p.decode() for p in f["paths"][:]] == good
+        assert f["labels"][:].tolist() == ["abc".index(rel[0]) for rel in good]
+        for row, rel in enumerate(good):
+            np.testing.assert_array_equal(f["images"][row][..., 0], arrays[rel])
+        assert len(json.loads(f.attrs["skipped"])) == len(bad)
+
+
 def test_config_file_and_overrides(runner, gray, tmp_path: Path):
     root, _ = gray
     config = tmp_path / "c.toml"

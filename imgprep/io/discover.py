@@ -146,6 +146,17 @@ class ItemList(Sequence[ImageItem]):
         value = self._labels[index]
         return None if value < 0 else value
 
+    def rels_between(self, start: int, stop: int) -> list[str]:
+        """``rel(i)`` for i in ``start:stop``, as one slice."""
+        return self._rels[start:stop]
+
+    def labels_between(self, start: int, stop: int) -> list[int | None]:
+        """``label(i)`` for i in ``start:stop``, as one slice."""
+        values = self._labels[start:stop].tolist()
+        if min(values, default=0) >= 0:
+            return values  # type: ignore[return-value]  # list[int] is a list[int | None]
+        return [None if value < 0 else value for value in values]
+
     def __len__(self) -> int:
         return len(self._rels)
 
