@@ -211,11 +211,12 @@ def run_transform(
     """Everything ``transform`` does: statistics, pipeline, writing.
 
     When featurewise statistics must be computed from the training part and the output is
-    float32 HDF5, the training images are decoded once, not twice: their rows are written
-    raw (float32 holds 8/16-bit pixels and float32 augmentations exactly) while the
-    statistics are folded exactly as ``compute_stats`` folds them, then normalized in place
-    from the file. Every step is a pure function of the pixel values, so the output is
-    byte-identical to computing the statistics first (``single_pass=False``, tested).
+    float32 HDF5, the training images are decoded once, not twice: their rows wait raw in a
+    scratch file beside the output (as decoded; float32 when augmented, which holds 8/16-bit
+    originals and float32 copies exactly) while the statistics are folded exactly as
+    ``compute_stats`` folds them, then are normalized into the file. Every step is a pure
+    function of the pixel values, so the output is byte-identical to computing the
+    statistics first (``single_pass=False``, tested).
     """
     check_format(fmt, options, on_cluster=not isinstance(workers, int))
     if options.zca and (stats is None or not stats.zca):
@@ -405,7 +406,7 @@ class _Job:
         progress: Callable[[int], None] | None,
         on_skip: Callable[[str, str], None] | None,
     ) -> Pipeline:
-        """Write the split raw while folding its statistics, then normalize it in place."""
+        """Hold the split's rows raw while folding its statistics, then write them normalized."""
         assert isinstance(writer, Hdf5Writer)
         split = self.splits[ordinal]
         fold = StatsFold(split.discovery.items, self.on_error, None)
@@ -413,7 +414,7 @@ class _Job:
         self._write_split(writer, ordinal, raw, plan, report, progress, on_skip, fold=fold)
         stats = stats_from_fold(fold, split.discovery, options.decode)
         pipeline = Pipeline(options, stats)
-        writer.rewrite_split(split.name, pipeline.apply_block, rows=self.batch_size)
+        writer.release_images(pipeline.apply_block)
         return pipeline
 
     def _write_split(
@@ -431,12 +432,16 @@ class _Job:
         split = self.splits[ordinal]
         key = split.name or ""
         items = split.discovery.items
-        writer.start_split(
-            split.name,
-            labelled=split.discovery.labelled,
-            augmented=plan is not None,
-            path_bytes=items.longest_rel_bytes(),
-        )
+        layout: dict[str, Any] = {
+            "labelled": split.discovery.labelled,
+            "augmented": plan is not None,
+            "path_bytes": items.longest_rel_bytes(),
+        }
+        if fold is not None:  # statistics still to come: rows wait raw (HDF5 output only)
+            assert isinstance(writer, Hdf5Writer)
+            writer.start_split(split.name, hold_images=True, **layout)
+        else:
+            writer.start_split(split.name, **layout)
         skipped: list[dict[str, str]] = []
         written = 0
         batches = _batches(
@@ -459,7 +464,7 @@ class _Job:
                 skipped.append({"path": path, "reason": reason})
                 if on_skip:
                     on_skip(path, reason)
-            images = batch.images if fold is None else _raw_rows(batch.images)
+            images = batch.images if fold is None or plan is None else _float32(batch.images)
             owners = batch.owners
             # Without augmentation each file gives at most one row, owners ascend: no gap
             # between the first and the last means one slice of the item list.
@@ -485,10 +490,10 @@ class _Job:
         report.found[key] = len(items)
 
 
-def _raw_rows(images: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    """Rows of a split whose statistics are still to come, as float32 for the file (which
-    holds 8/16-bit pixels and float32 augmentations exactly). Workers send them as decoded:
-    uint8 digits cross the process boundary in a quarter of the bytes."""
+def _float32(images: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Raw rows of an augmented split as float32, which holds 8/16-bit originals and float32
+    copies exactly (rows of one dtype for the writer). Unaugmented raw rows keep the decoded
+    dtype: uint8 digits cross the process boundary and wait in a quarter of the bytes."""
     if isinstance(images, np.ndarray):
         return images.astype(np.float32, copy=False)
     return [image.astype(np.float32, copy=False) for image in images]

@@ -296,6 +296,39 @@ def test_rows_keep_their_paths_and_labels_around_skipped_files(runner, gray, tmp
         assert len(json.loads(f.attrs["skipped"])) == len(bad)
 
 
+@pytest.mark.parametrize("failure", [None, "bad file", "interrupt"])
+def test_rows_held_for_statistics_leave_no_scratch_file(
+    runner, gray, tmp_path, monkeypatch, failure
+):
+    """Single-pass statistics hold raw rows in a scratch file beside the output until the
+    statistics exist; it is gone after success, a data error and Ctrl-C alike."""
+    root, arrays = gray
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    if failure == "bad file":
+        (root / "c" / "zz.png").write_bytes(b"")  # the last file: every other row is held
+    if failure == "interrupt":
+        from imgprep.io.writers import Hdf5Writer
+
+        def interrupted(self, transform):
+            assert [name for name in listing(out_dir) if name.endswith(".rows")]
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Hdf5Writer, "release_images", interrupted)
+    out = out_dir / "s.h5"
+    args = ["--rescale", "1/255", "--center", "featurewise", "--standardize", "featurewise"]
+    result = run(runner, str(root), "-o", str(out), *args)
+    expected_code = {None: 0, "bad file": 1, "interrupt": 130}[failure]
+    assert result.exit_code == expected_code, result.output
+    assert listing(out_dir) == (["s.h5"] if failure is None else [])
+    if failure is None:
+        stacked = np.stack([arrays[rel] for rel in sorted(arrays)]).astype(np.float64) / 255
+        with h5py.File(out) as f:
+            got = f["images"][:][..., 0].astype(np.float64)
+        expected = (stacked - stacked.mean()) / (stacked.std() + 1e-6)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 def test_config_file_and_overrides(runner, gray, tmp_path: Path):
     root, _ = gray
     config = tmp_path / "c.toml"

@@ -6,9 +6,10 @@ block exited without an exception; otherwise the temporary file or folder is del
 interrupted or failed run never leaves a half-written output under the final name.
 
 Protocol: ``start_split(name, labelled)``, ``write(images, rels, labels)`` in input order,
-``end_split(skipped)``, then ``finish(metadata)``. ``name`` is None for a single input,
-whose datasets sit at the root of the file (or of the folder); otherwise each split is a
-group (a subfolder).
+``end_split(skipped)``, then ``finish(metadata)``; the HDF5 writer can also hold a split's
+images raw (``start_split(..., hold_images=True)``) until ``release_images(transform)``.
+``name`` is None for a single input, whose datasets sit at the root of the file (or of the
+folder); otherwise each split is a group (a subfolder).
 """
 
 from __future__ import annotations
@@ -123,20 +124,36 @@ class Hdf5Writer(_AtomicWriter):
         self._pending_rows = 0
         self._flush_rows = 1
         self._dtype = np.dtype(np.uint8)
+        self._held: Any = None  # the scratch file of a split started with hold_images
         self._finished = False
 
     def start_split(
-        self, name: str | None, *, labelled: bool, augmented: bool = False, path_bytes: int = 1
+        self,
+        name: str | None,
+        *,
+        labelled: bool,
+        augmented: bool = False,
+        path_bytes: int = 1,
+        hold_images: bool = False,
     ) -> None:
         """Begin a split; ``path_bytes`` is the longest relative path in UTF-8 bytes (``paths``
         is a fixed-length UTF-8 dataset: written much faster than variable-length strings, and
-        not held in memory until the file closes)."""
+        not held in memory until the file closes).
+
+        With ``hold_images`` the rows are kept as given (raw pixels, before statistics that
+        do not exist yet) in a scratch file beside the output, and ``images`` is written by
+        ``release_images`` once they do: uint8 digits then cost a quarter of the bytes of
+        float32 rows written, read back and rewritten.
+        """
         self.path_bytes = max(1, path_bytes)
         self._group = self._file if name is None else self._file.create_group(name)
         self._datasets = {}
         self._labelled = labelled
         self._first_path = None
         self._written = 0
+        self._held = None
+        if hold_images:
+            self._held = open(self._temporary + ".rows", "w+b")  # noqa: SIM115 (closed in _close)
 
     def write(
         self,
@@ -147,8 +164,7 @@ class Hdf5Writer(_AtomicWriter):
     ) -> None:
         if len(images) == 0:
             return
-        group = self._group
-        if "images" not in group:
+        if self._first_path is None:
             self._create(images[0], rels[0], augmented=augmentation is not None)
         dtype = self._dtype
         if (
@@ -164,10 +180,11 @@ class Hdf5Writer(_AtomicWriter):
         encoded = [rel.encode("utf-8", "surrogateescape") for rel in rels]
         if max(len(value) for value in encoded) > self.path_bytes:
             raise ValueError("path_bytes given to start_split is shorter than a path written")
-        columns: dict[str, np.ndarray] = {
-            "images": block,
-            "paths": np.array(encoded, dtype=_utf8(self.path_bytes)),
-        }
+        columns: dict[str, np.ndarray] = {"paths": np.array(encoded, dtype=_utf8(self.path_bytes))}
+        if self._held is not None:
+            block.tofile(self._held)
+        else:
+            columns["images"] = block
         if self._labelled:
             columns["labels"] = np.array(labels, dtype=np.int64)
         if augmentation is not None:
@@ -211,40 +228,54 @@ class Hdf5Writer(_AtomicWriter):
         self._group.attrs["skipped"] = json.dumps(skipped)
         self._group.attrs["count"] = self._written
 
-    def rewrite_split(
-        self,
-        name: str | None,
-        transform: Callable[[np.ndarray], np.ndarray],
-        *,
-        rows: int,
-    ) -> None:
-        """Replace a written split's images by ``transform`` of them (N x H x W x C in, same
-        N out), ``rows`` at a time (or the rows of about 4 MiB, if more), rounded to whole
-        chunks so that no chunk is read or written twice (``transform`` acts on each image
-        alone, so the block size never changes the result)."""
+    def release_images(self, transform: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Write the held rows of the split just ended as ``images``: ``transform`` of them
+        (N x H x W x C in, the same N out), one chunk's worth at a time (``transform`` acts on
+        each image alone, so the block size never changes the result)."""
+        held = self._held
+        if held is None:
+            raise ValueError("release_images needs a split started with hold_images")
         self._flush()
-        self._datasets = {}  # written out before the images are read back
-        group = self._file if name is None else self._file[name]
-        data = group["images"]
-        image_bytes = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
-        rows = max(1, rows, CHUNK_BYTES // image_bytes)
-        chunk_rows = data.chunks[0] if data.chunks else 1
-        rows = max(1, rows // chunk_rows) * chunk_rows
-        for start in range(0, data.shape[0], rows):
-            block = data[start : start + rows]
-            data[start : start + len(block)] = transform(block)
+        total, shape = self._written, self._image_shape
+        if total == 0:
+            self._close_held()
+            return
+
+        def read(count: int) -> np.ndarray:
+            values = count * int(np.prod(shape))
+            block = np.fromfile(held, dtype=self._dtype, count=values)
+            if block.size != values:
+                raise ImgprepError(f"the scratch file {held.name} was cut short")
+            return block.reshape(count, *shape)
+
+        held.seek(0)
+        # chunked as a directly written split would be: by the first transformed row
+        data = self._create_images(transform(read(1))[0])
+        data.resize(total, axis=0)
+        held.seek(0)
+        step = data.chunks[0]
+        for start in range(0, total, step):
+            count = min(step, total - start)
+            data[start : start + count] = transform(read(count))
+        self._close_held()
+
+    def _close_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+            with contextlib.suppress(OSError):
+                os.unlink(held.name)
 
     def finish(self, metadata: dict[str, Any]) -> None:
         self._flush()
         write_dataset_attrs(self._file.attrs, metadata)
         self._finished = True
 
-    def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
-
-        group = self._group
-        image_bytes = max(1, first.nbytes)
-        rows = max(1, min(self.batch_size, CHUNK_BYTES // image_bytes))
-        group.create_dataset(
+    def _create_images(self, first: np.ndarray) -> Any:
+        """The split's empty ``images`` dataset, chunked by whole images (about 4 MiB, at most
+        one batch)."""
+        rows = max(1, min(self.batch_size, CHUNK_BYTES // max(1, first.nbytes)))
+        return self._group.create_dataset(
             "images",
             shape=(0, *first.shape),
             maxshape=(None, *first.shape),
@@ -252,6 +283,13 @@ class Hdf5Writer(_AtomicWriter):
             chunks=(rows, *first.shape),
             compression=self.compression,
         )
+
+    def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
+        group = self._group
+        image_bytes = max(1, first.nbytes)
+        rows = max(1, min(self.batch_size, CHUNK_BYTES // image_bytes))
+        if self._held is None:
+            self._create_images(first)
         group.create_dataset(
             "paths",
             shape=(0,),
@@ -273,6 +311,7 @@ class Hdf5Writer(_AtomicWriter):
         self._flush_rows = max(rows, CHUNK_BYTES // image_bytes)
 
     def _close(self) -> None:
+        self._close_held()
         self._file.close()
 
     def _publish(self) -> None:
