@@ -392,7 +392,10 @@ class Pipeline:
             else:
                 for step in self.steps:
                     stacked = step(stacked)
-            out[start : start + len(stacked)] = _cast(stacked, out.dtype.name)
+            if work is not None and out.dtype.kind == "f":  # float64 -> float: cast in place
+                np.copyto(out[start : start + len(stacked)], stacked, casting="same_kind")
+            else:
+                out[start : start + len(stacked)] = _cast(stacked, out.dtype.name)
         return out
 
     @property
