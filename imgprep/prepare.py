@@ -447,47 +447,65 @@ class _Job:
         batches = _batches(
             items, pipeline, self.batch_size, self.workers, ordinal, plan, fit=fold is not None
         )
-        for start, batch in batches:
-            if fold is not None:
-                assert batch.summary is not None
-                before = len(fold.skipped)
-                fold.add_batch(start, batch.summary)
-                if len(fold.skipped) - before > len(batch.errors):
-                    raise InputError(
-                        "the training images mix bit depths or channel counts; choose --color "
-                        "(or pass --stats computed beforehand)"
-                    )
-            for offset, reason in batch.errors:
-                path = items.path(start + offset)
-                if self.on_error == "stop":
-                    raise DecodeError(path, reason)
-                skipped.append({"path": path, "reason": reason})
-                if on_skip:
-                    on_skip(path, reason)
-            images = batch.images if fold is None or plan is None else _float32(batch.images)
-            owners = batch.owners
-            # Without augmentation each file gives at most one row, owners ascend: no gap
-            # between the first and the last means one slice of the item list.
-            if plan is None and owners and owners[-1] - owners[0] == len(owners) - 1:
-                rels = items.rels_between(start + owners[0], start + owners[-1] + 1)
-                labels = items.labels_between(start + owners[0], start + owners[-1] + 1)
-            else:
-                rels = [items.rel(start + offset) for offset in owners]
-                labels = [items.label(start + offset) for offset in owners]
-            extra = None
-            if plan is not None:
-                extra = [
-                    (start + offset, copy, params or AugmentParams())
-                    for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
-                ]
-            writer.write(images, rels, labels, extra)
-            written += len(images)
-            if progress:
-                progress(batch.count)
+        # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
+        with contextlib.closing(batches):
+            for start, batch in batches:
+                written += self._take_batch(
+                    writer, items, start, batch, plan, fold, skipped, on_skip
+                )
+                if progress:
+                    progress(batch.count)
         writer.end_split(skipped=skipped)
         report.written[key] = written
         report.skipped[key] = skipped
         report.found[key] = len(items)
+
+    def _take_batch(
+        self,
+        writer: Hdf5Writer | PngWriter,
+        items: ItemList,
+        start: int,
+        batch: TransformedBatch,
+        plan: AugmentPlan | None,
+        fold: StatsFold | None,
+        skipped: list[dict[str, str]],
+        on_skip: Callable[[str, str], None] | None,
+    ) -> int:
+        """Fold a batch's statistics, record its failures, write its rows; rows written."""
+        if fold is not None:
+            assert batch.summary is not None
+            before = len(fold.skipped)
+            fold.add_batch(start, batch.summary)
+            if len(fold.skipped) - before > len(batch.errors):
+                raise InputError(
+                    "the training images mix bit depths or channel counts; choose --color "
+                    "(or pass --stats computed beforehand)"
+                )
+        for offset, reason in batch.errors:
+            path = items.path(start + offset)
+            if self.on_error == "stop":
+                raise DecodeError(path, reason)
+            skipped.append({"path": path, "reason": reason})
+            if on_skip:
+                on_skip(path, reason)
+        images = batch.images if fold is None or plan is None else _float32(batch.images)
+        owners = batch.owners
+        # Without augmentation each file gives at most one row and owners ascend: no gap
+        # between the first and the last means one slice of the item list.
+        if plan is None and owners and owners[-1] - owners[0] == len(owners) - 1:
+            rels = items.rels_between(start + owners[0], start + owners[-1] + 1)
+            labels = items.labels_between(start + owners[0], start + owners[-1] + 1)
+        else:
+            rels = [items.rel(start + offset) for offset in owners]
+            labels = [items.label(start + offset) for offset in owners]
+        extra = None
+        if plan is not None:
+            extra = [
+                (start + offset, copy, params or AugmentParams())
+                for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
+            ]
+        writer.write(images, rels, labels, extra)
+        return len(images)
 
 
 def _float32(images: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:

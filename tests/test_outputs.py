@@ -86,3 +86,63 @@ def test_huge_sizes_and_nan_pad_are_refused(runner, dataset):
     assert huge.exit_code == 2 and "above the limit" in huge.stderr
     nan = fit(runner, root, "--pad-value", "nan")
     assert nan.exit_code == 2 and "finite" in nan.stderr
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing_json_and_png(
+    runner, dataset, tmp_path: Path, monkeypatch
+):
+    """fit-stats' JSON and a PNG tree on a full disk: exit 1, one line, no file at all."""
+    import PIL.Image
+
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr("imgprep.io.atomic.os.fsync", _no_space)
+    result = fit(runner, root, "-o", str(out / "s.json"))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write {out / 's.json'}: No space left on device\n"
+    monkeypatch.setattr(PIL.Image.Image, "save", _no_space)
+    result = runner.invoke(main, ["transform", str(root), "-q", "-o", str(out / "png")])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write {out / 'png'}: No space left on device\n"
+    assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],  # rows written as they come
+        ["--rescale", "1/255", "--center", "featurewise", "--standardize", "featurewise"],
+    ],  # rows held until the statistics are known, then written
+)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_disk_under_hdf5_is_one_line_and_leaves_nothing(
+    dataset, tmp_path: Path, options, workers
+):
+    """h5py fails its writes (as on a full disk). HDF5 then cannot close the file either, so
+    the command deletes it, prints one line and exits at once: run in its own process."""
+    import subprocess
+    import sys
+
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    script = (
+        "import sys, h5py\n"
+        "def no_space(*args, **kwargs):\n"
+        "    raise OSError(28, 'Driver write request failed (file write failed: errno = 28)')\n"
+        "h5py.Dataset.__setitem__ = no_space\n"
+        "from imgprep.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    target = out / "t.h5"
+    command = [sys.executable, "-c", script, "transform", str(root), "-q", "-o", str(target)]
+    done = subprocess.run([*command, *options, "-j", workers], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == f"Error: cannot write {target}: No space left on device\n"
+    assert done.stdout == ""
+    assert os.listdir(out) == []

@@ -9,6 +9,8 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
@@ -47,6 +49,10 @@ class ImgprepGroup(click.Group):
             return super().invoke(ctx)
         except ImgprepError as exc:
             click.echo(f"Error: {exc}", err=True)
+            if getattr(exc, "exit_now", False):  # an abandoned HDF5 output: see OutputError
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.exit_code)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted; no output was written.", err=True)

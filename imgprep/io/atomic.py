@@ -7,18 +7,45 @@ final name: ``os.replace`` is atomic on the same filesystem. Details a careful u
 - a symbolic link as the target is written through (its target is replaced, the link kept);
 - a target that exists and is not a regular file (``/dev/stdout``, a FIFO) is written
   directly, since it cannot be replaced;
-- an unwritable folder is one clear error, checked before any work with ``check_writable``.
+- an unwritable folder is one clear error, checked before any work with ``check_writable``;
+- a write that fails for want of space, quota or permission is one clear error
+  (``OutputError``, exit 1), and the temporary file is deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
 from collections.abc import Iterator
 
-from imgprep.errors import InputError
+from imgprep.errors import ImgprepError, InputError
+
+# errno values that mean the output cannot be written (not a bug, not an input problem)
+WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+)
+
+
+class OutputError(ImgprepError):
+    """The output could not be written (disk full, quota, read-only file system); exit 1.
+    The temporary output is deleted first, so nothing is left under any name.
+
+    ``exit_now`` is set when an HDF5 file had to be abandoned open: after a failed write
+    HDF5 can neither flush nor close it (each try fails again, and freeing its handles at
+    interpreter exit can crash), so the command line exits at once after its one-line error.
+    """
+
+    exit_now = False
+
+
+def write_failure(error: BaseException | None) -> str | None:
+    """The reason, when ``error`` is a failed write (h5py, Pillow or a plain file), else None."""
+    if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+        return os.strerror(error.errno)
+    return None
 
 
 def resolve_target(target: str) -> str:
@@ -86,9 +113,12 @@ def atomic_path(target: str) -> Iterator[str]:
     try:
         yield temporary
         os.replace(temporary, real)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        failure = write_failure(exc)
+        if failure is not None:
+            raise OutputError(f"cannot write {target}: {failure}") from None
         raise
 
 

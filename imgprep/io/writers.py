@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -29,11 +30,13 @@ from imgprep import __version__
 from imgprep.augment import PARAMETER_NAMES, AugmentParams
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import (
+    OutputError,
     check_writable,
     create_temporary_file,
     is_special,
     resolve_target,
     temporary_name,
+    write_failure,
 )
 
 FORMAT_NAME = "imgprep-dataset"
@@ -62,11 +65,37 @@ class _AtomicWriter:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._close()
+        failure = write_failure(error)
+        if failure is not None:  # disk full, quota, read-only: one line, not a traceback
+            raise self._failed(failure) from None
+        try:
+            self._close()
+        except (OSError, RuntimeError) as exc:  # h5py reports a failed final flush as either
+            failed = self._failed(_reason(exc))
+            if kind is None or failed.exit_now:
+                raise failed from None
+            return  # the exception that stopped the run says more
         if kind is None and self._finished:
-            self._publish()
-        else:
-            self._discard()
+            try:
+                self._publish()
+            except OSError as exc:
+                self._discard()
+                raise OutputError(f"cannot write {self.target}: {_reason(exc)}") from None
+            return
+        self._discard()
+
+    def _failed(self, reason: str) -> OutputError:
+        """Give up an output that could not be written (deleted without needing disk space)."""
+        error = OutputError(f"cannot write {self.target}: {reason}")
+        error.exit_now = self._abandon()
+        return error
+
+    def _abandon(self) -> bool:
+        """Delete the output; True when open handles had to be left to the process exit."""
+        with contextlib.suppress(OSError, RuntimeError):
+            self._close()
+        self._discard()
+        return False
 
     def _close(self) -> None:
         """Release open handles before the rename or delete."""
@@ -79,6 +108,19 @@ class _AtomicWriter:
 
 
 _Writer = TypeVar("_Writer", bound=_AtomicWriter)
+
+# HDF5 objects of abandoned outputs, kept alive so that they are never freed (see OutputError)
+_ABANDONED: list[Any] = []
+
+
+def _reason(error: BaseException) -> str:
+    """A one-line reason for a failed write or close (h5py puts the errno in its message)."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    found = re.search(r"errno = (\d+)", str(error))
+    if found:
+        return os.strerror(int(found.group(1)))
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 class Hdf5Writer(_AtomicWriter):
@@ -250,7 +292,7 @@ class Hdf5Writer(_AtomicWriter):
 
         held.seek(0)
         # chunked as a directly written split would be: by the first transformed row
-        data = self._create_images(transform(read(1))[0])
+        data = self._datasets["images"] = self._create_images(transform(read(1))[0])
         data.resize(total, axis=0)
         held.seek(0)
         step = data.chunks[0]
@@ -313,6 +355,15 @@ class Hdf5Writer(_AtomicWriter):
     def _close(self) -> None:
         self._close_held()
         self._file.close()
+
+    def _abandon(self) -> bool:
+        """Delete the output without closing it through HDF5, which would only write again
+        (see ``OutputError``): its handles stay referenced until the process exits."""
+        with contextlib.suppress(OSError):
+            self._close_held()
+        _ABANDONED.append((self._file, self._group, self._datasets))
+        self._discard()
+        return True
 
     def _publish(self) -> None:
         os.replace(self._temporary, self.target)
