@@ -40,6 +40,8 @@ Photo cases (224 x 224 RGB float32):
 - ``script, ImageNet constants``: ``Image.open(p).convert('RGB').resize((224, 224),
   Image.BILINEAR)``, float32 / 255, minus the ImageNet mean, divided by its std, written in
   batches of 32 into a preallocated (N, 224, 224, 3) float32 h5py dataset. One pass.
+- ``script, own stats``: the same work as imgprep's: a first pass of decode + resize for the
+  per-channel mean and std (float64 sums), then decode + resize again, normalize, write.
 - ``imgprep -j 1`` / ``-j 2``: ``imgprep transform ROOT -o OUT.h5 --color rgb --size 224x224
   --rescale 1/255 --center featurewise --standardize featurewise -q -j N``. The featurewise
   statistics come from these files, in the same pass (each photo is decoded and resized
@@ -124,7 +126,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 EPSILON = 1e-6  # Keras' and imgprep's: x / (std + 1e-6)
 MNIST_BATCH, PHOTO_BATCH = 256, 32
 CHECK_ROWS = 2048  # images per read while checking outputs
-CHILD_CASES = ("prepare", "mnist-script", "photo-decode", "photo-script", "check")
+CHILD_CASES = (
+    "prepare",
+    "mnist-script",
+    "photo-decode",
+    "photo-script",
+    "photo-script-stats",
+    "check",
+)
 
 
 # --------------------------------------------------------------------------- datasets
@@ -318,6 +327,42 @@ def child_photo_script(root: Path, out: Path) -> dict[str, float]:
     return {"images": len(paths)}
 
 
+def child_photo_script_stats(root: Path, out: Path) -> dict[str, float]:
+    """Case 4b, the same work as imgprep's: per-channel statistics of the resized photos in a
+    first pass (float64 sums, as the MNIST script), then resize, normalize and write."""
+    import h5py
+    import numpy as np
+    from PIL import Image
+
+    paths, labels = list_class_files(root, ".jpg")
+    side = PHOTO_SIZE
+
+    def load(path: str) -> np.ndarray:
+        image = Image.open(path).convert("RGB").resize((side, side), Image.BILINEAR)
+        return np.asarray(image, dtype=np.float32) / 255
+
+    total = np.zeros(3)
+    total_sq = np.zeros(3)
+    for path in paths:
+        x = load(path).reshape(-1, 3)
+        total += x.sum(axis=0, dtype=np.float64)
+        total_sq += np.square(x, dtype=np.float64).sum(axis=0)
+    count = len(paths) * side * side
+    mean = total / count
+    std = np.sqrt(total_sq / count - mean * mean)
+    scale = (std + EPSILON).astype(np.float32)
+    with h5py.File(out, "w") as handle:
+        images = handle.create_dataset("images", (len(paths), side, side, 3), np.float32)
+        handle.create_dataset("labels", data=np.array(labels, dtype=np.int64))
+        batch = np.empty((PHOTO_BATCH, side, side, 3), np.float32)
+        for start in range(0, len(paths), PHOTO_BATCH):
+            chunk = paths[start : start + PHOTO_BATCH]
+            for i, path in enumerate(chunk):
+                batch[i] = (load(path) - mean.astype(np.float32)) / scale
+            images[start : start + len(chunk)] = batch[: len(chunk)]
+    return {"images": len(paths)}
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -436,6 +481,7 @@ def run_child(args: argparse.Namespace) -> None:
         "mnist-script": lambda: child_mnist_script(args.root, args.out),
         "photo-decode": lambda: child_photo_decode(args.root),
         "photo-script": lambda: child_photo_script(args.root, args.out),
+        "photo-script-stats": lambda: child_photo_script_stats(args.root, args.out),
         "check": lambda: child_check(args.out),
     }
     print(json.dumps(results[args.child]()))
@@ -503,6 +549,11 @@ def photo_cases(root: Path, count: int, out: Path) -> dict[str, Case]:
             "script, ImageNet constants (1 pass)",
             count,
             child_command("photo-script", root, out / "p0.h5"),
+        ),
+        "p_script_stats": (
+            "script, own stats (2 passes)",
+            count,
+            child_command("photo-script-stats", root, out / "p0s.h5"),
         ),
         "p_j1": ("imgprep -j 1 (own stats)", count, imgprep_command(root, out / "p1.h5", 1, rgb)),
         "p_j2": ("imgprep -j 2 (own stats)", count, imgprep_command(root, out / "p2.h5", 2, rgb)),
@@ -572,7 +623,8 @@ def photo_lines(
     return [
         "imgprep computes featurewise stats from the photos in the same pass (decoded once, raw "
         "rows held, normalized at the end);",
-        "the script uses fixed ImageNet constants (no statistics: less work).",
+        "the ImageNet-constants script computes no statistics (less work); the own-stats script "
+        "does the same work in two passes.",
         f"images imgprep -j 1 vs script, each normalization undone, in 8-bit levels: max abs "
         f"diff {worst:.3g}, mean {average:.3g}; {beyond} of {info['count']} images differ by "
         f"more than 1 level (imgprep jpeg_draft: {draft})",
@@ -670,7 +722,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(mnist_lines(results, check)))
     print()
     print(f"imgprep transform, photos to 224x224: {photo_root} ({rounds})")
-    photos = [results[key] for key in ("p_decode", "p_script", "p_j1", "p_j2")]
+    photos = [results[key] for key in ("p_decode", "p_script", "p_script_stats", "p_j1", "p_j2")]
     print(format_table(photos, [results["p_script"], results["p_decode"]]))
     print("\n".join(photo_lines(results, check, info)))
     print()
