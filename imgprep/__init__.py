@@ -56,10 +56,16 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module, attribute = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'imgprep' has no attribute {name!r}") from None
+    if name.startswith("__"):
+        raise AttributeError(f"module 'imgprep' has no attribute {name!r}")
+    if name not in _EXPORTS:  # a submodule, as ``imgprep.stats_file`` after ``import imgprep``
+        try:
+            return importlib.import_module(f"imgprep.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"imgprep.{name}":
+                raise
+            raise AttributeError(f"module 'imgprep' has no attribute {name!r}") from None
+    module, attribute = _EXPORTS[name]
     value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value

@@ -177,7 +177,11 @@ def load_sidecar(path: str, sha256: str) -> ZcaFit:
     """
     if not os.path.exists(path):
         raise InputError(f"ZCA sidecar not found: {path}")
-    if file_sha256(path) != sha256:
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:
+        raise InputError(f"cannot read the ZCA sidecar {path}: {exc.strerror or exc}") from None
+    if digest != sha256:
         raise ImgprepError(f"{path}: checksum differs from the one recorded with the statistics")
     with np.load(path) as data:
         return ZcaFit(

@@ -126,3 +126,26 @@ def test_a_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path: Path):
         check=True,
     )
     assert "%|" not in piped.stderr and "fit-stats: wrote" in piped.stderr
+
+
+def test_a_mistyped_command_gets_suggestions():
+    result = CliRunner().invoke(main, ["fit-stat"])
+    assert result.exit_code == 2
+    assert "Did you mean one of: 'export-stats', 'fit-stats'?" in result.stderr
+
+
+def test_submodules_are_attributes_of_the_package_as_before():
+    """Exports load on first use; submodules stay reachable as attributes after import."""
+    script = (
+        "import imgprep, sys\n"
+        "assert 'imgprep.prepare' not in sys.modules\n"  # nothing heavy at import
+        "assert imgprep.stats_file.Stats is imgprep.Stats\n"
+        "assert imgprep.engine.compute_stats is imgprep.compute_stats\n"
+        "try:\n"
+        "    imgprep.no_such_thing\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)

@@ -119,12 +119,14 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_json_and_png(
         ["--rescale", "1/255", "--center", "featurewise", "--standardize", "featurewise"],
     ],  # rows held until the statistics are known, then written
 )
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("workers", "close_fails"), [("1", False), ("2", False), ("1", True)])
 def test_a_full_disk_under_hdf5_is_one_line_and_leaves_nothing(
-    dataset, tmp_path: Path, options, workers
+    dataset, tmp_path: Path, options, workers, close_fails
 ):
-    """h5py fails its writes (as on a full disk). HDF5 then cannot close the file either, so
-    the command deletes it, prints one line and exits at once: run in its own process."""
+    """h5py fails its writes (as on a full disk); the file is deleted and truncated, which
+    usually lets HDF5 close it. When even that fails (``close_fails``: HDF5 still cannot
+    write), the handles are left open and the command exits at once after its one line: so
+    run in a process of its own."""
     import subprocess
     import sys
 
@@ -136,7 +138,8 @@ def test_a_full_disk_under_hdf5_is_one_line_and_leaves_nothing(
         "def no_space(*args, **kwargs):\n"
         "    raise OSError(28, 'Driver write request failed (file write failed: errno = 28)')\n"
         "h5py.Dataset.__setitem__ = no_space\n"
-        "from imgprep.cli import main\n"
+        + ("h5py.File.close = no_space\n" if close_fails else "")
+        + "from imgprep.cli import main\n"
         "main(sys.argv[1:])\n"
     )
     target = out / "t.h5"
@@ -145,4 +148,148 @@ def test_a_full_disk_under_hdf5_is_one_line_and_leaves_nothing(
     assert done.returncode == 1
     assert done.stderr == f"Error: cannot write {target}: No space left on device\n"
     assert done.stdout == ""
+    assert os.listdir(out) == []
+
+
+def _only_one_line(result, target: Path) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"Error: cannot write {target}: No space left on device\n"
+
+
+FEATUREWISE = ["--rescale", "1/255", "--center", "featurewise", "--standardize", "featurewise"]
+
+
+class FullFile:
+    """A file on a full disk: opens, refuses every write."""
+
+    def __init__(self, path: str, mode: str = "r", **kwargs: object) -> None:
+        self.handle = open(path, mode, **kwargs)  # noqa: SIM115 (closed by __exit__ or close)
+        self.name = path
+
+    def write(self, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    def __enter__(self) -> FullFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.handle, name)
+
+
+def test_a_full_disk_while_rows_are_held_is_one_line(runner, dataset, tmp_path, monkeypatch):
+    """The scratch file of held rows fills the disk (numpy's tofile would lose the errno)."""
+    from imgprep.io import writers
+
+    monkeypatch.setattr(writers, "open", FullFile, raising=False)
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(
+        main, ["transform", str(root), "-q", "-o", str(out / "t.h5"), *FEATUREWISE]
+    )
+    _only_one_line(result, out / "t.h5")
+    assert os.listdir(out) == []
+
+
+def test_a_full_disk_between_splits_is_one_line(runner, dataset, tmp_path, monkeypatch):
+    """The first split's last chunks are written when the second split starts: a failure
+    there is raised (h5py would only print it when the handles are dropped)."""
+    import h5py
+
+    monkeypatch.setattr(h5py.File, "flush", _no_space)
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    splits = ["--input", f"train={root}", "--input", f"val={root / 'cat'}"]
+    result = runner.invoke(main, ["transform", *splits, "-q", "-o", str(out / "t.h5")])
+    _only_one_line(result, out / "t.h5")
+    assert os.listdir(out) == []
+
+
+def test_a_disk_full_before_the_hdf5_file_exists_is_one_line(
+    runner, dataset, tmp_path, monkeypatch
+):
+    import h5py
+
+    def cannot_create(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "Unable to synchronously create file (errno = 28)")
+
+    monkeypatch.setattr(h5py, "File", cannot_create)
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(main, ["transform", str(root), "-q", "-o", str(out / "t.h5")])
+    _only_one_line(result, out / "t.h5")
+    assert os.listdir(out) == []
+
+
+def test_a_device_that_is_full_is_one_line(runner, dataset, tmp_path, monkeypatch):
+    """As /dev/full: a special file written in place."""
+    root, _ = dataset
+    monkeypatch.setattr("imgprep.io.atomic.is_special", lambda path: True)
+    target = tmp_path / "full"
+    target.write_text("")
+    monkeypatch.setattr("imgprep.io.atomic.open", FullFile, raising=False)
+    result = fit(runner, root, "-o", str(target))
+    _only_one_line(result, target)
+
+
+def test_an_unreadable_zca_sidecar_is_not_blamed_on_the_output(
+    runner, dataset, tmp_path, monkeypatch
+):
+    root, _ = dataset
+    stats = tmp_path / "s.json"
+    assert fit(runner, root, "--size", "4x4", "--zca", "-o", str(stats)).exit_code == 0
+
+    def denied(path: str) -> str:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr("imgprep.zca.file_sha256", denied)
+    out = tmp_path / "t.h5"
+    args = ["transform", str(root), "-q", "--size", "4x4", "--zca", "--stats", str(stats)]
+    result = runner.invoke(main, [*args, "-o", str(out)])
+    assert result.exit_code == 2
+    sidecar = tmp_path / "s.zca.npz"
+    assert result.stderr == f"Error: cannot read the ZCA sidecar {sidecar}: Permission denied\n"
+    assert not out.exists()
+
+
+def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
+    """kill (a scheduler's time limit) is handled as Ctrl-C: nothing left, exit 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    script = (
+        "import sys, time\n"
+        "from imgprep.io import writers\n"
+        "release = writers.Hdf5Writer.release_images\n"
+        "def slow(self, transform):\n"
+        "    print('holding', flush=True)\n"
+        "    for _ in range(600):\n"
+        "        time.sleep(0.05)\n"
+        "    release(self, transform)\n"
+        "writers.Hdf5Writer.release_images = slow\n"
+        "from imgprep.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    command = [sys.executable, "-c", script, "transform", str(root), "-q", "-o", str(out / "t.h5")]
+    process = subprocess.Popen(
+        [*command, *FEATUREWISE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "holding\n"
+    assert any(name.endswith(".rows") for name in os.listdir(out))
+    time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert stderr == "Terminated; no output was written.\n"
     assert os.listdir(out) == []

@@ -37,6 +37,16 @@ class ImgprepGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # suggest from the names, not loaded
+            raise click.exceptions.NoSuchCommand(
+                str(args[0]), possibilities=list(SUBCOMMANDS), ctx=ctx
+            ) from exc
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in SUBCOMMANDS:
             return None
@@ -54,9 +64,11 @@ class ImgprepGroup(click.Group):
                 sys.stderr.flush()
                 os._exit(exc.exit_code)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted; no output was written.", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (cli.common.Terminated): 143
+            code = getattr(exc, "exit_code", 130)
+            what = "Terminated" if code == 143 else "Interrupted"
+            click.echo(f"{what}; no output was written.", err=True)
+            ctx.exit(code)
 
 
 @click.group(cls=ImgprepGroup, epilog=EXIT_CODES_HELP)

@@ -259,40 +259,50 @@ def progress_bar(
 ) -> Iterator[Callable[[int], None]]:
     """A tqdm bar on stderr, shown only when stderr is a terminal and not --quiet.
 
-    It also makes Ctrl-C dependable: Python raises KeyboardInterrupt wherever the main
-    thread happens to be, and when that is inside a weakref callback or a destructor the
-    exception is printed and ignored, so the run would go on. The handler records the
+    It also makes Ctrl-C (and SIGTERM) dependable: Python raises KeyboardInterrupt wherever
+    the main thread happens to be, and when that is inside a weakref callback or a destructor
+    the exception is printed and ignored, so the run would go on. The handler records the
     interrupt, and every progress update (after each batch) raises it again from ordinary
     code, where the output's clean-up runs.
     """
     disable = quiet or not sys.stderr.isatty()
-    interrupted = False
+    interrupted: type[KeyboardInterrupt] | None = None
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         nonlocal interrupted
-        interrupted = True
-        raise KeyboardInterrupt
+        interrupted = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        raise interrupted
 
-    previous = signal.getsignal(signal.SIGINT)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in handled}
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread:
-        signal.signal(signal.SIGINT, on_sigint)
+        for number in handled:
+            signal.signal(number, on_signal)
     try:
         with contextlib.ExitStack() as stack:
             bar = None if disable else stack.enter_context(_tqdm_bar(total, desc, unit))
 
             def advance(count: int) -> None:
                 if interrupted:
-                    raise KeyboardInterrupt
+                    raise interrupted
                 if bar is not None:
                     bar.update(count)
 
             yield advance
             if interrupted:
-                raise KeyboardInterrupt
+                raise interrupted
     finally:
         if main_thread:
-            signal.signal(signal.SIGINT, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's time limit), handled as Ctrl-C is: the output and
+    any scratch file are deleted; exit 143 (128 + 15), as a shell reports it."""
+
+    exit_code = 143
 
 
 def log(message: str, *, quiet: bool = False) -> None:

@@ -23,10 +23,9 @@ from collections.abc import Iterator
 
 from imgprep.errors import ImgprepError, InputError
 
-# errno values that mean the output cannot be written (not a bug, not an input problem)
-WRITE_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
-)
+# errno values that only a write gives: no space, quota, file too large, read-only file
+# system (a read error, say EACCES on an input, must not be blamed on the output)
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class OutputError(ImgprepError):
@@ -107,7 +106,13 @@ def atomic_path(target: str) -> Iterator[str]:
     """Yield a temporary path beside ``target``; rename it to ``target`` on success."""
     real = resolve_target(target)
     if is_special(real):
-        yield real
+        try:
+            yield real
+        except OSError as exc:
+            failure = write_failure(exc)
+            if failure is not None:  # /dev/full, a FIFO on a full disk...
+                raise OutputError(f"cannot write {target}: {failure}") from None
+            raise
         return
     temporary = create_temporary_file(real)
     try:

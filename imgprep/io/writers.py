@@ -152,7 +152,11 @@ class Hdf5Writer(_AtomicWriter):
         self.compression = None if compression == "none" else compression
         self.batch_size = batch_size
         self._temporary = _temporary_beside(target, directory=False)
-        self._file = h5py.File(self._temporary, "w")
+        try:
+            self._file = h5py.File(self._temporary, "w")
+        except OSError as exc:  # a full disk already
+            self._discard()
+            raise OutputError(f"cannot write {self.target}: {_reason(exc)}") from None
         self._group: Any = None
         # Open dataset handles of the current split, kept across flushes: closing a handle
         # writes out its partly filled chunk, which the next flush must read back (that cost
@@ -188,6 +192,10 @@ class Hdf5Writer(_AtomicWriter):
         float32 rows written, read back and rewritten.
         """
         self.path_bytes = max(1, path_bytes)
+        if self._datasets:
+            # Written out now, where a failure raises: the previous split's handles would
+            # otherwise write when dropped, and a failure there is only printed by h5py.
+            self._file.flush()
         self._group = self._file if name is None else self._file.create_group(name)
         self._datasets = {}
         self._labelled = labelled
@@ -224,7 +232,7 @@ class Hdf5Writer(_AtomicWriter):
             raise ValueError("path_bytes given to start_split is shorter than a path written")
         columns: dict[str, np.ndarray] = {"paths": np.array(encoded, dtype=_utf8(self.path_bytes))}
         if self._held is not None:
-            block.tofile(self._held)
+            self._held.write(np.ascontiguousarray(block).data)  # errno kept (tofile drops it)
         else:
             columns["images"] = block
         if self._labelled:
@@ -357,13 +365,29 @@ class Hdf5Writer(_AtomicWriter):
         self._file.close()
 
     def _abandon(self) -> bool:
-        """Delete the output without closing it through HDF5, which would only write again
-        (see ``OutputError``): its handles stay referenced until the process exits."""
+        """Delete the output after a failed write; True when its handles had to be left open.
+
+        The file is unlinked and truncated to nothing first, which gives its space back, so
+        that HDF5 can write what it still holds and close it. Should even that fail, closing
+        again would only fail again (and freeing the handles at interpreter exit can crash),
+        so they stay referenced until the process exits (see ``OutputError``).
+        """
         with contextlib.suppress(OSError):
             self._close_held()
-        _ABANDONED.append((self._file, self._group, self._datasets))
+        descriptor = None
+        with contextlib.suppress(Exception):
+            descriptor = int(self._file.id.get_vfd_handle())
         self._discard()
-        return True
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, 0)
+        try:
+            self._file.close()
+        except (OSError, RuntimeError):
+            _ABANDONED.append((self._file, self._group, self._datasets))
+            return True
+        self._datasets = {}
+        return False
 
     def _publish(self) -> None:
         os.replace(self._temporary, self.target)
