@@ -101,3 +101,14 @@ def listing(directory: Path) -> list[str]:
         for d, _, fs in os.walk(directory)
         for f in fs
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_exit_now_in_the_test_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI ends the process at once after abandoning an HDF5 file (see OutputError):
+    under CliRunner that would end pytest itself, silently. Such cases run in a subprocess."""
+
+    def refuse(code: int) -> None:
+        raise AssertionError(f"exit_now({code}) in the test process: run this in a subprocess")
+
+    monkeypatch.setattr("imgprep.cli.exit_now", refuse)

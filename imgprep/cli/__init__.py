@@ -31,6 +31,13 @@ SUBCOMMANDS = {
 }
 
 
+def exit_now(code: int) -> None:
+    """End the process without running finalizers (which would touch an abandoned file)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 class ImgprepGroup(click.Group):
     """Loads subcommands on demand; turns library exceptions into one line and an exit code."""
 
@@ -60,9 +67,7 @@ class ImgprepGroup(click.Group):
         except ImgprepError as exc:
             click.echo(f"Error: {exc}", err=True)
             if getattr(exc, "exit_now", False):  # an abandoned HDF5 output: see OutputError
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(exc.exit_code)
+                exit_now(exc.exit_code)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (cli.common.Terminated): 143
             code = getattr(exc, "exit_code", 130)

@@ -33,8 +33,10 @@ class OutputError(ImgprepError):
     The temporary output is deleted first, so nothing is left under any name.
 
     ``exit_now`` is set when an HDF5 file had to be abandoned open: after a failed write
-    HDF5 can neither flush nor close it (each try fails again, and freeing its handles at
-    interpreter exit can crash), so the command line exits at once after its one-line error.
+    HDF5 can neither flush nor close it (each try fails again or crashes, and so can freeing
+    its handles at interpreter exit), so the command line exits at once after its one-line
+    error. A program using the library should end soon after such an error, too; imgprep
+    checks the free space before each HDF5 write to make it rare.
     """
 
     exit_now = False

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -43,6 +43,9 @@ FORMAT_NAME = "imgprep-dataset"
 FORMAT_VERSION = 1
 COMPRESSIONS = ("none", "gzip", "lzf")
 CHUNK_BYTES = 4 << 20
+# Free space kept for what HDF5 still writes at close (cached chunks of up to 1 MiB per
+# dataset, metadata): a write that would eat into it stops the run first (see _check_space).
+SPACE_RESERVE = 16 << 20
 
 
 class _AtomicWriter:
@@ -71,6 +74,7 @@ class _AtomicWriter:
         try:
             self._close()
         except (OSError, RuntimeError) as exc:  # h5py reports a failed final flush as either
+            self._broken = True
             failed = self._failed(_reason(exc))
             if kind is None or failed.exit_now:
                 raise failed from None
@@ -84,16 +88,25 @@ class _AtomicWriter:
             return
         self._discard()
 
+    _broken = False  # the output's library failed a write: it cannot be closed (HDF5)
+
     def _failed(self, reason: str) -> OutputError:
-        """Give up an output that could not be written (deleted without needing disk space)."""
+        """Give up an output that could not be written: deleted, and closed when it can be."""
         error = OutputError(f"cannot write {self.target}: {reason}")
-        error.exit_now = self._abandon()
+        if self._broken:
+            error.exit_now = self._abandon()
+            return error
+        try:
+            self._close()
+        except (OSError, RuntimeError):
+            self._broken = True
+            error.exit_now = self._abandon()
+            return error
+        self._discard()
         return error
 
     def _abandon(self) -> bool:
-        """Delete the output; True when open handles had to be left to the process exit."""
-        with contextlib.suppress(OSError, RuntimeError):
-            self._close()
+        """Delete an output that cannot be closed; True when its handles were left open."""
         self._discard()
         return False
 
@@ -192,11 +205,13 @@ class Hdf5Writer(_AtomicWriter):
         float32 rows written, read back and rewritten.
         """
         self.path_bytes = max(1, path_bytes)
-        if self._datasets:
-            # Written out now, where a failure raises: the previous split's handles would
-            # otherwise write when dropped, and a failure there is only printed by h5py.
-            self._file.flush()
-        self._group = self._file if name is None else self._file.create_group(name)
+        with self._hdf5():
+            if self._datasets:
+                # Written out now, where a failure raises: the previous split's handles would
+                # otherwise write when dropped, and a failure there is only printed by h5py.
+                self._check_space(0)
+                self._file.flush()
+            self._group = self._file if name is None else self._file.create_group(name)
         self._datasets = {}
         self._labelled = labelled
         self._first_path = None
@@ -215,7 +230,8 @@ class Hdf5Writer(_AtomicWriter):
         if len(images) == 0:
             return
         if self._first_path is None:
-            self._create(images[0], rels[0], augmented=augmentation is not None)
+            with self._hdf5():
+                self._create(images[0], rels[0], augmented=augmentation is not None)
         dtype = self._dtype
         if (
             isinstance(images, np.ndarray)
@@ -254,14 +270,16 @@ class Hdf5Writer(_AtomicWriter):
         if not self._pending:
             return
         start, stop = self._written, self._written + self._pending_rows
+        self._check_space(sum(column.nbytes for row in self._pending for column in row.values()))
         for name in self._pending[0]:
             parts = [columns[name] for columns in self._pending]
-            dataset = self._datasets.get(name)
-            if dataset is None:
-                dataset = self._datasets[name] = self._group[name]
-            dataset.resize(stop, axis=0)
             block = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            dataset[start:stop] = block.astype(dataset.dtype, copy=False)
+            with self._hdf5():
+                dataset = self._datasets.get(name)
+                if dataset is None:
+                    dataset = self._datasets[name] = self._group[name]
+                dataset.resize(stop, axis=0)
+                dataset[start:stop] = block.astype(dataset.dtype, copy=False)
         self._written = stop
         self._pending = []
         self._pending_rows = 0
@@ -275,8 +293,9 @@ class Hdf5Writer(_AtomicWriter):
         self._flush()
         if self._written == 0 and not allow_empty:
             raise ImgprepError("no image could be read; nothing to write")
-        self._group.attrs["skipped"] = json.dumps(skipped)
-        self._group.attrs["count"] = self._written
+        with self._hdf5():
+            self._group.attrs["skipped"] = json.dumps(skipped)
+            self._group.attrs["count"] = self._written
 
     def release_images(self, transform: Callable[[np.ndarray], np.ndarray]) -> None:
         """Write the held rows of the split just ended as ``images``: ``transform`` of them
@@ -299,14 +318,18 @@ class Hdf5Writer(_AtomicWriter):
             return block.reshape(count, *shape)
 
         held.seek(0)
-        # chunked as a directly written split would be: by the first transformed row
-        data = self._datasets["images"] = self._create_images(transform(read(1))[0])
-        data.resize(total, axis=0)
+        first = transform(read(1))[0]
+        with self._hdf5():  # chunked as a directly written split would be: by the first row
+            data = self._datasets["images"] = self._create_images(first)
+            data.resize(total, axis=0)
         held.seek(0)
         step = data.chunks[0]
         for start in range(0, total, step):
             count = min(step, total - start)
-            data[start : start + count] = transform(read(count))
+            rows = transform(read(count))
+            self._check_space(rows.nbytes)
+            with self._hdf5():
+                data[start : start + count] = rows
         self._close_held()
 
     def _close_held(self) -> None:
@@ -318,7 +341,8 @@ class Hdf5Writer(_AtomicWriter):
 
     def finish(self, metadata: dict[str, Any]) -> None:
         self._flush()
-        write_dataset_attrs(self._file.attrs, metadata)
+        with self._hdf5():
+            write_dataset_attrs(self._file.attrs, metadata)
         self._finished = True
 
     def _create_images(self, first: np.ndarray) -> Any:
@@ -364,13 +388,23 @@ class Hdf5Writer(_AtomicWriter):
         self._close_held()
         self._file.close()
 
-    def _abandon(self) -> bool:
-        """Delete the output after a failed write; True when its handles had to be left open.
+    @contextlib.contextmanager
+    def _hdf5(self) -> Iterator[None]:
+        """Around h5py calls that write: a failure there leaves the file unclosable."""
+        try:
+            yield
+        except (OSError, RuntimeError):
+            self._broken = True
+            raise
 
-        The file is unlinked and truncated to nothing first, which gives its space back, so
-        that HDF5 can write what it still holds and close it. Should even that fail, closing
-        again would only fail again (and freeing the handles at interpreter exit can crash),
-        so they stay referenced until the process exits (see ``OutputError``).
+    def _abandon(self) -> bool:
+        """Delete the output after HDF5 itself failed to write; its handles are left open.
+
+        After a failed write HDF5 can neither flush nor close the file: a close fails again
+        or crashes the process (seen here), and so can freeing the handles. So the file is
+        unlinked and truncated to nothing, which gives its space back at once, and the
+        handles stay referenced until the process exits (see ``OutputError``). Writes are
+        checked against the free space first (``_check_space``), so this is the rare case.
         """
         with contextlib.suppress(OSError):
             self._close_held()
@@ -381,13 +415,18 @@ class Hdf5Writer(_AtomicWriter):
         if descriptor is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(descriptor, 0)
+        _ABANDONED.append((self._file, self._group, self._datasets))
+        return True
+
+    def _check_space(self, nbytes: int) -> None:
+        """Stop before a write that the disk cannot take, while HDF5 can still close the
+        file cleanly: ``nbytes`` plus a reserve for what HDF5 writes at close must be free."""
         try:
-            self._file.close()
-        except (OSError, RuntimeError):
-            _ABANDONED.append((self._file, self._group, self._datasets))
-            return True
-        self._datasets = {}
-        return False
+            info = os.statvfs(os.path.dirname(os.path.abspath(self._temporary)))
+        except OSError:
+            return
+        if info.f_bavail * info.f_frsize < nbytes + SPACE_RESERVE:
+            raise OutputError(f"cannot write {self.target}: No space left on device")
 
     def _publish(self) -> None:
         os.replace(self._temporary, self.target)
