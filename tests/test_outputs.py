@@ -305,3 +305,25 @@ def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
     assert process.returncode == 143
     assert stderr == "Terminated; no output was written.\n"
     assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("options", [[], FEATUREWISE])
+def test_a_filling_disk_stops_before_hdf5_fails(runner, dataset, tmp_path, monkeypatch, options):
+    """Each HDF5 write is checked against the free space (with a reserve for the close), so
+    a filling disk ends the run while the file can still be closed and deleted in process."""
+    from imgprep.io import writers
+
+    real = os.statvfs
+
+    class Nearly:
+        def __init__(self, info: os.statvfs_result) -> None:
+            self.f_frsize = info.f_frsize
+            self.f_bavail = (writers.SPACE_RESERVE + 1000) // info.f_frsize
+
+    monkeypatch.setattr(writers.os, "statvfs", lambda path: Nearly(real(path)))
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["transform", str(root), "-q", "-o", str(out / "t.h5"), *options]
+    _only_one_line(runner.invoke(main, args), out / "t.h5")
+    assert os.listdir(out) == []
