@@ -8,7 +8,10 @@ where (file, key, index) and, when known, how to fix it.
 from __future__ import annotations
 
 # For every command's --help (the exceptions below carry the codes).
-EXIT_CODES_HELP = "Exit codes: 0 ok, 1 data error or failed check, 2 usage error."
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 data error, failed check or unwritable output, 2 usage error, "
+    "130 Ctrl-C, 143 SIGTERM."
+)
 
 
 class ImgprepError(Exception):
