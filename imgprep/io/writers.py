@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -324,12 +325,25 @@ class Hdf5Writer(_AtomicWriter):
             data.resize(total, axis=0)
         held.seek(0)
         step = data.chunks[0]
-        for start in range(0, total, step):
-            count = min(step, total - start)
-            rows = transform(read(count))
+
+        def store(start: int, rows: np.ndarray) -> None:
             self._check_space(rows.nbytes)
             with self._hdf5():
-                data[start : start + count] = rows
+                data[start : start + len(rows)] = rows
+
+        # One thread reads and transforms the next block while this one writes the last:
+        # NumPy and HDF5 both release the GIL there, so the two overlap (60,000 digits: 0.1
+        # s instead of 0.25-0.3 s). One thread, in order: the same blocks and bytes.
+        with ThreadPoolExecutor(1) as pool:
+            waiting: tuple[int, Future[np.ndarray]] | None = None
+            for start in range(0, total, step):
+                count = min(step, total - start)
+                task = pool.submit(lambda count=count: transform(read(count)))  # type: ignore[misc]
+                if waiting is not None:
+                    store(waiting[0], waiting[1].result())
+                waiting = (start, task)
+            assert waiting is not None
+            store(waiting[0], waiting[1].result())
         self._close_held()
 
     def _close_held(self) -> None:
