@@ -260,9 +260,32 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- child cases
 
 
+def write_in_batches(
+    out: Path,
+    paths: list[str],
+    labels: list[int],
+    shape: tuple[int, ...],
+    batch_size: int,
+    row: Any,
+) -> None:
+    """What each hand-written script does last: ``row(path)`` for every file, gathered in a
+    float32 batch and written into a preallocated h5py dataset, with the labels."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(out, "w") as handle:
+        images = handle.create_dataset("images", (len(paths), *shape), np.float32)
+        handle.create_dataset("labels", data=np.array(labels, dtype=np.int64))
+        batch = np.empty((batch_size, *shape), np.float32)
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            for i, path in enumerate(chunk):
+                batch[i] = row(path)
+            images[start : start + len(chunk)] = batch[: len(chunk)]
+
+
 def child_mnist_script(root: Path, out: Path) -> dict[str, float]:
     """Case 1, the hand-written MNIST script: two passes, featurewise, h5py in batches."""
-    import h5py
     import numpy as np
     from PIL import Image
 
@@ -280,15 +303,14 @@ def child_mnist_script(root: Path, out: Path) -> dict[str, float]:
     count = len(paths) * height * width
     mean = total / count
     std = (total_sq / count - mean * mean) ** 0.5
-    with h5py.File(out, "w") as handle:
-        images = handle.create_dataset("images", (len(paths), height, width, 1), np.float32)
-        handle.create_dataset("labels", data=np.array(labels, dtype=np.int64))
-        batch = np.empty((MNIST_BATCH, height, width, 1), np.float32)
-        for start in range(0, len(paths), MNIST_BATCH):
-            chunk = paths[start : start + MNIST_BATCH]
-            for i, path in enumerate(chunk):
-                batch[i, :, :, 0] = (load(path) - mean) / (std + EPSILON)
-            images[start : start + len(chunk)] = batch[: len(chunk)]
+    write_in_batches(
+        out,
+        paths,
+        labels,
+        (height, width, 1),
+        MNIST_BATCH,
+        lambda path: ((load(path) - mean) / (std + EPSILON))[:, :, None],
+    )
     return {"images": len(paths), "mean": mean, "std": std}
 
 
@@ -306,7 +328,6 @@ def child_photo_decode(root: Path) -> dict[str, float]:
 
 def child_photo_script(root: Path, out: Path) -> dict[str, float]:
     """Case 4, the hand-written photo script: resize, ImageNet constants, h5py in batches."""
-    import h5py
     import numpy as np
     from PIL import Image
 
@@ -314,23 +335,18 @@ def child_photo_script(root: Path, out: Path) -> dict[str, float]:
     mean = np.array(IMAGENET_MEAN, dtype=np.float32)
     std = np.array(IMAGENET_STD, dtype=np.float32)
     side = PHOTO_SIZE
-    with h5py.File(out, "w") as handle:
-        images = handle.create_dataset("images", (len(paths), side, side, 3), np.float32)
-        handle.create_dataset("labels", data=np.array(labels, dtype=np.int64))
-        batch = np.empty((PHOTO_BATCH, side, side, 3), np.float32)
-        for start in range(0, len(paths), PHOTO_BATCH):
-            chunk = paths[start : start + PHOTO_BATCH]
-            for i, path in enumerate(chunk):
-                image = Image.open(path).convert("RGB").resize((side, side), Image.BILINEAR)
-                batch[i] = (np.asarray(image, dtype=np.float32) / 255 - mean) / std
-            images[start : start + len(chunk)] = batch[: len(chunk)]
+
+    def row(path: str) -> np.ndarray:
+        image = Image.open(path).convert("RGB").resize((side, side), Image.BILINEAR)
+        return (np.asarray(image, dtype=np.float32) / 255 - mean) / std
+
+    write_in_batches(out, paths, labels, (side, side, 3), PHOTO_BATCH, row)
     return {"images": len(paths)}
 
 
 def child_photo_script_stats(root: Path, out: Path) -> dict[str, float]:
     """Case 4b, the same work as imgprep's: per-channel statistics of the resized photos in a
     first pass (float64 sums, as the MNIST script), then resize, normalize and write."""
-    import h5py
     import numpy as np
     from PIL import Image
 
@@ -350,16 +366,10 @@ def child_photo_script_stats(root: Path, out: Path) -> dict[str, float]:
     count = len(paths) * side * side
     mean = total / count
     std = np.sqrt(total_sq / count - mean * mean)
-    scale = (std + EPSILON).astype(np.float32)
-    with h5py.File(out, "w") as handle:
-        images = handle.create_dataset("images", (len(paths), side, side, 3), np.float32)
-        handle.create_dataset("labels", data=np.array(labels, dtype=np.int64))
-        batch = np.empty((PHOTO_BATCH, side, side, 3), np.float32)
-        for start in range(0, len(paths), PHOTO_BATCH):
-            chunk = paths[start : start + PHOTO_BATCH]
-            for i, path in enumerate(chunk):
-                batch[i] = (load(path) - mean.astype(np.float32)) / scale
-            images[start : start + len(chunk)] = batch[: len(chunk)]
+    shift, scale = mean.astype(np.float32), (std + EPSILON).astype(np.float32)
+    write_in_batches(
+        out, paths, labels, (side, side, 3), PHOTO_BATCH, lambda path: (load(path) - shift) / scale
+    )
     return {"images": len(paths)}
 
 
