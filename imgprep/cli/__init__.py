@@ -2,8 +2,9 @@
 
 Each subcommand parses its options, calls one library function and prints. Library errors
 (``ImgprepError``) become one ``Error: ...`` line on stderr with the exception's exit code
-(1 data error, 2 usage error); click's own usage errors exit 2; Ctrl-C exits 130. Anything
-else is a bug and keeps its traceback.
+(1 data error or unwritable output, 2 usage error); click's own usage errors exit 2; Ctrl-C
+exits 130 and SIGTERM 143, with the output deleted. Anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
