@@ -248,7 +248,7 @@ def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
     from imgprep.config import DecodeSettings
     from imgprep.engine import StatsFold, StatsTask, summarise_batch
     from imgprep.io.discover import discover
-    from imgprep.sharded import plan_shards
+    from imgprep.sharded import ShardSpec, plan_shards
     from imgprep.stats_file import Stats
     from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
@@ -272,17 +272,19 @@ def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
     options = PipelineOptions(rescale=1 / 255, center="featurewise", standardize="featurewise")
     pipeline = Pipeline(options, Stats.load(str(stats)))
 
+    spec = ShardSpec(
+        pipeline=pipeline,
+        plan=None,
+        split=0,
+        labelled=found.labelled,
+        path_bytes=items.longest_rel_bytes(),
+        compression="none",
+        batch_size=TRANSFORM_BATCH,
+    )
+
     def plan() -> None:
         plan_shards(
-            items,
-            folder=str(out / "planned.h5.shards"),
-            pipeline=pipeline,
-            plan=None,
-            split=0,
-            labelled=found.labelled,
-            compression="none",
-            batch_size=TRANSFORM_BATCH,
-            partition_files=DEFAULT_PARTITION,
+            items, spec, folder=str(out / "planned.h5.shards"), partition_files=DEFAULT_PARTITION
         )
 
     return {
