@@ -117,8 +117,8 @@ from transform_bench import (
 from transform_bench import imgprep_command as transform_command
 
 WORKERS = 2
-FIT_BATCH = 256  # imgprep's fit-stats --batch-size default; a partition holds whole batches
-TRANSFORM_BATCH = 64  # imgprep's transform --batch-size default for large inputs
+FIT_BATCH = 256  # imgprep's fit-stats batch on a Dask cluster; a partition holds whole batches
+TRANSFORM_BATCH = 1024  # imgprep's default transform batch for 28x28 float32 rows (about 4 MiB)
 DEFAULT_PARTITION = 1024  # imgprep's --partition-size default
 PARTITION_SIZES = (256, DEFAULT_PARTITION, 4096)
 EMPTY_TASKS = 500

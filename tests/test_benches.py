@@ -1,0 +1,88 @@
+"""The benchmark scripts' own cases still run against the library (they are not part of the
+timed suite, and a changed signature once broke one unnoticed). Each case runs on a few
+generated files, in process; the figures themselves are not checked, the arithmetic is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+import imgprep
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture
+def benches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+
+
+@pytest.fixture
+def digits(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
+    """Two class folders of 28x28 grayscale PNGs, as the MNIST tree the benches write."""
+    root = tmp_path / "digits"
+    arrays = []
+    for label in range(2):
+        (root / str(label)).mkdir(parents=True)
+        for index in range(5):
+            array = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+            Image.fromarray(array, "L").save(root / str(label) / f"{label}{index:04d}.png")
+            arrays.append(array)
+    return root, np.stack(arrays)
+
+
+@pytest.fixture
+def photos(tmp_path: Path, rng: np.random.Generator) -> Path:
+    root = tmp_path / "photos"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for index in range(2):
+            array = rng.integers(0, 256, (60 + index, 80, 3), dtype=np.uint8)
+            Image.fromarray(array).save(root / label / f"{index:04d}.jpg", quality=90)
+    return root
+
+
+def test_fit_stats_bench_cases(benches, digits):
+    import fit_stats_bench
+
+    root, arrays = digits
+    assert fit_stats_bench.child_decode(root)["pixels"] == arrays.size
+    assert fit_stats_bench.child_decode2(root)["pixels"] == arrays.size
+    result = fit_stats_bench.child_numpy(root)
+    assert result["mean"] == pytest.approx(arrays.mean(dtype=np.float64), rel=1e-12)
+    assert result["std"] == pytest.approx(arrays.std(dtype=np.float64), rel=1e-12)
+
+
+def test_transform_bench_scripts(benches, digits, photos, tmp_path):
+    import transform_bench
+
+    root, _ = digits
+    transform_bench.child_mnist_script(root, tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5") as handle:
+        images = handle["images"][:]
+    assert images.shape == (10, 28, 28, 1)
+    assert abs(float(images.mean())) < 1e-5 and float(images.std()) == pytest.approx(1, abs=1e-4)
+    assert transform_bench.child_photo_decode(photos)["images"] == 4
+    for script in (transform_bench.child_photo_script, transform_bench.child_photo_script_stats):
+        out = tmp_path / f"{script.__name__}.h5"
+        assert script(photos, out)["images"] == 4
+        with h5py.File(out) as handle:
+            assert handle["images"].shape == (4, 224, 224, 3)
+    with h5py.File(tmp_path / "child_photo_script_stats.h5") as handle:
+        normalized = handle["images"][:].reshape(-1, 3)
+    np.testing.assert_allclose(normalized.mean(axis=0), 0, atol=1e-4)
+
+
+def test_dask_bench_driver_cost(benches, digits, tmp_path):
+    pytest.importorskip("dask")
+    import dask_bench
+
+    root, _ = digits
+    stats = tmp_path / "stats.json"
+    imgprep.compute_stats([str(root)]).save(str(stats))
+    result = dask_bench.child_driver_cost(root, stats, tmp_path)
+    assert result["images"] == 10 and result["plan_s"] >= 0
