@@ -93,14 +93,27 @@ def assert_same_output(local: Path, sharded: Path) -> None:
             assert gb.attrs["count"] == ga.attrs["count"]
 
 
+def on_both_engines(
+    command: str,
+    source: Path,
+    local: Path,
+    sharded: Path,
+    args: list[str],
+    cluster: list[str],
+) -> str:
+    """``command`` on the local engine (quiet), then with ``--engine dask`` and ``cluster``
+    options; the Dask run's output."""
+    assert invoke(command, str(source), "-o", str(local), "-q", *args)[0] == 0
+    code, output = invoke(command, str(source), "-o", str(sharded), *args, "--engine", "dask",
+                          *cluster)  # fmt: skip
+    assert code == 0, output
+    return output
+
+
 def test_fit_stats_file_is_byte_identical_to_the_local_engine(scheduler, digits, tmp_path):
     local, sharded = tmp_path / "local.json", tmp_path / "dask.json"
-    assert invoke("fit-stats", str(digits), "-o", str(local), "-q")[0] == 0
-    code, output = invoke(
-        "fit-stats", str(digits), "-o", str(sharded), "-q", "--engine", "dask",
-        "--scheduler", scheduler, "--partition-size", "5", "--batch-size", "2",
-    )  # fmt: skip
-    assert code == 0, output
+    cluster = ["-q", "--scheduler", scheduler, "--partition-size", "5", "--batch-size", "2"]
+    on_both_engines("fit-stats", digits, local, sharded, [], cluster)
     assert sharded.read_bytes() == local.read_bytes()
     stats = json.loads(local.read_text())
     pixels = np.concatenate([np.asarray(Image.open(p)).ravel() for p in digits.rglob("*.png")])
@@ -139,12 +152,8 @@ def test_transform_writes_shards_joined_by_virtual_datasets(scheduler, digits, t
     local, sharded = tmp_path / "local.h5", tmp_path / "out" / "dask.h5"
     sharded.parent.mkdir()
     args = ["--center", "featurewise", "--standardize", "featurewise", "--batch-size", "3"]
-    assert invoke("transform", str(digits), "-o", str(local), "-q", *args)[0] == 0
-    code, output = invoke(
-        "transform", str(digits), "-o", str(sharded), *args, "--engine", "dask",
-        "--scheduler", scheduler, "--partition-size", "5",
-    )  # fmt: skip
-    assert code == 0, output
+    cluster = ["--scheduler", scheduler, "--partition-size", "5"]
+    output = on_both_engines("transform", digits, local, sharded, args, cluster)
     assert "transform: 5 shard(s) in" in output and "0 reused" in output
     shards = sorted(p.name for p in (tmp_path / "out" / "dask.h5.shards").iterdir())
     assert len(shards) == 5 and all(name.startswith("part-0000") for name in shards)
@@ -165,12 +174,8 @@ def test_splits_augmentation_and_skipped_files_match_the_local_engine(scheduler,
         "--on-error", "skip", "--batch-size", "2",
     ]  # fmt: skip
     local, sharded = tmp_path / "local.h5", tmp_path / "dask.h5"
-    assert invoke("transform", str(digits), "-o", str(local), "-q", *args)[0] == 0
-    code, output = invoke(
-        "transform", str(digits), "-o", str(sharded), *args, "--engine", "dask",
-        "--scheduler", scheduler, "--partition-size", "3",
-    )  # fmt: skip
-    assert code == 0, output
+    cluster = ["--scheduler", scheduler, "--partition-size", "3"]
+    output = on_both_engines("transform", digits, local, sharded, args, cluster)
     assert output.count("skipped: ") == 1 and "broken.png" in output
     assert "1 skipped (of" in output
     assert_same_output(local, sharded)

@@ -114,13 +114,18 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_json_and_png(
     assert os.listdir(out) == []
 
 
-def _with_h5py_failing(method: str, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """The CLI in a process of its own, with ``h5py.<method>`` failing as on a full disk:
-    HDF5 cannot close such a file any more, so the command exits at once after its line."""
+NO_SPACE = "OSError(28, 'Driver write request failed (file write failed: errno = 28)')"
+
+
+def _with_h5py_failing(
+    method: str, args: list[str], error: str = NO_SPACE
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own, with ``h5py.<method>`` raising ``error`` as on a full
+    disk: HDF5 cannot close such a file any more, so the command exits at once after its line."""
     script = (
         "import sys, h5py\n"
         "def no_space(*args, **kwargs):\n"
-        "    raise OSError(28, 'Driver write request failed (file write failed: errno = 28)')\n"
+        f"    raise {error}\n"
         f"h5py.{method} = no_space\n"
         "from imgprep.cli import main\n"
         "main(sys.argv[1:])\n"
@@ -191,6 +196,20 @@ def test_a_full_disk_while_rows_are_held_is_one_line(runner, dataset, tmp_path, 
         main, ["transform", str(root), "-q", "-o", str(out / "t.h5"), *FEATUREWISE]
     )
     _only_one_line(result, out / "t.h5")
+    assert os.listdir(out) == []
+
+
+def test_a_full_disk_at_the_final_close_is_one_line(dataset, tmp_path):
+    """h5py reports a failed flush at close as a RuntimeError whose message holds the errno."""
+    root, _ = dataset
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "t.h5"
+    error = 'RuntimeError("Can\'t close dataset (file write failed: errno = 28, ...)")'
+    args = ["transform", str(root), "-q", "-o", str(target)]
+    done = _with_h5py_failing("File.close", args, error)
+    assert done.returncode == 1
+    assert done.stderr == f"Error: cannot write {target}: No space left on device\n"
     assert os.listdir(out) == []
 
 

@@ -107,24 +107,18 @@ def create_temporary_file(target: str) -> str:
 def atomic_path(target: str) -> Iterator[str]:
     """Yield a temporary path beside ``target``; rename it to ``target`` on success."""
     real = resolve_target(target)
-    if is_special(real):
-        try:
-            yield real
-        except OSError as exc:
-            failure = write_failure(exc)
-            if failure is not None:  # /dev/full, a FIFO on a full disk...
-                raise OutputError(f"cannot write {target}: {failure}") from None
-            raise
-        return
-    temporary = create_temporary_file(real)
+    special = is_special(real)  # a device or FIFO is written in place
+    temporary = real if special else create_temporary_file(real)
     try:
         yield temporary
-        os.replace(temporary, real)
+        if not special:
+            os.replace(temporary, real)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if not special:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         failure = write_failure(exc)
-        if failure is not None:
+        if failure is not None:  # /dev/full, a full disk...
             raise OutputError(f"cannot write {target}: {failure}") from None
         raise
 

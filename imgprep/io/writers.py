@@ -15,6 +15,7 @@ folder); otherwise each split is a group (a subfolder).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -85,7 +86,7 @@ class _AtomicWriter:
                 self._publish()
             except OSError as exc:
                 self._discard()
-                raise OutputError(f"cannot write {self.target}: {_reason(exc)}") from None
+                raise self._cannot_write(_reason(exc)) from None
             return
         self._discard()
 
@@ -93,7 +94,7 @@ class _AtomicWriter:
 
     def _failed(self, reason: str) -> OutputError:
         """Give up an output that could not be written: deleted, and closed when it can be."""
-        error = OutputError(f"cannot write {self.target}: {reason}")
+        error = self._cannot_write(reason)
         if self._broken:
             error.exit_now = self._abandon()
             return error
@@ -105,6 +106,9 @@ class _AtomicWriter:
             return error
         self._discard()
         return error
+
+    def _cannot_write(self, reason: str) -> OutputError:
+        return OutputError(f"cannot write {self.target}: {reason}")
 
     def _abandon(self) -> bool:
         """Delete an output that cannot be closed; True when its handles were left open."""
@@ -170,7 +174,7 @@ class Hdf5Writer(_AtomicWriter):
             self._file = h5py.File(self._temporary, "w")
         except OSError as exc:  # a full disk already
             self._discard()
-            raise OutputError(f"cannot write {self.target}: {_reason(exc)}") from None
+            raise self._cannot_write(_reason(exc)) from None
         self._group: Any = None
         # Open dataset handles of the current split, kept across flushes: closing a handle
         # writes out its partly filled chunk, which the next flush must read back (that cost
@@ -306,10 +310,7 @@ class Hdf5Writer(_AtomicWriter):
         if held is None:
             raise ValueError("release_images needs a split started with hold_images")
         self._flush()
-        total, shape = self._written, self._image_shape
-        if total == 0:
-            self._close_held()
-            return
+        total, shape = self._written, self._image_shape  # end_split refused an empty split
 
         def read(count: int) -> np.ndarray:
             values = count * int(np.prod(shape))
@@ -374,8 +375,6 @@ class Hdf5Writer(_AtomicWriter):
 
     def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
         group = self._group
-        image_bytes = max(1, first.nbytes)
-        rows = max(1, min(self.batch_size, CHUNK_BYTES // image_bytes))
         if self._held is None:
             self._create_images(first)
         group.create_dataset(
@@ -396,7 +395,7 @@ class Hdf5Writer(_AtomicWriter):
         self._first_path = rel
         self._image_shape = first.shape
         self._dtype = first.dtype
-        self._flush_rows = max(rows, CHUNK_BYTES // image_bytes)
+        self._flush_rows = max(1, CHUNK_BYTES // max(1, first.nbytes))  # rows of ~4 MiB
 
     def _close(self) -> None:
         self._close_held()
@@ -440,7 +439,7 @@ class Hdf5Writer(_AtomicWriter):
         except OSError:
             return
         if info.f_bavail * info.f_frsize < nbytes + SPACE_RESERVE:
-            raise OutputError(f"cannot write {self.target}: No space left on device")
+            raise self._cannot_write(os.strerror(errno.ENOSPC))
 
     def _publish(self) -> None:
         os.replace(self._temporary, self.target)
