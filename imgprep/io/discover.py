@@ -152,10 +152,7 @@ class ItemList(Sequence[ImageItem]):
 
     def labels_between(self, start: int, stop: int) -> list[int | None]:
         """``label(i)`` for i in ``start:stop``, as one slice."""
-        values = self._labels[start:stop].tolist()
-        if min(values, default=0) >= 0:
-            return values  # type: ignore[return-value]  # list[int] is a list[int | None]
-        return [None if value < 0 else value for value in values]
+        return [None if value < 0 else value for value in self._labels[start:stop]]
 
     def __len__(self) -> int:
         return len(self._rels)
