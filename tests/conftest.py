@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
 
@@ -42,6 +43,12 @@ def png16_rgb(array: np.ndarray) -> bytes:
     height, width, _ = array.shape
     rows = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(height))
     return png_bytes(width, height, 16, 2, rows)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """Drives the CLI in this process (exit codes and output are asserted exactly)."""
+    return CliRunner()
 
 
 @pytest.fixture
