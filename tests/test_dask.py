@@ -467,7 +467,7 @@ def test_failures_on_a_cluster_print_one_line_and_are_not_retried(digits, tmp_pa
     """In a real process (stderr as a user sees it): no Dask log blocks, no late traceback."""
     if case == "bad file":
         (digits / "b" / "broken.png").write_bytes(b"not a png")
-        expected = "Error: " + str(digits / "b" / "broken.png") + ": not an image Pillow"
+        expected = "Error: " + str(digits / "b" / "broken.png") + ": not an image imgprep reads"
     else:
         write_image(digits / "c" / "wide.png", np.zeros((10, 30), dtype=np.uint8))
         expected = "Error: images differ in shape: a/000.png is 10x12x1 (HxWxC) but c/wide.png"

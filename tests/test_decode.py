@@ -195,7 +195,7 @@ def test_resize_happens_after_colour(tmp_path: Path, rng: np.random.Generator):
     ("content", "reason"),
     [
         (b"", "empty file (0 bytes)"),
-        (b"this is text, not a picture\n", "not an image Pillow can read"),
+        (b"this is text, not a picture\n", "not an image imgprep reads"),
     ],
 )
 def test_bad_files_name_the_reason(tmp_path: Path, content: bytes, reason: str):

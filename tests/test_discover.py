@@ -139,17 +139,24 @@ def test_a_plain_string_is_one_input(tmp_path: Path):
     assert len(discover(str(tmp_path)).items) == 1
 
 
-def test_every_pillow_format_is_found_but_not_stubs(tmp_path: Path, rng):
+def test_only_the_documented_formats_are_found(tmp_path: Path, rng):
     import numpy as np
 
+    from imgprep.errors import DecodeError
     from imgprep.io.decode import decode_image
 
     array = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
-    write_image(tmp_path / "a.tga", array)
+    for ext in (".png", ".jpg", ".bmp", ".gif", ".tif", ".webp", ".ppm"):
+        write_image(tmp_path / f"a{ext}", array)
+    write_image(tmp_path / "b.tga", array)  # Pillow reads TGA; imgprep does not document it
     (tmp_path / "data.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
     found = discover([str(tmp_path)])
-    assert [i.rel for i in found.items] == ["a.tga"] and found.ignored == 1
-    np.testing.assert_array_equal(decode_image(found.items[0].path), array)
+    rels = [i.rel for i in found.items]
+    assert rels == ["a.bmp", "a.gif", "a.jpg", "a.png", "a.ppm", "a.tif", "a.webp"]
+    assert found.ignored == 2
+    np.testing.assert_array_equal(decode_image(str(tmp_path / "a.ppm")), array)
+    with pytest.raises(DecodeError, match="not an image imgprep reads"):
+        decode_image(str(tmp_path / "b.tga"))
 
 
 def test_absolute_segments_keep_stored_paths_and_open_the_same_files(tmp_path, monkeypatch):

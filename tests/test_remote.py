@@ -101,7 +101,7 @@ def test_unreadable_url_files_are_reported_and_skipped(memory_tree):
     fs.pipe(broken, b"not an image")
     code, output = invoke("fit-stats", memory_tree, "--on-error", "skip")
     assert code == 0
-    assert f"skipped: memory://{broken}: not an image Pillow can read" in output
+    assert f"skipped: memory://{broken}: not an image imgprep reads" in output
     code, output = invoke("fit-stats", memory_tree)
     assert code == 1 and f"Error: memory://{broken}: not an image" in output
 

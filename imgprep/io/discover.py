@@ -13,11 +13,12 @@ Rules (documented in the README):
   is refused (each image would be counted twice).
 - A file given explicitly (on the command line, in a list file, or on stdin) is taken as is,
   whatever its extension, unlabelled; if it is not an image, decoding reports it.
-- Inside directories, only files whose extension (case-insensitive) is one the installed
-  Pillow registers a decoder for (``IMAGE_EXTENSIONS``: png, jpg, gif, bmp, tif, webp, ppm,
-  tga, ico, qoi, jp2, psd, ..., without identify-only stubs and formats that need an outside
-  program such as EPS or WMF) are taken; hidden files and folders (name starting with ".") and other
-  files are ignored, and their number is reported.
+- Inside directories, only files whose extension (case-insensitive) belongs to one of the
+  formats imgprep decodes (``DECODED_FORMATS``: PNG, JPEG, BMP, GIF, TIFF, WebP and
+  PPM/PGM/PBM; ``IMAGE_EXTENSIONS``) are taken; hidden files and folders (name starting
+  with ".") and other files are ignored, and their number is reported. Pillow's other
+  plugins are never used, whatever a file is named: some of them run outside programs
+  (EPS runs Ghostscript), and the rest are formats imgprep does not document.
 - Order: inputs in the order given; inside a directory, sorted by class, then by the path
   relative to the class folder (code-point order of each path component). Symbolic links to
   folders are not followed (as ``os.walk``).
@@ -40,18 +41,23 @@ from PIL import Image
 from imgprep.errors import InputError
 from imgprep.io.remote import is_url, join_url, list_files, url_exists, url_is_dir
 
-# Pillow formats that only identify files (no decoder), or need an outside program.
-_NOT_DECODABLE = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF", "EPS", "IPTC"})
+# The formats imgprep decodes, by Pillow's plugin names (JPEG also opens MPO, the camera
+# JPEGs holding several pictures; PPM also reads PGM, PBM and PNM). Every ``Image.open``
+# passes these as ``formats=``, so no other plugin ever sees a file: a PostScript file named
+# x.png would otherwise make the EPS plugin run Ghostscript.
+DECODED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+DECODED_FORMATS_TEXT = "PNG, JPEG, BMP, GIF, TIFF, WebP or PPM/PGM/PBM"
 
 
 def _decodable_extensions() -> dict[str, str]:
-    """Every extension the installed Pillow registers a decoder for, with its format."""
+    """Every extension Pillow registers for one of ``DECODED_FORMATS``, with its format."""
     Image.init()
-    return {
-        extension.lower(): name
-        for extension, name in Image.registered_extensions().items()
-        if name in Image.OPEN and name not in _NOT_DECODABLE
-    }
+    extensions = {}
+    for extension, name in Image.registered_extensions().items():
+        plugin = "JPEG" if name == "MPO" else name  # .mpo: opened by the JPEG plugin
+        if plugin in DECODED_FORMATS and plugin in Image.OPEN:
+            extensions[extension.lower()] = plugin
+    return extensions
 
 
 FORMAT_OF_EXTENSION = _decodable_extensions()
