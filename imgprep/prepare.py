@@ -31,6 +31,7 @@ from imgprep.io.atomic import resolve_target
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
+from imgprep.plan import check_named_inputs, check_output, plan_png_tree
 from imgprep.sharded import (
     ShardSpec,
     SplitShards,
@@ -77,12 +78,27 @@ class TransformReport:
 
 
 def output_format(output: str, requested: str | None) -> str:
-    """``hdf5`` for .h5/.hdf5 paths, ``png`` (a folder) otherwise, unless ``requested``."""
+    """``hdf5`` for .h5/.hdf5 paths, ``png`` (a folder) for an existing folder or a name
+    without a suffix, unless ``requested``; any other suffix (``train.hdf``, ``x.txt``) is
+    refused rather than silently written as a PNG folder of that name."""
     if requested:
         if requested not in FORMATS:
             raise InputError(f"invalid format {requested!r}: choose hdf5 or png")
         return requested
-    return "hdf5" if output.lower().endswith(HDF5_SUFFIXES) else "png"
+    if output in ("-", "/dev/stdout"):
+        raise InputError(
+            "a dataset cannot be written to standard output (HDF5 needs a file it can seek "
+            "in, a PNG tree a folder); give a file name such as out.h5"
+        )
+    if output.lower().endswith(HDF5_SUFFIXES):
+        return "hdf5"
+    suffix = os.path.splitext(os.path.basename(os.path.normpath(output)))[1]
+    if suffix and not os.path.isdir(output):
+        raise InputError(
+            f"cannot tell what to write to {output}: name an HDF5 file .h5 or .hdf5, or a "
+            "folder without a suffix for a PNG tree (or say which with --format)"
+        )
+    return "png"
 
 
 def check_format(fmt: str, options: PipelineOptions, *, on_cluster: bool = False) -> None:
@@ -117,6 +133,7 @@ def build_splits(
         names = [name for name, _ in named]
         if len(set(names)) != len(names):
             raise InputError(f"--input names must be unique, got {', '.join(names)}")
+        check_named_inputs(named)
         classes = class_folder_names([path for _, path in named])
         return [Split(name, discover([path], class_names=classes)) for name, path in named]
     found = discover(list(inputs))
@@ -219,13 +236,16 @@ def run_transform(
     statistics first (``single_pass=False``, tested).
     """
     check_format(fmt, options, on_cluster=not isinstance(workers, int))
+    names = plan_output(splits, output, fmt=fmt, overwrite=overwrite, plan=plan)
     if options.zca and (stats is None or not stats.zca):
         raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
     batch_size = batch_size or default_batch_size(splits, options, fmt, plan)
-    job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
+    job = _Job(
+        splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan, names
+    )
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
     elif stats is not None:
@@ -247,6 +267,32 @@ def run_transform(
     if on_cluster:
         return job.run_sharded(pipeline, source, on_skip)
     return job.run(options, pipeline, source, progress, on_skip)
+
+
+def plan_output(
+    splits: Sequence[Split],
+    output: str,
+    *,
+    fmt: str,
+    overwrite: bool,
+    plan: AugmentPlan | None,
+) -> list[dict[str, str]]:
+    """The output rules of ``imgprep.plan`` for this run, before any image is read: the output
+    is none of the inputs, and (a PNG tree) every name it will hold is inside it and unique.
+
+    Returns:
+        For a PNG tree, per split, the tree names of files given one by one; else [].
+    """
+    inputs = [path for split in splits for path in split.discovery.inputs]
+    check_output(output, inputs, folder=fmt == "png", overwrite=overwrite)
+    if fmt != "png":
+        return []
+    augmented = augmented_splits(splits) if plan is not None else set()
+    parts = [
+        (split.name, split.discovery.items, plan.copies if index in augmented and plan else 0)
+        for index, split in enumerate(splits)
+    ]
+    return plan_png_tree(output, parts, overwrite=overwrite)
 
 
 def single_pass_applies(fmt: str, options: PipelineOptions) -> bool:
@@ -289,6 +335,7 @@ class _Job:
     batch_size: int
     on_error: str
     plan: AugmentPlan | None
+    png_names: list[dict[str, str]]
 
     def run(
         self,
@@ -440,6 +487,8 @@ class _Job:
         if fold is not None:  # statistics still to come: rows wait raw (HDF5 output only)
             assert isinstance(writer, Hdf5Writer)
             writer.start_split(split.name, hold_images=True, **layout)
+        elif isinstance(writer, PngWriter):
+            writer.start_split(split.name, names=self.png_names[ordinal], **layout)
         else:
             writer.start_split(split.name, **layout)
         skipped: list[dict[str, str]] = []

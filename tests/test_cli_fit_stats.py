@@ -109,7 +109,8 @@ def test_skip_lists_every_skipped_file_and_records_them(runner, dataset, tmp_pat
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
         f"skipped: {root / 'cat' / 'zero.png'}: empty file (0 bytes)",
-        f"skipped: {root / 'dog' / 'text.jpg'}: not an image imgprep reads (it reads PNG, JPEG, BMP, GIF, TIFF, WebP or PPM/PGM/PBM)",
+        f"skipped: {root / 'dog' / 'text.jpg'}: not an image imgprep reads "
+        "(it reads PNG, JPEG, BMP, GIF, TIFF, WebP or PPM/PGM/PBM)",
     ]
     data = json.loads(out.read_text())
     assert data["images"] + len(data["skipped"]) == data["provenance"]["files"] == 12

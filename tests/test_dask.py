@@ -445,7 +445,8 @@ def test_changing_the_split_layout_removes_the_old_shards(scheduler, digits, tmp
     out = tmp_path / "out.h5"
     cluster = ["-q", "--engine", "dask", "--scheduler", scheduler, "--partition-size", "5"]
     assert invoke("transform", str(digits), "-o", str(out), *cluster)[0] == 0
-    named = ["--input", f"train={digits}", "--input", f"val={digits / 'a'}"]
+    shutil.copytree(digits / "a", tmp_path / "val" / "a")  # disjoint from train
+    named = ["--input", f"train={digits}", "--input", f"val={tmp_path / 'val'}"]
     code, output = invoke("transform", *named, "-o", str(out), *cluster)
     assert code == 0, output
     folder = tmp_path / "out.h5.shards"

@@ -220,7 +220,7 @@ def test_a_full_disk_between_splits_is_one_line(dataset, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     target = out / "t.h5"
-    splits = ["--input", f"train={root}", "--input", f"val={root / 'cat'}"]
+    splits = ["--input", f"train={root / 'dog'}", "--input", f"val={root / 'cat'}"]
     done = _with_h5py_failing("File.flush", ["transform", *splits, "-q", "-o", str(target)])
     assert done.returncode == 1
     assert done.stderr == f"Error: cannot write {target}: No space left on device\n"

@@ -27,6 +27,7 @@ from imgprep.engine import compute_stats
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import check_writable, write_text_atomic
 from imgprep.io.discover import Discovery, discover
+from imgprep.plan import check_output
 from imgprep.stats_file import Stats
 from imgprep.zca import KERAS_ZCA_EPSILON, compute_zca, zca_sidecar_path
 
@@ -86,6 +87,8 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
         stats = _merge(ctx, params)
     else:
         paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
+        if output:
+            check_output(output, paths)
         found = discover(paths)
         for note in found.notes:
             log(f"note: {note}", quiet=params["quiet"])

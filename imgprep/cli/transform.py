@@ -27,7 +27,8 @@ from imgprep.cli.common import (
 from imgprep.config import load_config
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import atomic_path, check_writable
-from imgprep.io.writers import COMPRESSIONS, check_png_target
+from imgprep.io.writers import COMPRESSIONS
+from imgprep.plan import check_output
 from imgprep.prepare import (
     FORMATS,
     AugmentPlan,
@@ -35,6 +36,7 @@ from imgprep.prepare import (
     build_splits,
     check_format,
     output_format,
+    plan_output,
     run_transform,
     single_pass_applies,
     training_split,
@@ -319,9 +321,10 @@ def transform(ctx: click.Context, **params: Any) -> None:
         fmt = output_format(params["output"], params["fmt"])
         check_format(fmt, options, on_cluster=params["engine"] == "dask")
         check_writable(params["output"], directory_ok=fmt == "png")
-        if fmt == "png":
-            check_png_target(params["output"], overwrite=params["overwrite"])
+        plan_output(splits, params["output"], fmt=fmt, overwrite=params["overwrite"], plan=plan)
     if params["preview"]:
+        inputs = [path for split in splits for path in split.discovery.inputs]
+        check_output(params["preview"], inputs, what="the preview")
         assert plan is not None
         first = min(augmented)
         preview_pipeline = Pipeline(PipelineOptions(decode=options.decode))

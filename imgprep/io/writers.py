@@ -20,7 +20,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
@@ -40,8 +40,9 @@ from imgprep.io.atomic import (
     temporary_name,
     write_failure,
 )
+from imgprep.plan import DATASET_FORMAT, DATASET_MANIFEST, check_png_target, png_stem
 
-FORMAT_NAME = "imgprep-dataset"
+FORMAT_NAME = DATASET_FORMAT
 FORMAT_VERSION = 1
 COMPRESSIONS = ("none", "gzip", "lzf")
 CHUNK_BYTES = 4 << 20
@@ -454,15 +455,24 @@ class PngWriter(_AtomicWriter):
 
     Only integer images can be written: uint8 with 1-4 channels (L, LA, RGB, RGBA) or
     uint16 grayscale (16-bit PNG). The file name keeps the source's relative path with its
-    extension replaced by ``.png``. ``imgprep.json`` at the top records the pipeline, the
+    extension replaced by ``.png``; files given one by one are named as ``imgprep.plan``
+    says (``start_split(names=...)``), and every resolved path is checked to lie inside the
+    output before it is written. ``imgprep.json`` at the top records the pipeline, the
     statistics, the class names and the skipped files.
+
+    Two runs writing one tree at once do not replace each other silently: the target's
+    state is noted when the writer opens, and if another run has written it meanwhile the
+    rename is refused and this run's tree deleted.
     """
 
     def __init__(self, target: str, *, overwrite: bool = False) -> None:
         check_png_target(target, overwrite=overwrite)
         self.target = target
         self._temporary = _temporary_beside(target, directory=True)
+        self._root = os.path.abspath(self._temporary) + os.sep
+        self._state = _tree_state(target)
         self._prefix = ""
+        self._names: Mapping[str, str] = {}
         self._written: set[str] = set()
         self._skipped: dict[str, list[dict[str, str]]] = {}
         self._split_key = ""
@@ -470,10 +480,19 @@ class PngWriter(_AtomicWriter):
         self._finished = False
 
     def start_split(
-        self, name: str | None, *, labelled: bool, augmented: bool = False, path_bytes: int = 1
+        self,
+        name: str | None,
+        *,
+        labelled: bool,
+        augmented: bool = False,
+        path_bytes: int = 1,
+        names: Mapping[str, str] | None = None,
     ) -> None:
+        """Begin a split; ``names`` maps relative paths of files given one by one to their
+        names in the tree (``imgprep.plan.png_names``)."""
         self._prefix = f"{name}/" if name else ""
         self._split_key = name or ""
+        self._names = names or {}
         self._count = 0
 
     def write(
@@ -484,7 +503,7 @@ class PngWriter(_AtomicWriter):
         augmentation: Sequence[tuple[int, int, AugmentParams]] | None = None,
     ) -> None:
         for position, (image, rel) in enumerate(zip(images, rels, strict=True)):
-            stem = self._prefix + os.path.splitext(rel)[0]
+            stem = self._prefix + png_stem(rel, self._names)
             if augmentation is not None:
                 index, copy, params = augmentation[position]
                 if copy:
@@ -496,9 +515,16 @@ class PngWriter(_AtomicWriter):
             if name in self._written:
                 raise InputError(f"two inputs would both be written as {name}; rename one of them")
             self._written.add(name)
-            path = os.path.join(self._temporary, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            _save_png(image, path, rel)
+            path = os.path.normpath(os.path.join(self._temporary, name))
+            if not path.startswith(self._root):  # imgprep.plan's names never get here
+                raise InputError(f"{rel}: its output name {name} would lie outside {self.target}")
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                _save_png(image, path, rel)
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
+                raise self._cannot_write(f"{name}: file name too long") from None
             self._count += 1
 
     def end_split(self, *, skipped: list[dict[str, str]]) -> None:
@@ -522,25 +548,50 @@ class PngWriter(_AtomicWriter):
         self._finished = True
 
     def _publish(self) -> None:
-        """Swap the new tree in; a replaced folder is moved aside first, then deleted."""
+        """Swap the new tree in; a replaced folder is moved aside first, then deleted.
+
+        Refused when another run wrote the target since this one began (that tree is kept,
+        this one discarded). A target that did not exist is taken with a plain rename, which
+        fails rather than replace a non-empty folder created meanwhile.
+        """
+        if _tree_state(self.target) != self._state:
+            raise self._written_meanwhile()
         old = None
         if os.path.isdir(self.target):
             old = temporary_name(self.target)
             os.replace(self.target, old)
-        os.replace(self._temporary, self.target)
+        try:
+            os.rename(self._temporary, self.target)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise self._written_meanwhile() from None
         if old:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _written_meanwhile(self) -> OutputError:
+        self._discard()
+        return OutputError(
+            f"cannot write {self.target}: another run wrote it while this one ran; this run's "
+            "output was discarded"
+        )
 
     def _discard(self) -> None:
         shutil.rmtree(self._temporary, ignore_errors=True)
 
 
-def check_png_target(target: str, *, overwrite: bool) -> None:
-    """A PNG tree goes to a new or empty folder, or replaces one with ``overwrite``."""
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise InputError(f"cannot write a PNG tree to {target}: it is a file")
-    if os.path.isdir(target) and os.listdir(target) and not overwrite:
-        raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
+def _tree_state(target: str) -> tuple[int, ...] | None:
+    """What identifies the target folder's content: the folder's and its manifest's inode and
+    modification time (None when the folder is absent)."""
+    parts: list[int] = []
+    for path in (target, os.path.join(target, DATASET_MANIFEST)):
+        try:
+            info = os.stat(path)
+        except OSError:
+            parts += [-1, -1]
+            continue
+        parts += [info.st_ino, info.st_mtime_ns]
+    return None if parts[0] == -1 else tuple(parts)
 
 
 def _utf8(length: int) -> Any:

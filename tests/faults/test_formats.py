@@ -55,7 +55,9 @@ def test_postscript_named_png_is_refused_without_running_ghostscript(
     args = [part.format(out=tmp_path) for part in command]
     result = runner.invoke(main, [*args, str(postscript_dataset), "-q"])
     assert result.exit_code == 1, result.output
-    assert result.stderr.strip().splitlines() == [f"Error: {postscript_dataset / 'x.png'}: {REASON}"]
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {postscript_dataset / 'x.png'}: {REASON}"
+    ]
     skipped = runner.invoke(main, [*args, str(postscript_dataset), "-q", "--on-error", "skip"])
     assert skipped.exit_code == 0, skipped.output
     assert f"skipped: {postscript_dataset / 'x.png'}: {REASON}" in skipped.stderr

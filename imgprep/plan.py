@@ -1,0 +1,267 @@
+"""The safety rules of a run's outputs, checked before any image is read or any file written.
+
+imgprep never modifies or deletes what it reads and never writes outside its output. The
+rules that make this so live here, in one place, and every command calls them before it
+starts (``transform`` also checks them again where the library is called directly):
+
+- An output is never one of the inputs: not an input file (``transform a/x.png -o a/x.png``),
+  not an input folder, and not inside an input folder where it would be read as one of its
+  images (``fit-stats data -o data/a/x.png``) or, for a PNG tree, at all (``transform data
+  -o data/out``: the next run would read its own output).
+- ``--overwrite`` replaces only a folder that imgprep wrote (it holds ``imgprep.json``), and
+  never one that is or contains an input (``transform par/train -o par --overwrite`` would
+  delete ``par/val``).
+- Every file of a PNG tree is named inside the output folder: images under an input folder
+  keep their path relative to it; files named one by one (arguments, a list, stdin) are
+  named relative to the deepest folder holding all of them, so that ``/abs/data/a/x.png``
+  or ``../photos/a.jpg`` become ``a/x.png`` and ``a.png`` in the tree, never a path outside
+  it (the writer checks each resolved path again before it writes). Two inputs that would
+  get one name, and names longer than the file system allows, are refused up front.
+- Named inputs (``--input train=DIR``) must not overlap: the same folder in two splits, or
+  one inside another, would put the same images in training and test data.
+
+All refusals are ``InputError`` (exit 2) naming the paths; none of them reads an image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+
+from imgprep.errors import InputError
+from imgprep.io.discover import ItemList, has_image_extension
+from imgprep.io.remote import is_url
+
+DATASET_MANIFEST = "imgprep.json"  # what marks a folder as a PNG tree imgprep wrote
+DATASET_FORMAT = "imgprep-dataset"
+_COPY_SUFFIX = re.compile(r"^(.*)_copy([1-9][0-9]*)$")
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies strictly inside ``folder`` (both real, absolute paths)."""
+    return path != folder and path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_output(
+    output: str,
+    inputs: Sequence[str],
+    *,
+    folder: bool = False,
+    overwrite: bool = False,
+    what: str = "the output",
+) -> None:
+    """Refuse an output that is, or would replace or be read as, one of ``inputs``.
+
+    Args:
+        output: the path to be written (a file, or a folder when ``folder``).
+        inputs: the inputs as given: folders, files and URLs (URLs cannot be written over).
+        folder: the output is a folder (a PNG tree), which may not lie inside an input at all.
+        overwrite: an existing folder is to be replaced; it must not hold an input.
+        what: how messages name the output ("the output", "the preview").
+
+    Raises:
+        InputError: with both paths named (exit 2).
+    """
+    real = _real(output)
+    exists = os.path.lexists(output)
+    target_id = _file_id(output) if exists else None
+    replaced = folder and overwrite and exists
+    for given in inputs:
+        if is_url(given):
+            continue
+        if os.path.isdir(given):
+            source = _real(given)
+            if real == source:
+                raise InputError(f"{what} {output} is the input folder {given}")
+            if _inside(real, source) and (folder or has_image_extension(real)):
+                kind = "folder" if folder else "file"
+                raise InputError(
+                    f"{what} {kind} {output} is inside the input {given}, so a later run "
+                    "would read it as input; write it elsewhere"
+                )
+        elif target_id is not None and _file_id(given) == target_id:
+            raise InputError(f"{what} {output} is the input {given}; write it elsewhere")
+        if replaced and _inside(_real(given), real):
+            raise InputError(
+                f"{what} folder {output} holds the input {given}; --overwrite would delete it"
+            )
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of what ``path`` names, or None when it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def check_png_target(target: str, *, overwrite: bool) -> None:
+    """A PNG tree goes to a new or empty folder, or replaces with ``overwrite`` a folder that
+    imgprep wrote (one holding an ``imgprep.json`` of an imgprep dataset), nothing else."""
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise InputError(f"cannot write a PNG tree to {target}: it is a file")
+    if not os.path.isdir(target) or not os.listdir(target):
+        return
+    if not overwrite:
+        raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
+    if not is_imgprep_tree(target):
+        raise InputError(
+            f"{target} is not a PNG tree written by imgprep (it has no {DATASET_MANIFEST}); "
+            "--overwrite replaces only those: remove it yourself or choose another folder"
+        )
+
+
+def is_imgprep_tree(folder: str) -> bool:
+    """Whether ``folder`` holds the manifest of a PNG tree imgprep wrote."""
+    manifest = os.path.join(folder, DATASET_MANIFEST)
+    try:
+        if not os.path.isfile(manifest) or os.path.getsize(manifest) > 1 << 30:
+            return False
+        with open(manifest, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == DATASET_FORMAT
+
+
+def check_named_inputs(named: Sequence[tuple[str, str]]) -> None:
+    """Refuse named inputs that overlap: the same images would be in two splits.
+
+    Raises:
+        InputError: naming both splits (exit 2).
+    """
+    normal = [(name, path, _normal(path)) for name, path in named]
+    for index, (name, path, where) in enumerate(normal):
+        for other_name, other_path, other in normal[:index]:
+            if where == other:
+                raise InputError(
+                    f"inputs overlap: {other_name}={other_path} and {name}={path} are the same "
+                    "images; each would be in two splits"
+                )
+            for inner, inner_path, outer, outer_path in (
+                (name, path, other_name, other_path),
+                (other_name, other_path, name, path),
+            ):
+                if _inside(_normal(inner_path), _normal(outer_path)):
+                    raise InputError(
+                        f"inputs overlap: {inner}={inner_path} is inside {outer}={outer_path}; "
+                        "its images would be in two splits"
+                    )
+
+
+def _normal(path: str) -> str:
+    return path.rstrip("/") if is_url(path) else _real(path)
+
+
+def png_names(items: ItemList) -> dict[str, str]:
+    """Output names for the files named one by one (root ``""``), by their path as given:
+    each relative to the deepest folder holding all of them (see the module docstring).
+    Images found under an input folder keep their relative path and are not listed."""
+    explicit = [rel for root, rels in items.segments(0, len(items)) if not root for rel in rels]
+    local = [rel for rel in explicit if not is_url(rel)]
+    urls = [rel for rel in explicit if is_url(rel)]
+    names: dict[str, str] = {}
+    if local:
+        absolute = [os.path.abspath(rel) for rel in local]
+        base = os.path.commonpath([os.path.dirname(path) for path in absolute])
+        names.update(
+            (rel, os.path.relpath(path, base)) for rel, path in zip(local, absolute, strict=True)
+        )
+    if urls:
+        bare = [rel.split("://", 1)[1] for rel in urls]
+        base = posixpath.commonpath([posixpath.dirname(path) for path in bare])
+        names.update(
+            (rel, posixpath.relpath(path, base)) for rel, path in zip(urls, bare, strict=True)
+        )
+    return names
+
+
+def png_stem(rel: str, names: Mapping[str, str]) -> str:
+    """The tree path of ``rel`` without its extension (``.png`` and copy suffixes follow)."""
+    return os.path.splitext(names.get(rel, rel))[0]
+
+
+def check_png_names(
+    items: ItemList, names: Mapping[str, str], *, copies: int, target: str, prefix: str = ""
+) -> None:
+    """Refuse, before any work, two inputs that one PNG tree name would hold (``x.jpg`` and
+    ``x.png``; ``x.png`` and ``x_copy1.png`` when copies are written) and names longer than
+    the file system allows once ``_copyK.png`` is added.
+
+    Raises:
+        InputError: naming both files, or the long name (exit 2).
+    """
+    limit = _name_max(target)
+    owner: dict[str, str] = {}
+    for index in range(len(items)):
+        rel = items.rel(index)
+        stem = prefix + png_stem(rel, names)
+        if stem in owner:
+            raise InputError(
+                f"two inputs would both be written as {stem}.png: {owner[stem]} and {rel}; "
+                "rename one of them"
+            )
+        owner[stem] = rel
+        longest = f"{os.path.basename(stem)}_copy{copies}.png" if copies else f"{stem}.png"
+        for part in [*stem.split("/")[:-1], os.path.basename(longest)]:
+            if len(part.encode("utf-8", "surrogateescape")) > limit:
+                raise InputError(
+                    f"{rel}: the output name {part} would be longer than the {limit} bytes "
+                    "the file system allows; rename the file or write HDF5"
+                )
+    if copies:
+        _check_copy_names(owner, copies)
+
+
+def _check_copy_names(owner: Mapping[str, str], copies: int) -> None:
+    for stem, rel in owner.items():
+        found = _COPY_SUFFIX.match(stem)
+        if found and int(found.group(2)) <= copies and found.group(1) in owner:
+            raise InputError(
+                f"two inputs would both be written as {stem}.png: {rel} and copy "
+                f"{found.group(2)} of {owner[found.group(1)]}; rename {rel}"
+            )
+
+
+def _name_max(target: str) -> int:
+    """The longest file name the file system of ``target`` takes (255 when unknown)."""
+    folder = os.path.dirname(os.path.abspath(target)) or "."
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def plan_png_tree(
+    output: str,
+    parts: Sequence[tuple[str | None, ItemList, int]],
+    *,
+    overwrite: bool,
+) -> list[dict[str, str]]:
+    """Check a PNG tree's target and every name it will hold, before any work.
+
+    Args:
+        output: the tree's folder.
+        parts: per split, its name (None for a single input), its items and the number of
+            augmented copies written per image (0 when the split is not augmented).
+        overwrite: an existing imgprep tree may be replaced.
+
+    Returns:
+        Per split, the names of its files given one by one (see ``png_names``).
+    """
+    check_png_target(output, overwrite=overwrite)
+    names = []
+    for split, items, copies in parts:
+        mapping = png_names(items)
+        prefix = f"{split}/" if split else ""
+        check_png_names(items, mapping, copies=copies, target=output, prefix=prefix)
+        names.append(mapping)
+    return names

@@ -1,0 +1,248 @@
+"""Outputs never touch inputs: a PNG tree stays inside -o, an output is never an input, and
+--overwrite deletes only a tree imgprep wrote (imgprep.plan)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imgprep.cli import main
+from tests.conftest import listing, make_dataset, write_image
+
+
+def fingerprint(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``root`` with its content hash and modification time."""
+    out = {}
+    for rel in listing(root):
+        path = root / rel
+        out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def data(tmp_path: Path, rng) -> Path:
+    root = tmp_path / "data"
+    make_dataset(root, rng, per_class=2, shape=(6, 5, 3))
+    return root
+
+
+def transform(runner, *args: str, input: str | None = None):
+    return runner.invoke(main, ["transform", "-q", *args], input=input)
+
+
+def test_absolute_paths_on_stdin_stay_inside_the_png_tree(runner, data: Path, tmp_path: Path):
+    before = fingerprint(tmp_path)
+    paths = "".join(f"{data / rel}\n" for rel in listing(data))
+    out = tmp_path / "out"
+    result = transform(runner, "-", "-o", str(out), "--size", "4x4", input=paths)
+    assert result.exit_code == 0, result.output
+    assert {k: v for k, v in fingerprint(tmp_path).items() if not k.startswith("out/")} == before
+    assert listing(out) == [
+        "cat/000.png", "cat/001.png", "dog/000.png", "dog/001.png", "imgprep.json"
+    ]  # fmt: skip
+    assert np.asarray(__import__("PIL.Image").Image.open(out / "cat/000.png")).shape == (4, 4, 3)
+
+
+def test_an_absolute_file_is_named_inside_the_tree(runner, data: Path, tmp_path: Path):
+    before = fingerprint(data)
+    out = tmp_path / "out"
+    result = transform(runner, str(data / "cat" / "000.png"), "-o", str(out), "--size", "4x4")
+    assert result.exit_code == 0, result.output
+    assert fingerprint(data) == before
+    assert listing(out) == ["000.png", "imgprep.json"]
+
+
+def test_a_parent_relative_file_is_named_inside_the_tree(
+    runner, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = fingerprint(tmp_path)
+    result = transform(runner, "../data/cat/001.png", "../data/dog/000.png", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert listing(work / "out") == ["cat/001.png", "dog/000.png", "imgprep.json"]
+    after = {k: v for k, v in fingerprint(tmp_path).items() if not k.startswith("work/out/")}
+    assert after == before
+
+
+def test_two_files_that_would_get_one_name_are_refused_before_any_work(runner, tmp_path: Path, rng):
+    folder = tmp_path / "mixed"
+    write_image(folder / "x.png", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    write_image(folder / "x.jpg", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    result = transform(runner, str(folder), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: two inputs would both be written as x.png: x.jpg and x.png; rename one of them\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_named_like_a_copy_is_refused_when_copies_are_written(runner, tmp_path: Path, rng):
+    folder = tmp_path / "flat"
+    for name in ("x.png", "x_copy2.png"):
+        write_image(folder / name, rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    args = [str(folder), "-o", str(tmp_path / "out"), "--horizontal-flip", "--seed", "1"]
+    result = transform(runner, *args, "--copies", "2")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: two inputs would both be written as x_copy2.png: x_copy2.png and copy 2 of "
+        "x.png; rename x_copy2.png\n"
+    )
+    assert transform(runner, *args, "--copies", "1").exit_code == 0
+
+
+def test_a_name_too_long_once_it_is_a_copy_is_one_line(runner, tmp_path: Path, rng):
+    folder = tmp_path / "flat"
+    name = "n" * 249 + ".png"  # 253 bytes: fits, but not as NAME_copy10.png
+    write_image(folder / name, rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    args = [str(folder), "-o", str(tmp_path / "out"), "--horizontal-flip", "--seed", "1"]
+    result = transform(runner, *args, "--copies", "10")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {name}: the output name {'n' * 249}_copy10.png would be longer than the 255 "
+        "bytes the file system allows; rename the file or write HDF5\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            ["transform", "{data}/cat/000.png", "-o", "{data}/cat/000.png", "--format", "hdf5"],
+            "Error: the output {data}/cat/000.png is the input {data}/cat/000.png; write it "
+            "elsewhere",
+        ),
+        (
+            ["fit-stats", "{data}", "-o", "{data}/cat/000.png"],
+            "Error: the output file {data}/cat/000.png is inside the input {data}, so a later "
+            "run would read it as input; write it elsewhere",
+        ),
+        (
+            ["transform", "{data}", "-o", "{data}/out"],
+            "Error: the output folder {data}/out is inside the input {data}, so a later run "
+            "would read it as input; write it elsewhere",
+        ),
+        (
+            ["transform", "{data}", "-o", "{data}"],
+            "Error: the output {data} is the input folder {data}",
+        ),
+        (
+            ["transform", "{data}", "-o", "{tmp}/o.h5", "--preview", "{data}/cat/000.png",
+             "--horizontal-flip", "--seed", "1"],
+            "Error: the preview {data}/cat/000.png is inside the input {data}, so a later run "
+            "would read it as input; write it elsewhere".replace("preview", "preview file", 1),
+        ),
+    ],
+)  # fmt: skip
+def test_an_output_that_is_an_input_is_refused_before_any_work(
+    runner, data: Path, tmp_path: Path, command: list[str], message: str
+):
+    before = fingerprint(tmp_path)
+    args = [part.format(data=data, tmp=tmp_path) for part in command]
+    result = runner.invoke(main, [*args, "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == message.format(data=data) + "\n"
+    assert fingerprint(tmp_path) == before
+
+
+def test_overwrite_never_deletes_an_input(runner, tmp_path: Path, rng):
+    parent = tmp_path / "par"
+    make_dataset(parent / "train", rng, per_class=1, shape=(4, 4, 3))
+    make_dataset(parent / "val", rng, per_class=1, shape=(4, 4, 3))
+    before = fingerprint(parent)
+    result = transform(runner, str(parent / "train"), "-o", str(parent), "--overwrite")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: the output folder {parent} holds the input {parent / 'train'}; --overwrite "
+        "would delete it\n"
+    )
+    assert fingerprint(parent) == before
+
+
+def test_overwrite_replaces_only_a_tree_imgprep_wrote(runner, data: Path, tmp_path: Path):
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "notes" / "thesis.txt").write_text("years of work")
+    result = transform(runner, str(data), "-o", str(mine), "--overwrite")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {mine} is not a PNG tree written by imgprep (it has no imgprep.json); "
+        "--overwrite replaces only those: remove it yourself or choose another folder\n"
+    )
+    assert (mine / "notes" / "thesis.txt").read_text() == "years of work"
+    tree = tmp_path / "tree"
+    assert transform(runner, str(data / "cat"), "-o", str(tree)).exit_code == 0
+    assert transform(runner, str(data), "-o", str(tree), "--overwrite").exit_code == 0
+    assert listing(tree) == [
+        "cat/000.png", "cat/001.png", "dog/000.png", "dog/001.png", "imgprep.json"
+    ]  # fmt: skip
+
+
+def test_two_runs_writing_one_tree_do_not_replace_each_other(data: Path, tmp_path: Path):
+    from imgprep.errors import ImgprepError
+    from imgprep.io.writers import PngWriter
+
+    target = tmp_path / "tree"
+    image = np.zeros((2, 2, 1), np.uint8)
+
+    def fill(writer: PngWriter, name: str) -> None:
+        writer.start_split(None, labelled=False)
+        writer.write([image], [name], [None])
+        writer.end_split(skipped=[])
+        writer.finish({})
+
+    first, second = PngWriter(str(target)), PngWriter(str(target))
+    with second:
+        fill(second, "second.png")
+    with pytest.raises(ImgprepError) as caught, first:
+        fill(first, "first.png")
+    assert str(caught.value) == (
+        f"cannot write {target}: another run wrote it while this one ran; this run's output "
+        "was discarded"
+    )
+    assert listing(target) == ["imgprep.json", "second.png"]
+    assert sorted(os.listdir(tmp_path)) == ["data", "tree"]  # no temporary folder left
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        ("train={data}", "val={data}"),
+        ("train={data}", "test={data}/cat"),
+        ("test={data}/cat", "train={data}"),
+    ],
+)
+def test_named_inputs_that_overlap_are_refused(runner, data: Path, tmp_path: Path, named):
+    args = [arg for text in named for arg in ("--input", text.format(data=data))]
+    result = transform(runner, *args, "-o", str(tmp_path / "o.h5"))
+    assert result.exit_code == 2
+    first, second = (text.format(data=data) for text in named)
+    if first.split("=")[1] == second.split("=")[1]:
+        expected = f"{first} and {second} are the same images; each would be in two splits"
+    else:
+        inner, outer = (first, second) if "cat" in first else (second, first)
+        expected = f"{inner} is inside {outer}; its images would be in two splits"
+    assert result.stderr == f"Error: inputs overlap: {expected}\n"
+    assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.parametrize("name", ["train.hdf", "x.txt", "out.tar"])
+def test_an_output_suffix_imgprep_does_not_write_is_refused(
+    runner, data: Path, tmp_path: Path, name: str
+):
+    result = transform(runner, str(data), "-o", str(tmp_path / name))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: cannot tell what to write to {tmp_path / name}: name an HDF5 file .h5 or "
+        ".hdf5, or a folder without a suffix for a PNG tree (or say which with --format)\n"
+    )
+    assert os.listdir(tmp_path) == ["data"]
+    assert (
+        transform(runner, str(data), "-o", str(tmp_path / name), "--format", "png").exit_code == 0
+    )
