@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -151,3 +152,20 @@ def test_submodules_are_attributes_of_the_package_as_before():
         "    raise SystemExit('no AttributeError')\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_demo_leaves_nothing_in_the_temporary_folder(tmp_path: Path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert os.listdir(tmp_path) == []
+    assert result.output.endswith("now removed; --keep keeps them)\n")
+    kept = CliRunner().invoke(main, ["demo", "--keep"])
+    assert kept.exit_code == 0
+    (folder,) = os.listdir(tmp_path)
+    assert kept.output.endswith(f"The demo's files are in {tmp_path / folder}\n")
+    assert sorted(os.listdir(tmp_path / folder)) == [
+        "mnist-stats.json", "mnist.h5", "photos-stats.json"
+    ]  # fmt: skip

@@ -322,7 +322,7 @@ def test_a_filling_disk_stops_before_hdf5_fails(runner, dataset, tmp_path, monke
     class Nearly:
         def __init__(self, info: os.statvfs_result) -> None:
             self.f_frsize = info.f_frsize
-            self.f_bavail = (writers.SPACE_RESERVE + 1000) // info.f_frsize
+            self.f_bavail = (writers.METADATA_RESERVE + 1000) // info.f_frsize
 
     monkeypatch.setattr(writers.os, "statvfs", lambda path: Nearly(real(path)))
     root, _ = dataset

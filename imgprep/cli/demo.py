@@ -23,17 +23,36 @@ from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False),
-    help="Where to write the demo's stats files (default: a new temporary directory).",
+    help="Where to write the demo's stats files and HDF5 output (kept).",
 )
-def demo(output_dir: str | None) -> None:
-    """Run fit-stats, transform and inspect on the bundled digits and photos, with numbers.
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the temporary folder the demo writes to (default: removed at the end).",
+)
+def demo(output_dir: str | None, keep: bool) -> None:
+    """Run fit-stats and transform on the bundled digits and photos, and inspect what
+    transform wrote, with numbers.
 
     It also checks the statistics against an independent float64 two-pass NumPy computation,
     shows that stats of two halves merged equal one pass over the whole, and applies the
     pipeline stored in the transform output to an original file, as prediction code would.
+    Its files go to a temporary folder that is removed at the end, unless --keep or
+    --output-dir.
     """
-    out = output_dir or tempfile.mkdtemp(prefix="imgprep-demo-")
-    os.makedirs(out, exist_ok=True)
+    if output_dir is not None or keep:
+        out = output_dir or tempfile.mkdtemp(prefix="imgprep-demo-")
+        os.makedirs(out, exist_ok=True)
+        _run_demo(out)
+        click.echo(f"The demo's files are in {out}")
+        return
+    with tempfile.TemporaryDirectory(prefix="imgprep-demo-") as out:
+        _run_demo(out)
+    click.echo("(its files were in a temporary folder, now removed; --keep keeps them)")
+
+
+def _run_demo(out: str) -> None:
+    """The demo's steps, writing into ``out``."""
     mnist = example_path("mnist")
 
     click.echo(f"1. fit-stats on the bundled MNIST digits ({mnist})")
@@ -77,7 +96,8 @@ def demo(output_dir: str | None) -> None:
     click.echo(f"   Stats.load(...).std  = {np.array2string(reloaded.std, precision=6)}")
 
     click.echo(
-        "5. transform: digits split 80/20 (seed 0), standardized with the train part's stats"
+        "5. transform: digits split 80/20 (seed 0), standardized with the train part's stats; "
+        "inspect of the output"
     )
     options = PipelineOptions(rescale=1 / 255, center="featurewise", standardize="featurewise")
     splits = build_splits([mnist], [], [("train", 0.8), ("val", 0.2)], seed=0)

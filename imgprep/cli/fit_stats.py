@@ -41,7 +41,7 @@ from imgprep.zca import KERAS_ZCA_EPSILON, compute_zca, zca_sidecar_path
 )
 @input_options
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Stats file (default: stdout)."
+    "--output", "-o", type=click.Path(dir_okay=False), help="Stats file (default, or '-': stdout)."
 )
 @click.option(
     "--merge",
@@ -79,6 +79,8 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     defines the space of the statistics, so `transform` can apply them and refuse a mismatch.
     """
     output = params["output"]
+    if output == "-":  # standard output, as without -o
+        output = params["output"] = None
     if not params["merge"]:
         _check_zca_options(ctx, params)
     if output:

@@ -50,8 +50,15 @@ def write_failure(error: BaseException | None) -> str | None:
 
 
 def resolve_target(target: str) -> str:
-    """The path really written: a symbolic link's target, else ``target``."""
-    return os.path.realpath(target) if os.path.islink(target) else target
+    """The path really written: a symbolic link's target, else ``target``.
+
+    A link to something that is not a regular file (``/dev/stdout`` into a pipe is a link
+    to ``/proc/self/fd/1``, whose target is named ``pipe:[...]`` and cannot be opened by
+    that name) is written through the link as given.
+    """
+    if not os.path.islink(target) or is_special(target):
+        return target
+    return os.path.realpath(target)
 
 
 def is_special(target: str) -> bool:

@@ -46,8 +46,13 @@ FORMAT_NAME = DATASET_FORMAT
 FORMAT_VERSION = 1
 COMPRESSIONS = ("none", "gzip", "lzf")
 CHUNK_BYTES = 4 << 20
-# Free space kept for what HDF5 still writes at close (cached chunks of up to 1 MiB per
-# dataset, metadata): a write that would eat into it stops the run first (see _check_space).
+# Free space kept for what HDF5 still writes at close (see _close_reserve): a write that
+# would eat into it stops the run first (see _check_space). Sized to the output, so that a
+# 10 KB file fits on a nearly full small disk: metadata (1 MiB, plus 1/64 of the file for
+# large ones), and each chunked dataset's cached chunk (h5py's cache holds at most 1 MiB
+# per dataset); never more than SPACE_RESERVE.
+METADATA_RESERVE = 1 << 20
+CHUNK_CACHE_BYTES = 1 << 20
 SPACE_RESERVE = 16 << 20
 
 
@@ -439,8 +444,27 @@ class Hdf5Writer(_AtomicWriter):
             info = os.statvfs(os.path.dirname(os.path.abspath(self._temporary)))
         except OSError:
             return
-        if info.f_bavail * info.f_frsize < nbytes + SPACE_RESERVE:
+        if info.f_bavail * info.f_frsize < nbytes + self._close_reserve():
             raise self._cannot_write(os.strerror(errno.ENOSPC))
+
+    def _close_reserve(self) -> int:
+        """What HDF5 may still write when the file closes (see ``METADATA_RESERVE``)."""
+        import h5py
+
+        cached = [0]
+
+        def visit(name: str, node: Any) -> None:
+            if isinstance(node, h5py.Dataset) and node.chunks:
+                chunk = int(np.prod(node.chunks)) * node.dtype.itemsize
+                cached[0] += min(CHUNK_CACHE_BYTES, chunk)
+
+        with self._hdf5():
+            self._file.visititems(visit)
+        try:
+            written = os.path.getsize(self._temporary)
+        except OSError:
+            written = 0
+        return min(SPACE_RESERVE, METADATA_RESERVE + written // 64 + cached[0])
 
     def _publish(self) -> None:
         os.replace(self._temporary, self.target)
