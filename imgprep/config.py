@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from imgprep.errors import InputError
+from imgprep.io.bitdepth import BIT_DEPTHS
 
 COLOR_MODES = ("keep", "grayscale", "rgb", "rgba")
 RESIZE_MODES = ("stretch", "fit", "fill")
@@ -61,6 +62,12 @@ class DecodeSettings:
             (Pillow's ``thumbnail`` uses the same margin), then resize. Much faster for
             photos; the result differs from a full decode + resize by about one grey level
             on average (see the README). Only applies with ``size``.
+        bit_depth: None (the default) keeps each image's depth, and a run refuses images of
+            another dtype than its first; 8 or 16 converts every integer image exactly to
+            that depth (16 to 8: ``round(v / 257)``; 8 to 16: ``v * 257``) after the mode
+            rules and before resizing, so a folder of mixed depths gives one scale. Float
+            images are refused with it (see ``imgprep.io.bitdepth``). Part of the space:
+            statistics computed with one value are refused by runs with another.
     """
 
     color: str = "keep"
@@ -70,6 +77,7 @@ class DecodeSettings:
     pad_value: float = 0
     exif: str = "apply"
     jpeg_draft: bool = True
+    bit_depth: int | None = None
 
     def __post_init__(self) -> None:
         _check_choice("color", self.color, COLOR_MODES)
@@ -89,11 +97,18 @@ class DecodeSettings:
         if not math.isfinite(pad):
             raise InputError(f"invalid pad_value {self.pad_value!r}: must be a finite number")
         object.__setattr__(self, "pad_value", int(pad) if pad.is_integer() else pad)
+        if self.bit_depth is not None and (
+            isinstance(self.bit_depth, bool) or self.bit_depth not in BIT_DEPTHS
+        ):
+            raise InputError(f"invalid bit_depth {self.bit_depth!r}: choose 8 or 16")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict; ``size`` is ``[width, height]`` or null."""
+        """Plain JSON-ready dict; ``size`` is ``[width, height]`` or null. ``bit_depth`` is
+        written only when set, so files of runs without it keep their bytes."""
         data = asdict(self)
         data["size"] = list(self.size) if self.size is not None else None
+        if self.bit_depth is None:
+            del data["bit_depth"]
         return data
 
     @classmethod
@@ -114,6 +129,9 @@ class DecodeSettings:
         for key in ("color", "resize_mode", "resample", "exif"):
             if key in values and not isinstance(values[key], str):
                 raise InputError(f"invalid {key} {values[key]!r}")
+        depth = values.get("bit_depth")
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)):
+            raise InputError(f"invalid bit_depth {depth!r}: choose 8 or 16")
         if "pad_value" in values and (
             isinstance(values["pad_value"], bool)
             or not isinstance(values["pad_value"], int | float)
@@ -128,6 +146,8 @@ class DecodeSettings:
         only in ``fit`` mode; other values are recorded but never make two runs differ.
         """
         space: dict[str, Any] = {"color": self.color, "exif": self.exif, "size": self.size}
+        if self.bit_depth is not None:
+            space["bit_depth"] = self.bit_depth
         if self.size is not None:
             space.update(
                 resize_mode=self.resize_mode, resample=self.resample, jpeg_draft=self.jpeg_draft
@@ -143,10 +163,11 @@ class DecodeSettings:
     def describe(self) -> str:
         """One line for messages: ``color=keep size=28x28 resize_mode=stretch ...``."""
         size = f"{self.size[0]}x{self.size[1]}" if self.size else "original"
+        depth = f" bit_depth={self.bit_depth}" if self.bit_depth is not None else ""
         return (
             f"color={self.color} size={size} resize_mode={self.resize_mode} "
             f"resample={self.resample} pad_value={self.pad_value} exif={self.exif} "
-            f"jpeg_draft={self.jpeg_draft}"
+            f"jpeg_draft={self.jpeg_draft}{depth}"
         )
 
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
+from imgprep.io.bitdepth import mixed_depth_reason
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.io.remote import file_stat
@@ -348,10 +349,7 @@ class StatsFold:
     def _add_part(self, base: int, part: Part) -> None:
         reason = None
         if self.dtype is not None and part.dtype != self.dtype:
-            reason = (
-                f"pixels are {part.dtype} but the images before it are {self.dtype}; "
-                "statistics of mixed bit depths would not describe either"
-            )
+            reason = mixed_depth_reason(part.dtype, self.dtype)
         else:
             try:
                 self.accumulator.add(part.moments)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from imgprep.augment import AugmentParams
+from imgprep.config import DecodeSettings
 from imgprep.engine import (
     StatsFold,
     Workers,
@@ -28,6 +29,7 @@ from imgprep.engine import (
 )
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
+from imgprep.io.bitdepth import PixelKind
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
@@ -207,6 +209,57 @@ def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch:
     )
 
 
+def first_image(
+    splits: Sequence[Split], settings: DecodeSettings, *, on_error: str
+) -> tuple[str, np.ndarray] | None:
+    """The run's first decodable image (path, array), decoded before anything is written:
+    the dtype every other image must share, and what a stats file is checked against.
+
+    None when the first file cannot be read and the run stops there anyway, or when no file
+    can be read at all (under ``--on-error skip`` the files are tried in order until one
+    decodes); the run itself then reports it.
+    """
+    with bomb_warnings_silenced():
+        for split in splits:
+            items = split.discovery.items
+            for index in range(len(items)):
+                path = items.path(index)
+                try:
+                    return path, decode_file(path, settings).array
+                except DecodeError:
+                    if on_error == "stop":
+                        return None
+    return None
+
+
+def check_stats_match_images(
+    stats: Stats | None,
+    first: tuple[str, np.ndarray] | None,
+    options: PipelineOptions,
+    *,
+    allow_mismatch: bool = False,
+) -> PixelKind | None:
+    """Refuse statistics of another dtype or channel count than the images' (exit 2), and
+    return what every image of the run must then decode to (checked per file by the workers).
+
+    Statistics of 16-bit pixels subtracted from 8-bit ones give numbers on no scale at all, so
+    a dtype mismatch is refused even with ``--allow-stats-mismatch``. A channel mismatch is
+    allowed by it only when the statistics are applied as one global value (``--stats-scope
+    global``, without ZCA), which is defined for any channel count; per-channel statistics of
+    another channel count cannot be applied at all. Without statistics, the first image's
+    dtype is the run's (a later image of another depth is a mix, see ``imgprep.io.bitdepth``).
+    """
+    if stats is None:
+        return PixelKind(first[1].dtype.name) if first is not None else None
+    global_values = options.scope("featurewise") == "global" and not options.zca
+    loose = allow_mismatch and global_values
+    kind = PixelKind(stats.dtype, None if loose else (stats.channels or None), from_stats=True)
+    reason = kind.mismatch(first[1]) if first is not None else None
+    if first is not None and reason is not None:
+        raise InputError(f"{first[0]}: {reason}")
+    return kind
+
+
 def run_transform(
     splits: Sequence[Split],
     options: PipelineOptions,
@@ -241,11 +294,15 @@ def run_transform(
         raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
+    first = first_image(splits, options.decode, on_error=on_error)
+    used = stats if options.needs_stats else None
+    expect = check_stats_match_images(used, first, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
     batch_size = batch_size or default_batch_size(splits, options, fmt, plan)
     job = _Job(
         splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan, names
     )
+    job.expect = expect
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
     elif stats is not None:
@@ -336,6 +393,7 @@ class _Job:
     on_error: str
     plan: AugmentPlan | None
     png_names: list[dict[str, str]]
+    expect: PixelKind | None = None  # what every image must decode to (workers check it)
 
     def run(
         self,
@@ -411,7 +469,7 @@ class _Job:
             items = split.discovery.items
             folder = shard_folder(target, split.name)
             spec = ShardSpec(
-                pipeline=pipeline,
+                pipeline=pipeline.expecting(self.expect),
                 plan=self.plan if ordinal in augmented else None,
                 split=ordinal,
                 labelled=split.discovery.labelled,
@@ -493,6 +551,7 @@ class _Job:
             writer.start_split(split.name, **layout)
         skipped: list[dict[str, str]] = []
         written = 0
+        pipeline = pipeline.expecting(self.expect)  # workers refuse images of another depth
         batches = _batches(
             items, pipeline, self.batch_size, self.workers, ordinal, plan, fit=fold is not None
         )

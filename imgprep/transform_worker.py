@@ -144,6 +144,9 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
         for offset, (path, rel) in enumerate(iter_segments(task.segments)):
             try:
                 decoded = decode_file(path, task.pipeline.decode)
+                mismatch = task.pipeline.input_mismatch(decoded.array)  # another bit depth
+                if mismatch is not None:
+                    raise DecodeError(path, mismatch)
                 if summary is not None:
                     summary.add_image(offset, rel, decoded)
                 index = task.start + offset

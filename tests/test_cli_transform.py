@@ -246,8 +246,8 @@ def test_stats_from_another_space_are_refused(runner, dataset, tmp_path: Path):
     assert forced.exit_code == 0, forced.output
     gray = [*args, "--color", "grayscale", "--allow-stats-mismatch"]
     channels = run(runner, str(root), "-o", str(tmp_path / "y.h5"), *gray)
-    assert channels.exit_code == 1
-    assert "featurewise mean has 3 channel(s) but the image has 1" in channels.stderr
+    assert channels.exit_code == 2  # refused before the run (issue 12, tests/faults)
+    assert "pixels have 1 channel(s) but the statistics were computed on 3" in channels.stderr
 
 
 def test_different_sizes_need_size_for_hdf5(runner, tmp_path: Path, rng):

@@ -35,8 +35,8 @@ def test_mixed_bit_depths_are_refused_not_saturated(runner, tmp_path: Path, rng)
     write_image(tmp_path / "d/a.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
     Image.fromarray(rng.integers(300, 65535, (4, 4), dtype=np.uint16)).save(tmp_path / "d/b.png")
     result = transform(runner, str(tmp_path / "d"), "-o", str(tmp_path / "o.h5"))
-    assert result.exit_code == 2
-    assert "images differ in bit depth: a.png is uint8 but b.png is uint16" in result.stderr
+    assert result.exit_code == 1  # a mix stops the run as in fit-stats (tests/faults)
+    assert "b.png: pixels are uint16 but the images before it are uint8" in result.stderr
     assert not (tmp_path / "o.h5").exists()
 
 

@@ -87,7 +87,8 @@ rescale_callback = parsing_callback(parse_rescale)  # --rescale: a number or a f
 
 
 def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--color, --size, --resize-mode, --resample, --pad-value, --exif, --jpeg-draft."""
+    """--color, --size, --resize-mode, --resample, --pad-value, --exif, --jpeg-draft,
+    --bit-depth."""
     options = [
         click.option(
             "--color",
@@ -138,6 +139,13 @@ def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="With --size, decode large JPEGs at a reduced scale keeping 2x the pixels needed "
             "(faster; 0.03 grey levels from a full decode on average, up to ~50 at sharp edges).",
+        ),
+        click.option(
+            "--bit-depth",
+            type=click.Choice(["8", "16"]),
+            callback=lambda ctx, param, value: None if value is None else int(value),
+            help="Convert every integer image exactly to 8 bits (round(v/257)) or 16 bits "
+            "(v*257), after colour, before resize. Default: keep each depth; a mix is refused.",
         ),
     ]
     return with_options(func, options)

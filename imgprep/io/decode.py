@@ -18,6 +18,10 @@ I (32-bit int)        one channel if all values fit 0..65535,    uint16
 F (32-bit float)      one float channel                          float32
 ====================  =========================================  ==========
 
+``bit_depth`` (``--bit-depth 8|16``) then converts integer images exactly to one depth, after
+the mode and colour rules and before resizing (16 to 8 bits: ``round(v / 257)``; 8 to 16:
+``v * 257``); a float image is refused with it. See ``imgprep.io.bitdepth``.
+
 ``grayscale`` converts 8-bit images with Pillow's ITU-R 601-2 luma (L = R*299/1000 +
 G*587/1000 + B*114/1000), exactly as Keras' ``load_img``; alpha is dropped, not composited.
 16-bit and float grayscale stay as they are (Keras keeps ``I;16`` and ``I`` too). ``rgb`` and
@@ -49,6 +53,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, InputError
+from imgprep.io.bitdepth import float_refused, to_bit_depth
 from imgprep.io.discover import DECODED_FORMATS, DECODED_FORMATS_TEXT, FORMAT_OF_EXTENSION
 from imgprep.io.png_fast import MODES as PNG_MODES
 from imgprep.io.png_fast import decode_simple_png, simple_png
@@ -150,7 +155,7 @@ def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.nda
         return None
     array = decode_simple_png(data, header)
     if array is None or settings.size is None:
-        return array
+        return array if array is None else to_bit_depth(array, settings.bit_depth)
     image = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode)
     return _decode_resized(image, settings, path)
 
@@ -181,9 +186,55 @@ def _decode_source(source: BinaryIO, path: str, settings: DecodeSettings) -> np.
         raise DecodeError(path, f"corrupt or truncated image ({_short(exc)})") from exc
     if array is None:  # outside the try: our own errors are not "corrupt image"
         array = _decode_resized(image, settings, path)
+    else:
+        array = _to_depth(array, settings, path)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise DecodeError(path, "float image contains NaN or infinite values")
     return array
+
+
+def decode_bytes(data: bytes, settings: DecodeSettings, *, name: str = "<bytes>") -> np.ndarray:
+    """A whole file's bytes decoded exactly as ``decode_file`` decodes the file (same fast
+    path, JPEG draft and rules): what ``Pipeline.apply`` needs to match ``transform``."""
+    if not data:
+        raise DecodeError(name, "empty file (0 bytes)")
+    with bomb_warnings_silenced():
+        return _decode_bytes(data, name, settings)
+
+
+def decode_pil(
+    image: Image.Image, settings: DecodeSettings, *, name: str = "<image>"
+) -> np.ndarray:
+    """An image the caller opened with Pillow, decoded by the same rules as a file (EXIF,
+    mode, colour, bit depth, resize), except the JPEG draft: the image is already opened at
+    full scale, so a resized JPEG can differ from ``decode_file`` of its file (see
+    ``DecodeSettings.jpeg_draft``)."""
+    try:
+        _check_bomb(name, image)
+        _refuse_16bit_colour(name, image)
+        with bomb_warnings_silenced():
+            image.load()
+        if settings.exif == "apply":
+            image = _apply_exif(image)
+        array = None if settings.size is not None else image_to_array(image, settings.color)
+    except DecodeError:
+        raise
+    except _DECODE_FAILURES as exc:
+        raise DecodeError(name, f"corrupt or truncated image ({_short(exc)})") from exc
+    if array is None:
+        array = _decode_resized(image, settings, name)
+    else:
+        array = _to_depth(array, settings, name)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DecodeError(name, "float image contains NaN or infinite values")
+    return array
+
+
+def _to_depth(array: np.ndarray, settings: DecodeSettings, path: str) -> np.ndarray:
+    """The bit-depth rule on a decoded array; a float image is a decode error under it."""
+    if settings.bit_depth is not None and array.dtype.kind == "f":
+        raise DecodeError(path, float_refused(array.dtype.name))
+    return to_bit_depth(array, settings.bit_depth)
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -221,15 +272,16 @@ def _open(source: BinaryIO, path: str) -> Image.Image:
 
 
 def _decode_resized(image: Image.Image, settings: DecodeSettings, path: str) -> np.ndarray:
-    """Colour-convert, then resize 8-bit images as PIL images (no full-size array copy); a
-    pad value the pixels cannot hold is a usage error naming the file."""
+    """Colour-convert (and convert the bit depth), then resize 8-bit images as PIL images (no
+    full-size array copy); a pad value the pixels cannot hold is a usage error naming the
+    file."""
     assert settings.size is not None
     keep = {"size": settings.size, "mode": settings.resize_mode, "resample": settings.resample}
     converted = image_to_pil(image, settings.color)
     try:
-        if converted is not None:
+        if converted is not None and settings.bit_depth in (None, 8):
             return resize_pil(converted, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
-        array = image_to_array(image, settings.color, path=path)
+        array = _to_depth(image_to_array(image, settings.color, path=path), settings, path)
         return resize(array, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
     except PadValueError as exc:
         raise InputError(f"{exc} ({path})") from None

@@ -40,6 +40,7 @@ from imgprep.io.atomic import (
     temporary_name,
     write_failure,
 )
+from imgprep.io.bitdepth import mixed_depth_reason
 from imgprep.plan import DATASET_FORMAT, DATASET_MANIFEST, check_png_target, png_stem
 
 FORMAT_NAME = DATASET_FORMAT
@@ -688,10 +689,7 @@ def check_like_first(
             f"{_shape(other_shape)}; {advice}"
         )
     if other_dtype != dtype:
-        raise InputError(
-            f"images differ in bit depth: {first} is {dtype} but {rel} is "
-            f"{other_dtype}; write float32 (--rescale, or --dtype float32) or convert them"
-        )
+        raise InputError(f"{rel}: {mixed_depth_reason(other_dtype.name, dtype.name)}")
 
 
 def _shape(shape: Sequence[int]) -> str:

@@ -13,6 +13,7 @@ whole image (all channels together). ``stats_scope`` forces one scope for both.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -23,13 +24,21 @@ from PIL import Image
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.decode import decode_image, image_to_array, replicate_gray
+from imgprep.io.bitdepth import PixelKind, dtype_of_depth, to_bit_depth
+from imgprep.io.decode import (
+    decode_bytes,
+    decode_image,
+    decode_pil,
+    image_to_array,
+    replicate_gray,
+)
 from imgprep.stats_file import Stats
 from imgprep.transforms import functional as F
 
 NORMALIZE_MODES = ("samplewise", "featurewise")
 STATS_SCOPES = ("channel", "global")
 OUTPUT_DTYPES = ("auto", "uint8", "uint16", "float16", "float32")
+DECODED_DTYPES = ("uint8", "uint16", "float32")  # what decoding gives (see imgprep.io.decode)
 KERAS_EPSILON = 1e-6
 _SLICE_BYTES = 32 << 20  # float64 working memory of one stacked slice in apply_many
 
@@ -285,6 +294,7 @@ class Pipeline:
         self.options = options
         self.stats = stats
         self.steps = build_steps(options, stats)
+        self.expect: PixelKind | None = None  # a run's rule for every image (see expecting)
 
     @classmethod
     def unfitted(cls, options: PipelineOptions) -> Pipeline:
@@ -294,6 +304,7 @@ class Pipeline:
         pipeline.options = options
         pipeline.stats = None
         pipeline.steps = []
+        pipeline.expect = None
         return pipeline
 
     @classmethod
@@ -405,20 +416,106 @@ class Pipeline:
             isinstance(s, SamplewiseCenter | SamplewiseStandardize | ZcaWhiten) for s in self.steps
         )
 
-    def apply(self, image: Any) -> np.ndarray:
-        """Apply the whole pipeline to a path, PIL image, H x W x C array or N x H x W x C batch."""
+    def expecting(self, kind: PixelKind | None) -> Pipeline:
+        """This pipeline, refusing images that are not of ``kind`` (``input_mismatch``): a run
+        sets the dtype of its first image (or its stats file's), so that every worker refuses
+        an image of another depth instead of writing it on another scale."""
+        if kind is None:
+            return self
+        pipeline = copy.copy(self)
+        pipeline.expect = kind
+        return pipeline
+
+    @property
+    def input_dtype(self) -> str | None:
+        """The dtype of the decoded pixels this pipeline is for: a run's (``expecting``), else
+        its statistics' (the numbers are on their scale), else its ``bit_depth``'s; None
+        when nothing fixes it."""
+        kind = self._kind()
+        return kind.dtype if kind is not None else None
+
+    def _kind(self) -> PixelKind | None:
+        if self.expect is not None:
+            return self.expect
+        if self.stats is not None:
+            return PixelKind(self.stats.dtype, None, from_stats=True)
+        if self.decode.bit_depth is not None:
+            return PixelKind(dtype_of_depth(self.decode.bit_depth))
+        return None
+
+    def input_mismatch(self, image: np.ndarray) -> str | None:
+        """Why a decoded H x W x C ``image`` is not what this pipeline is for (another dtype
+        than ``input_dtype``, or another channel count than a run requires), or None."""
+        kind = self._kind()
+        return kind.mismatch(image) if kind is not None else None
+
+    def apply(self, image: Any, *, dtype_ok: bool = False) -> np.ndarray:
+        """Apply the whole pipeline to a path, the bytes of a file, a PIL image, an H x W x C
+        array or an N x H x W x C batch.
+
+        Bit-identical results with ``transform`` need a path or the file's bytes: those are
+        decoded exactly as ``transform`` decodes the file. A PIL image gets the same EXIF,
+        colour, bit-depth and resize rules, but it is already opened at full scale, so a
+        resized JPEG misses the JPEG draft (``jpeg_draft``) and can differ slightly.
+
+        An array is taken as decoded pixels: the colour and bit-depth rules and the resize
+        apply, then the steps. Its dtype must be the pipeline's ``input_dtype`` (the stats'
+        dtype when it has statistics, else ``bit_depth``'s; without either, one of the
+        dtypes decoding gives: uint8, uint16, float32): a float array on 0-1 given to a
+        pipeline fitted on uint8 pixels would give nonsense silently. ``dtype_ok=True``
+        says the conversion is intended and skips that check (for every kind of input).
+
+        Raises:
+            InputError: a dtype other than the pipeline's (without ``dtype_ok``), or a shape
+                that is not H x W x C or N x H x W x C.
+            DecodeError: a path or bytes that cannot be decoded.
+        """
         if isinstance(image, str):
-            return self.apply_array(decode_image(image, self.decode))
+            return self._checked(decode_image(image, self.decode), image, dtype_ok)
+        if isinstance(image, bytes | bytearray | memoryview):
+            decoded = decode_bytes(bytes(image), self.decode)
+            return self._checked(decoded, "the bytes given", dtype_ok)
         if isinstance(image, Image.Image):
-            return self.apply_array(self._prepare(image_to_array(image, self.decode.color)))
+            return self._checked(decode_pil(image, self.decode), "the PIL image", dtype_ok)
         array = np.asarray(image)
         if array.ndim == 4:
-            return np.stack([self.apply(single) for single in array])
+            return np.stack([self.apply(single, dtype_ok=dtype_ok) for single in array])
         if array.ndim == 2:
             array = array[:, :, None]
         if array.ndim != 3:
             raise InputError(f"expected H x W x C or N x H x W x C, got shape {array.shape}")
-        return self.apply_array(self._prepare(_convert_colour(array, self.decode.color)))
+        array = _convert_colour(array, self.decode.color)
+        if self.decode.bit_depth is not None and array.dtype in (np.uint8, np.uint16):
+            array = to_bit_depth(array, self.decode.bit_depth)  # as decoding does
+        self._check_dtype(array, "the array", dtype_ok)
+        return self.apply_array(self._prepare(array))
+
+    def _checked(self, decoded: np.ndarray, name: str, dtype_ok: bool) -> np.ndarray:
+        self._check_dtype(decoded, name, dtype_ok)
+        return self.apply_array(decoded)
+
+    def _check_dtype(self, array: np.ndarray, name: str, dtype_ok: bool) -> None:
+        """Refuse ``array`` of another dtype than the pipeline's input (see ``apply``)."""
+        if dtype_ok:
+            return
+        expected = self.input_dtype
+        if expected is None:
+            if array.dtype.name in DECODED_DTYPES:
+                return
+            wanted, why = " or ".join(DECODED_DTYPES), "the dtypes images decode to"
+        elif array.dtype.name == expected:
+            return
+        elif self.expect is None and self.stats is not None:
+            wanted, why = expected, "the dtype its statistics were computed on"
+        elif self.expect is None:
+            wanted, why = expected, f"bit_depth={self.decode.bit_depth}"
+        else:
+            wanted, why = expected, "the dtype of the run's images"
+        raise InputError(
+            f"Pipeline.apply: {name} is {array.dtype.name} but this pipeline takes {wanted} "
+            f"pixels ({why}); pass {wanted} pixels as decoded, or dtype_ok=True if the "
+            "conversion is intended"
+        )
 
     def _prepare(self, array: np.ndarray) -> np.ndarray:
         if self.decode.size is None:
