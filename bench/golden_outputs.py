@@ -363,8 +363,17 @@ def _stdout(text: str) -> Any:
 # ---------------------------------------------------------------- running
 
 
+def _env() -> dict[str, str]:
+    """The environment of every imgprep command: this checkout's imgprep, whatever is installed."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path)
+
+
 def _bundled(name: str) -> Path:
-    return REPO / "imgprep" / "examples" / name
+    """A bundled example's folder, as ``imgprep examples NAME`` gives it (wherever it moves)."""
+    command = [sys.executable, "-m", "imgprep", "examples", name]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, check=True)
+    return Path(done.stdout.strip())
 
 
 def copy_inputs(source: Path, target: Path) -> dict[str, Any]:
@@ -410,8 +419,7 @@ def scratch_markers(scratch: Path) -> dict[str, str]:
 def run_case(case: Case, scratch: Path, halves: tuple[list[str], list[str]]) -> dict[str, Any]:
     """Run a case's commands from the scratch folder; fingerprint what they wrote and printed."""
     (scratch / case.name).mkdir()
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=path)  # this checkout's imgprep, whatever is installed
+    env = _env()
     volatile = scratch_markers(scratch)
     runs = []
     for command in case.commands:
@@ -518,7 +526,8 @@ def differences(before: Any, after: Any, where: str = "") -> Iterator[str]:
     """Every difference between two fingerprints, as 'where: before X vs after Y'."""
     if isinstance(before, dict) and isinstance(after, dict):
         for key in list(before) + [k for k in after if k not in before]:
-            inner = f"{where}/{key}" if where else str(key)
+            name = "(root)" if key == "/" else key  # an HDF5 file's root group
+            inner = f"{where}/{name}" if where else str(name)
             if key not in after:
                 yield f"{inner}: missing after (before {_short(before[key])})"
             elif key not in before:
