@@ -118,8 +118,9 @@ def summarize_hdf5(
     image), plus one HDF5 chunk (at most ``hdf5_read.MAX_CHUNK_BYTES``).
 
     Numbers: rows that fit in the block are folded exactly as before (bit for bit, whatever
-    the block); the parts of a split integer row sum exactly; the parts of a split float row
-    (only rows larger than the block) are combined with Chan's formula.
+    the block); the parts of a split 8/16-bit row sum exactly; the parts of a split row of
+    another dtype (float, 32/64-bit integers; only rows larger than the block) are combined
+    with Chan's formula, equal to the whole-row numbers to ~1e-15 relative.
 
     Raises:
         InputError: the file cannot be opened or has no such dataset (lists what it has).
@@ -172,16 +173,20 @@ def _fold_dataset(
         return
     height = data.shape[1]
     lines = max(1, block_bytes // (row_bytes // height))  # image lines per part
+    exact = is_exact_dtype(data.dtype)
     for index in range(count):
+        run: ExactRun | None = None
         for top in range(0, height, lines):
             part = _read(path, name, data, np.s_[index, top : top + lines], index)
-            last = top + lines >= height
             flat = part.reshape(-1, channels)
-            if is_exact_dtype(flat.dtype):
-                moments = _exact_moments(flat, channels, images=1 if last else 0)
+            if exact:  # one exact run per row: integer sums, the bits of one part
+                run = run or ExactRun(flat[:1])
+                _count(run, flat, channels)
             else:
-                moments = batch_moments([flat])[0]._replace(images=1 if last else 0)
-            accumulator.add(moments)
+                last = top + lines >= height
+                accumulator.add(batch_moments([flat])[0]._replace(images=1 if last else 0))
+        if run is not None:
+            accumulator.add(run.moments()._replace(images=1))
         if progress:
             progress(1)
 
@@ -204,10 +209,14 @@ def _exact_moments(values: np.ndarray, channels: int, *, images: int) -> ImageMo
     """Exact moments of a (pixels, channels) integer array, counted ~4M values at a time
     (``ExactRun`` counts an added array whole: one huge array would need 8 bytes per value)."""
     run = ExactRun(values[:1])
+    _count(run, values, channels)
+    return run.moments()._replace(images=images)
+
+
+def _count(run: ExactRun, values: np.ndarray, channels: int) -> None:
     step = max(1, _FLOAT_VALUES // channels)
     for start in range(0, len(values), step):
         run.add(values[start : start + step])
-    return run.moments()._replace(images=images)
 
 
 def _read(path: str, name: str, data: Any, selection: Any, row: int) -> np.ndarray:
