@@ -1,16 +1,16 @@
 """What ``imgprep inspect`` reports, and the expectations it can check for CI.
 
 An image file or a directory goes through the same streaming engine as fit-stats. An HDF5
-dataset is read in chunks of whole rows (images), about ``chunk_bytes`` at a time, so memory
-stays bounded whatever the file size; rows are folded in order, so the numbers do not depend
-on the chunk size.
+dataset is first checked (``imgprep.io.hdf5_read``), then read in blocks of at most
+``chunk_bytes`` of stored values, so memory stays bounded whatever the file (see
+``summarize_hdf5``); rows are folded in order, so the numbers do not depend on the block
+size.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +18,14 @@ from typing import Any
 import numpy as np
 
 from imgprep.errors import ImgprepError, InputError
-from imgprep.stats import MomentAccumulator, batch_moments
+from imgprep.io.hdf5_read import MAX_ATTRIBUTE_BYTES, MAX_JSON_DEPTH, json_depth
+from imgprep.stats import ExactRun, ImageMoments, MomentAccumulator, batch_moments, is_exact_dtype
 from imgprep.stats_file import Stats, channel_names
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".he5")
 DEFAULT_CHUNK_BYTES = 64 << 20
+_FLOAT_VALUES = 1 << 22  # values per moments call: bounds the float64 working copies
+_MAX_ROWS = 1 << 16  # rows per moments call: bounds the per-row objects of one-value rows
 
 
 @dataclass
@@ -96,47 +99,44 @@ def summarize_hdf5(
     path: str,
     *,
     dataset: str = "images",
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    allow_external: bool = False,
 ) -> Summary:
     """Statistics of an HDF5 dataset, rows = images, last axis = channels when 4-D.
 
-    An (N, H, W, C) dataset has C channels; (N, H, W) and (N,) have one.
+    An (N, H, W, C) dataset has C channels; (N, H, W) and (N,) have one. The file is first
+    checked by ``imgprep.io.hdf5_read`` (what it may point at, the shape it may have: a
+    hostile file is refused from its metadata alone, before a value is read), then read in
+    blocks of at most ``chunk_bytes`` (default ``DEFAULT_CHUNK_BYTES``, 64 MiB) of stored
+    values: whole rows when a row fits, otherwise each row in parts of whole image lines.
+
+    Memory budget, whatever the file: peak RSS about 2x the block for 8/16-bit integers
+    (the block plus the histogram counting of ``stats.ExactRun``, at most ~4M values at a
+    time), about 3x for float rows of up to ~4M values and up to 8x for float rows close
+    to the block (each float row is computed whole in float64, two-pass, as for any float
+    image), plus one HDF5 chunk (at most ``hdf5_read.MAX_CHUNK_BYTES``).
+
+    Numbers: rows that fit in the block are folded exactly as before (bit for bit, whatever
+    the block); the parts of a split 8/16-bit row sum exactly; the parts of a split row of
+    another dtype (float, 32/64-bit integers; only rows larger than the block) are combined
+    with Chan's formula, equal to the whole-row numbers to ~1e-15 relative.
 
     Raises:
         InputError: the file cannot be opened or has no such dataset (lists what it has).
+        ImgprepError: the file breaks a rule of ``imgprep.io.hdf5_read``, or a block cannot
+            be read (a corrupt chunk).
     """
-    import h5py
+    from imgprep.io.hdf5_read import check_dataset, find_dataset, open_hdf5
 
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise ImgprepError(f"{path}: cannot open as HDF5 ({exc})") from exc
-    with handle:
-        if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
-            available = _dataset_names(handle)
-            raise InputError(
-                f"{path}: no dataset {dataset!r}; it has: {', '.join(available) or 'none'}"
-            )
-        data = handle[dataset]
-        _check_virtual_sources(path, dataset, data)
-        if data.ndim == 0 or data.shape[0] == 0:
-            raise InputError(f"{path}: dataset {dataset!r} is empty")
-        if not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
-            raise InputError(f"{path}: dataset {dataset!r} is not numeric ({data.dtype})")
-        channels = data.shape[-1] if data.ndim == 4 else 1
-        row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * data.dtype.itemsize)
-        rows = max(1, chunk_bytes // row_bytes)
+    block_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    with open_hdf5(path) as handle:
+        data = find_dataset(handle, path, dataset, allow_external=allow_external)
+        check_dataset(path, dataset, data, allow_external=allow_external)
         accumulator = MomentAccumulator()
-        for start in range(0, data.shape[0], rows):
-            block = np.asarray(data[start : start + rows])
-            images = [row.reshape(-1, channels) for row in block]
-            for moments in batch_moments(images):
-                accumulator.add(moments)
-            if progress:
-                progress(len(images))
-        attributes = {key: _attribute(value) for key, value in sorted(data.attrs.items())}
-        attributes.update({key: _attribute(value) for key, value in sorted(handle.attrs.items())})
+        _fold_dataset(path, dataset, data, accumulator, block_bytes, progress)
+        attributes = _attributes(data.attrs)
+        attributes.update(_attributes(handle.attrs))
         shape = [*data.shape[1:], 1] if data.ndim == 3 else list(data.shape[1:])
         return Summary(
             source=path,
@@ -150,20 +150,80 @@ def summarize_hdf5(
         )
 
 
-def _check_virtual_sources(path: str, name: str, data: Any) -> None:
-    """A virtual dataset (``transform --engine dask``) whose source file is missing would
-    read as zeros, silently: refuse it, naming the first missing file."""
-    if not data.is_virtual:
+def _fold_dataset(
+    path: str,
+    name: str,
+    data: Any,
+    accumulator: MomentAccumulator,
+    block_bytes: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Fold every row of ``data`` into ``accumulator`` in order, ``block_bytes`` at a time."""
+    count = data.shape[0]
+    channels = data.shape[-1] if data.ndim == 4 else 1
+    row_values = int(np.prod(data.shape[1:], dtype=np.int64))
+    row_bytes = max(1, row_values * data.dtype.itemsize)
+    if row_bytes <= block_bytes or data.ndim == 1:
+        rows = max(1, block_bytes // row_bytes)
+        for start in range(0, count, rows):
+            block = _read(path, name, data, np.s_[start : start + rows], start)
+            _fold_rows(accumulator, block, channels)
+            if progress:
+                progress(len(block))
         return
-    base = os.path.dirname(os.path.abspath(path))
-    for source in data.virtual_sources():
-        if source.file_name == ".":
-            continue  # a source inside this same file
-        if not os.path.isfile(os.path.join(base, source.file_name)):
-            raise ImgprepError(
-                f"{path}: dataset {name!r} reads {source.file_name}, which is missing (HDF5 "
-                "would return zeros for it); keep the .shards folder beside the file"
-            )
+    height = data.shape[1]
+    lines = max(1, block_bytes // (row_bytes // height))  # image lines per part
+    exact = is_exact_dtype(data.dtype)
+    for index in range(count):
+        run: ExactRun | None = None
+        for top in range(0, height, lines):
+            part = _read(path, name, data, np.s_[index, top : top + lines], index)
+            flat = part.reshape(-1, channels)
+            if exact:  # one exact run per row: integer sums, the bits of one part
+                run = run or ExactRun(flat[:1])
+                _count(run, flat, channels)
+            else:
+                last = top + lines >= height
+                accumulator.add(batch_moments([flat])[0]._replace(images=1 if last else 0))
+        if run is not None:
+            accumulator.add(run.moments()._replace(images=1))
+        if progress:
+            progress(1)
+
+
+def _fold_rows(accumulator: MomentAccumulator, block: np.ndarray, channels: int) -> None:
+    """Whole rows: 8/16-bit integers as one exact run (integer sums: the same bits as one
+    part per row), other dtypes one part per row in order, ``_FLOAT_VALUES`` at a time."""
+    if is_exact_dtype(block.dtype):
+        accumulator.add(_exact_moments(block.reshape(-1, channels), channels, images=len(block)))
+        return
+    row_values = max(1, block[0].size)
+    step = max(1, min(_MAX_ROWS, _FLOAT_VALUES // row_values))
+    for start in range(0, len(block), step):
+        images = [row.reshape(-1, channels) for row in block[start : start + step]]
+        for moments in batch_moments(images):
+            accumulator.add(moments)
+
+
+def _exact_moments(values: np.ndarray, channels: int, *, images: int) -> ImageMoments:
+    """Exact moments of a (pixels, channels) integer array, counted ~4M values at a time
+    (``ExactRun`` counts an added array whole: one huge array would need 8 bytes per value)."""
+    run = ExactRun(values[:1])
+    _count(run, values, channels)
+    return run.moments()._replace(images=images)
+
+
+def _count(run: ExactRun, values: np.ndarray, channels: int) -> None:
+    step = max(1, _FLOAT_VALUES // channels)
+    for start in range(0, len(values), step):
+        run.add(values[start : start + step])
+
+
+def _read(path: str, name: str, data: Any, selection: Any, row: int) -> np.ndarray:
+    try:
+        return np.asarray(data[selection])
+    except OSError as exc:  # a corrupt chunk, a source file that went away
+        raise ImgprepError(f"{path}: dataset {name!r} cannot be read at row {row} ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -268,14 +328,20 @@ def _fmt(value: float) -> str:
     return f"{value:.10g}"
 
 
-def _dataset_names(handle: Any) -> list[str]:
-    import h5py
-
-    names: list[str] = []
-    handle.visititems(
-        lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
-    )
-    return names
+def _attributes(attrs: Any) -> dict[str, Any]:
+    """Attributes for the report, sorted; one too large or unreadable is described instead
+    of read (an attribute can hold gigabytes, or a type h5py cannot convert)."""
+    shown: dict[str, Any] = {}
+    for key in sorted(attrs.keys()):
+        try:
+            size = attrs.get_id(key).get_storage_size()
+            if size > MAX_ATTRIBUTE_BYTES:
+                shown[key] = f"<{size:,} bytes, not shown>"
+                continue
+            shown[key] = _attribute(attrs[key])
+        except (OSError, TypeError) as exc:  # h5py: a type it cannot convert
+            shown[key] = f"<unreadable: {exc}>"
+    return shown
 
 
 def _attribute(value: Any) -> Any:
@@ -283,9 +349,10 @@ def _attribute(value: Any) -> Any:
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):  # not JSON, or nested beyond Python's stack
             return value
+        return parsed if json_depth(parsed) <= MAX_JSON_DEPTH else value
     if isinstance(value, np.ndarray):
         return [_attribute(v) for v in value.tolist()]
     if isinstance(value, np.generic):

@@ -22,10 +22,11 @@ from imgprep.cli.common import (
     worker_count,
 )
 from imgprep.engine import compute_stats
-from imgprep.errors import EXIT_CODES_HELP
+from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.discover import discover
 from imgprep.stats_file import channel_names
 from imgprep.summary import (
+    HDF5_EXTENSIONS,
     Expectations,
     Summary,
     check,
@@ -47,6 +48,12 @@ from imgprep.summary import (
 )
 @input_options
 @click.option("--dataset", default="images", show_default=True, help="HDF5 dataset to read.")
+@click.option(
+    "--allow-external",
+    is_flag=True,
+    help="Read an HDF5 file whose data lies in other files (external storage or links, "
+    "virtual sources outside its folder); refused by default.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (stats-file keys) instead of a table."
 )
@@ -71,16 +78,26 @@ def inspect(ctx: click.Context, **params: Any) -> None:
 
     INPUTS is an image file, directories or files (as fit-stats), or one HDF5 file, whose
     --dataset is read in chunks with bounded memory; its stored pipeline and stats attributes
-    are shown. With --expect-* options, each failed expectation is printed on stderr and the
-    exit code is 1, so a CI job can stop on data that is off.
+    are shown. An HDF5 file that reads other files (external storage or links, virtual
+    sources outside its folder) is refused unless --allow-external. With --expect-* options,
+    each failed expectation is printed on stderr and the exit code is 1, so a CI job can
+    stop on data that is off.
     """
     expect = _expectations(params)
     paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
+    _refuse_hdf5_among_others(paths)
     if len(paths) == 1 and os.path.isfile(paths[0]) and is_hdf5_path(paths[0]):
         refuse_options(ctx, DECODE_KEYS, "with an HDF5 file: it is read as stored")
         with progress_bar(0, quiet=params["quiet"], desc="inspect") as advance:
-            summary = summarize_hdf5(paths[0], dataset=params["dataset"], progress=advance)
+            summary = summarize_hdf5(
+                paths[0],
+                dataset=params["dataset"],
+                progress=advance,
+                allow_external=params["allow_external"],
+            )
     else:
+        if params["allow_external"]:
+            raise click.UsageError("--allow-external applies to an HDF5 file only")
         found = discover(paths)
         for note in found.notes:
             log(f"note: {note}", quiet=params["quiet"])
@@ -109,7 +126,20 @@ def inspect(ctx: click.Context, **params: Any) -> None:
         for line in failures:
             click.echo(f"check failed: {line}", err=True)
         if failures:
-            raise SystemExit(1)
+            ctx.exit(1)
+
+
+def _refuse_hdf5_among_others(paths: list[str]) -> None:
+    """One HDF5 file is inspected alone: its table (dataset, attributes) and its JSON describe
+    one dataset, and image decoding would call it a corrupt image."""
+    if len(paths) < 2:
+        return
+    named = [path for path in paths if path.lower().endswith(HDF5_EXTENSIONS)]
+    if named:
+        raise InputError(
+            f"inspect reads one HDF5 file at a time, alone ({len(paths)} inputs given, "
+            f"with {named[0]}); run it once per HDF5 file"
+        )
 
 
 def _expectations(params: dict[str, Any]) -> Expectations:

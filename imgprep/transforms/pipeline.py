@@ -14,7 +14,7 @@ whole image (all channels together). ``stats_scope`` forces one scope for both.
 from __future__ import annotations
 
 import copy
-import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -272,8 +272,32 @@ class PipelineOptions:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineOptions:
+        """Inverse of ``to_dict``; the dict may come from a file someone sent (an HDF5
+        ``pipeline`` attribute), so every key and type is checked and named when wrong.
+
+        Raises:
+            InputError: not an object, an unknown key, or a value of the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise InputError(f"options must be an object, not {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"unknown option(s) {', '.join(_shown(key) for key in unknown)}")
         values = dict(data)
-        values["decode"] = DecodeSettings.from_dict(values.get("decode", {}))
+        decode = values.get("decode", {})
+        if not isinstance(decode, dict):
+            raise InputError(f"invalid decode {_shown(decode)}: expected an object")
+        values["decode"] = DecodeSettings.from_dict(decode)
+        for key in ("center", "standardize", "stats_scope", "dtype"):
+            if key in values and not (
+                isinstance(values[key], str) or (values[key] is None and key != "dtype")
+            ):
+                raise InputError(f"invalid {key} {_shown(values[key])}: expected a name")
+        for key in ("rescale", "epsilon"):
+            if key in values and not (values[key] is None and key == "rescale"):
+                values[key] = _finite(key, values[key])
+        if "zca" in values and not isinstance(values["zca"], bool):
+            raise InputError(f"invalid zca {_shown(values['zca'])}: expected true or false")
         return cls(**values)
 
 
@@ -343,9 +367,13 @@ class Pipeline:
         return cls(options, loaded)
 
     @classmethod
-    def from_hdf5(cls, path: str) -> Pipeline:
-        """The pipeline an ``imgprep transform`` HDF5 file was written with (for prediction)."""
-        return pipeline_from_hdf5(path)
+    def from_hdf5(cls, path: str, *, allow_external: bool = False) -> Pipeline:
+        """The pipeline an ``imgprep transform`` HDF5 file was written with (for prediction).
+
+        A file whose images read other files (external storage or links, virtual sources
+        outside its folder) is refused unless ``allow_external=True``.
+        """
+        return pipeline_from_hdf5(path, allow_external=allow_external)
 
     @property
     def decode(self) -> DecodeSettings:
@@ -610,20 +638,34 @@ def _convert_colour(array: np.ndarray, color: str) -> np.ndarray:
 
 
 def options_from_mapping(data: dict[str, Any]) -> PipelineOptions:
-    """PipelineOptions from config-file keys (``color``, ``resize-mode``, ``rescale``, ...)."""
+    """PipelineOptions from config-file keys (``color``, ``resize-mode``, ``rescale``, ...).
+
+    Raises:
+        InputError: a value of the wrong type, naming the key.
+    """
     from imgprep.config import parse_rescale, parse_size
 
     size = data.get("size")
     if isinstance(size, str):
         size = parse_size(size)
     elif isinstance(size, list | tuple):
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+            raise InputError(f"invalid size {_shown(size)}: expected [width, height]")
         size = (int(size[0]), int(size[1]))
+    elif size is not None:
+        raise InputError(f"invalid size {_shown(size)}: expected WxH or [width, height]")
+    for key in ("color", "resize-mode", "resample", "exif", "dtype"):
+        if key in data and not isinstance(data[key], str):
+            raise InputError(f"invalid {key} {_shown(data[key])}: expected a name")
+    for key in ("jpeg-draft", "zca"):
+        if key in data and not isinstance(data[key], bool):
+            raise InputError(f"invalid {key} {_shown(data[key])}: expected true or false")
     decode = DecodeSettings(
         color=str(data.get("color", "keep")),
         size=size,
         resize_mode=str(data.get("resize-mode", "stretch")),
         resample=str(data.get("resample", "bilinear")),
-        pad_value=float(data.get("pad-value", 0)),  # type: ignore[arg-type]
+        pad_value=_finite("pad-value", data.get("pad-value", 0)),
         exif=str(data.get("exif", "apply")),
         jpeg_draft=bool(data.get("jpeg-draft", True)),
     )
@@ -634,10 +676,31 @@ def options_from_mapping(data: dict[str, Any]) -> PipelineOptions:
         center=data.get("center"),  # type: ignore[arg-type]
         standardize=data.get("standardize"),  # type: ignore[arg-type]
         stats_scope=data.get("stats-scope"),  # type: ignore[arg-type]
-        epsilon=float(data.get("epsilon", KERAS_EPSILON)),  # type: ignore[arg-type]
+        epsilon=_finite("epsilon", data.get("epsilon", KERAS_EPSILON)),
         dtype=str(data.get("dtype", "auto")),
         zca=bool(data.get("zca", False)),
     )
+
+
+def _finite(key: str, value: Any) -> float:
+    """A finite float from an int or float (not a bool, not text), naming ``key`` if not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"invalid {key} {_shown(value)}: expected a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows 10**400)
+        number = math.inf
+    if not math.isfinite(number):
+        raise InputError(f"invalid {key} {_shown(value)}: must be a finite number")
+    return number
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of a value from a file, cut to a readable length (a 5,000-digit integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipeline:
@@ -650,18 +713,41 @@ def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipelin
     return Pipeline(options_from_mapping(data), loaded)
 
 
-def pipeline_from_hdf5(path: str) -> Pipeline:
-    """The Pipeline an ``imgprep transform`` HDF5 output was written with."""
-    import h5py
+def pipeline_from_hdf5(path: str, *, allow_external: bool = False) -> Pipeline:
+    """The Pipeline an ``imgprep transform`` HDF5 output was written with.
 
+    The file may come from someone else: it is opened under the rules of
+    ``imgprep.io.hdf5_read`` (its images must not point outside it unless
+    ``allow_external``), and its ``pipeline`` and ``stats`` attributes are checked key by key;
+    anything wrong is one ``ImgprepError`` line naming the file and the attribute.
+    """
+    from imgprep.io.hdf5_read import check_file, open_hdf5, read_json_attribute
+
+    check_file(path, allow_external=allow_external)
+    with open_hdf5(path) as handle:
+        described = read_json_attribute(handle, path, "pipeline")
+        stats_data = read_json_attribute(handle, path, "stats")
+    if described is None:
+        raise InputError(f"{path}: not an imgprep transform output (no 'pipeline' attribute)")
+    where = f"{path}: attribute 'pipeline'"
+    if not isinstance(described, dict):
+        raise ImgprepError(f"{where} is not an object (it is a {type(described).__name__})")
+    if "options" not in described:
+        raise ImgprepError(f"{where} has no 'options'; not an imgprep transform output")
+    steps = described.get("steps", [])
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        raise ImgprepError(f"{where}: 'steps' must be a list of objects")
+    if stats_data is not None and not isinstance(stats_data, dict):
+        raise ImgprepError(f"{path}: attribute 'stats' is not an object")
     try:
-        with h5py.File(path, "r") as handle:
-            described = json.loads(handle.attrs["pipeline"])
-            stats_data = json.loads(handle.attrs.get("stats", "null"))
-    except (OSError, KeyError) as exc:
-        raise InputError(f"{path}: not an imgprep transform output ({exc})") from exc
+        options = PipelineOptions.from_dict(described["options"])
+    except InputError as exc:
+        raise ImgprepError(f"{where}: {exc}") from exc
     stats = Stats.from_dict(stats_data, source=path) if stats_data else None
-    for step in described.get("steps", []):
+    for step in steps:
         if step.get("step") == "zca" and stats is not None and stats.zca:
-            stats.zca = {**stats.zca, "path": step["sidecar"]}  # the sidecar the run used
-    return Pipeline(PipelineOptions.from_dict(described["options"]), stats)
+            sidecar = step.get("sidecar")
+            if not isinstance(sidecar, str):
+                raise ImgprepError(f"{where}: the zca step's 'sidecar' must be a path")
+            stats.zca = {**stats.zca, "path": sidecar}  # the sidecar the run used
+    return Pipeline(options, stats)
