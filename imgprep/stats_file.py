@@ -61,11 +61,11 @@ from imgprep.io.bounded import STATS_LIMIT, read_regular_file
 from imgprep.stats import FORMAT_NAME, FORMAT_VERSION, MomentAccumulator
 from imgprep.stats_check import check_document, parse_json
 
-INPUTS_LISTED = 20  # more inputs are written as a count and a few examples
-INPUT_EXAMPLES = 5
 if TYPE_CHECKING:
     from imgprep.zca import ZcaFit
 
+INPUTS_LISTED = 20  # more inputs are written as a count and a few examples
+INPUT_EXAMPLES = 5
 CHANNEL_NAMES = {1: ["L"], 2: ["L", "A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}
 
 
