@@ -214,28 +214,95 @@ def load_config(path: str) -> dict[str, object]:
     """Read a TOML pipeline; keys are the ``transform`` option names without ``--``.
 
     A relative ``stats`` path is resolved against the config file's folder. An unknown key is
-    an error that names it and suggests the closest valid key.
+    an error that names it and suggests the closest valid key; a key of the wrong TOML type
+    (``stats = 5``, ``zca = "yes"``) is an error that names it. Only a regular file of at most
+    1 MiB of UTF-8 text is read (``imgprep.io.bounded``): a FIFO or a device given as a config
+    is refused instead of blocking or filling memory.
     """
     import difflib
+
+    from imgprep.io.bounded import CONFIG_LIMIT, read_regular_file
 
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
 
+    raw = read_regular_file(path, limit=CONFIG_LIMIT, what="config file")
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise InputError(f"config file not found: {path}") from exc
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not a TOML config (not UTF-8 text: byte 0x{raw[exc.start]:02x} at "
+            f"offset {exc.start})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: invalid TOML ({exc})") from exc
+    except RecursionError:
+        raise InputError(f"{path}: invalid TOML (nested too deeply)") from None
     for key in data:
         if key not in CONFIG_KEYS:
             close = difflib.get_close_matches(key.replace("_", "-"), CONFIG_KEYS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InputError(f"{path}: unknown key {key!r}{hint}")
+    for key, value in data.items():
+        _check_config_type(path, key, value)
     stats = data.get("stats")
     if isinstance(stats, str) and not os.path.isabs(stats):
         data["stats"] = os.path.join(os.path.dirname(os.path.abspath(path)), stats)
     return data
+
+
+_TEXT_KEYS = frozenset({
+    "color", "resize-mode", "resample", "exif", "center", "standardize", "stats-scope", "dtype",
+    "format", "compression", "split", "on-error", "fill-mode", "preview",
+})  # fmt: skip
+_FLAG_KEYS = frozenset({
+    "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "zoom-keep-aspect",
+    "horizontal-flip", "vertical-flip", "keep-original",
+})  # fmt: skip
+_INTEGER_KEYS = frozenset({"seed", "workers", "batch-size", "copies"})
+_NUMBER_KEYS = frozenset({
+    "pad-value", "epsilon", "cval", "rotation-range", "width-shift-range", "height-shift-range",
+    "shear-range", "channel-shift-range",
+})  # fmt: skip
+
+
+def _check_config_type(path: str, key: str, value: object) -> None:
+    """Refuse a value whose TOML type cannot be meant (``stats = 5`` is not a path)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if key == "stats":
+        ok, wanted = isinstance(value, str), "a file path (a string)"
+    elif key in _TEXT_KEYS:
+        ok, wanted = isinstance(value, str), "a string"
+    elif key in _FLAG_KEYS:
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif key in _INTEGER_KEYS:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        wanted = "an integer"
+    elif key in _NUMBER_KEYS:
+        ok, wanted = number, "a number"
+    elif key == "rescale":
+        ok, wanted = number or isinstance(value, str), 'a number or a fraction such as "1/255"'
+    elif key == "size":
+        ok = isinstance(value, str) or (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        )
+        wanted = 'a string "WxH" or [width, height]'
+    elif key in ("zoom-range", "brightness-range"):  # a number, "LO,HI" or [LO, HI]
+        ok = (
+            number
+            or isinstance(value, str)
+            or (
+                isinstance(value, list)
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            )
+        )
+        wanted = "a number or [LO, HI]"
+    else:  # checked where it is used
+        return
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise InputError(f"{path}: key {key!r} must be {wanted}, got {shown}")

@@ -6,7 +6,8 @@ Layout (format version 1; keys in this order)::
       "format": "imgprep-stats",
       "format_version": 1,
       "imgprep_version": "0.1.0",
-      "inputs": ["data/train"],               # as given on the command line
+      "inputs": ["data/train"],               # as given on the command line, or
+                {"count": 1797, "examples": [...]},  # more than 20 inputs (see below)
       "preprocessing": {"color": "keep", "size": [28, 28] | null, "resize_mode": "stretch",
                         "resample": "bilinear", "pad_value": 0, "exif": "apply"},
       "channel_names": ["L"],
@@ -27,22 +28,44 @@ Layout (format version 1; keys in this order)::
 is the SHA-256 of one line per found file, in processing order: its path relative to its
 input, its size in bytes and its modification time in nanoseconds, tab-separated. No timestamp
 is written, so the same inputs give the same bytes.
+
+``inputs`` lists the inputs as given when there are at most ``INPUTS_LISTED`` (20) of them, a
+folder or a few files. Paths from stdin or ``--files-from`` can be a million files, which the
+provenance hash already covers: then ``inputs`` is ``{"count": N, "examples": [the first
+INPUT_EXAMPLES (5)]}``, so the file stays small and ``inspect`` short. Both forms load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from imgprep import __version__
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
-from imgprep.io.atomic import write_text_atomic
+from imgprep.io.atomic import (
+    OutputError,
+    atomic_path,
+    create_temporary_file,
+    is_special,
+    resolve_target,
+    write_failure,
+    write_text_atomic,
+)
+from imgprep.io.bounded import STATS_LIMIT, read_regular_file
 from imgprep.stats import FORMAT_NAME, FORMAT_VERSION, MomentAccumulator
+from imgprep.stats_check import check_document, parse_json
 
+if TYPE_CHECKING:
+    from imgprep.zca import ZcaFit
+
+INPUTS_LISTED = 20  # more inputs are written as a count and a few examples
+INPUT_EXAMPLES = 5
 CHANNEL_NAMES = {1: ["L"], 2: ["L", "A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}
 
 
@@ -64,10 +87,23 @@ class Stats:
     dtype: str = "uint8"
     image_shape: list[int] | None = None
     inputs: list[str] = field(default_factory=list)
+    input_count: int | None = None  # when ``inputs`` holds only examples (a loaded summary)
     provenance: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     zca: dict[str, Any] | None = None
     source_path: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def input_total(self) -> int:
+        """How many inputs the statistics were computed over (``inputs`` may be examples)."""
+        return len(self.inputs) if self.input_count is None else self.input_count
+
+    def inputs_entry(self) -> list[str] | dict[str, Any]:
+        """The ``inputs`` value written: the list, or a count and examples when many."""
+        total = self.input_total
+        if self.input_count is None and total <= INPUTS_LISTED:
+            return list(self.inputs)
+        return {"count": total, "examples": list(self.inputs[:INPUT_EXAMPLES])}
 
     @property
     def images(self) -> int:
@@ -113,7 +149,7 @@ class Stats:
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "imgprep_version": __version__,
-            "inputs": list(self.inputs),
+            "inputs": self.inputs_entry(),
             "preprocessing": self.settings.to_dict(),
             "channel_names": channel_names(self.channels),
             "dtype": self.dtype,
@@ -128,20 +164,57 @@ class Stats:
             "accumulators": self.accumulator.to_dict(),
             "provenance": dict(self.provenance),
             "skipped": list(self.skipped),
-            **({"zca": dict(self.zca)} if self.zca else {}),
+            **({"zca": {k: v for k, v in self.zca.items() if k != "path"}} if self.zca else {}),
         }
 
     def to_json(self) -> str:
         """Deterministic JSON text (floats written with full round-trip precision)."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
-    def save(self, path: str) -> None:
-        """Write atomically: a failure leaves no file under ``path``."""
-        write_text_atomic(path, self.to_json())
+    def save(self, path: str, *, zca: ZcaFit | None = None) -> None:
+        """Write atomically: a failure leaves no file under ``path``.
+
+        With ``zca``, also its sidecar ``zca_sidecar_path(path)``, recorded in ``self.zca``.
+        The pair is written as one: both under temporary names, then renamed (sidecar
+        first, then the JSON) only once both are complete. A failure removes both
+        temporaries and leaves an earlier pair untouched, whose JSON still matches its
+        sidecar's checksum.
+        """
+        if zca is None:
+            write_text_atomic(path, self.to_json())
+            return
+        from imgprep.zca import zca_sidecar_path
+
+        sidecar = zca_sidecar_path(path)
+        real_sidecar = resolve_target(sidecar)
+        before = self.zca
+        with atomic_path(path) as json_temporary:
+            sidecar_temporary = create_temporary_file(real_sidecar)
+            try:
+                try:
+                    digest = zca.write(sidecar_temporary)
+                except OSError as exc:  # named here: atomic_path would blame the JSON
+                    failure = write_failure(exc)
+                    if failure is None:
+                        raise
+                    raise OutputError(f"cannot write {sidecar}: {failure}") from None
+                self.zca = zca.describe(sidecar, digest)
+                _write_text(json_temporary, self.to_json())
+                os.replace(sidecar_temporary, real_sidecar)  # then atomic_path renames the JSON
+            except BaseException:
+                self.zca = before
+                with contextlib.suppress(OSError):
+                    os.unlink(sidecar_temporary)
+                raise
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<stats>") -> Stats:
-        """Parse and validate a stats document; any problem is one ``StatsFileError``."""
+        """Parse and validate a stats document; any problem is one ``StatsFileError``.
+
+        Every key read is checked first (``imgprep.stats_check``: types, NaN and infinities,
+        counts, lengths, min/max/mean/M2 consistency, the ZCA sidecar's name and shape), so
+        a damaged or hostile file is refused naming its key instead of being applied.
+        """
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise StatsFileError(f"{source}: not an imgprep stats file (no format {FORMAT_NAME!r})")
         version = data.get("format_version")
@@ -152,37 +225,44 @@ class Stats:
                 f"{source}: stats format version {version} is newer than this imgprep "
                 f"understands ({FORMAT_VERSION}); upgrade imgprep"
             )
+        check_document(data, source=source)
         try:
-            stats = cls(
-                accumulator=MomentAccumulator.from_dict(_object(data, "accumulators")),
-                settings=DecodeSettings.from_dict(_object(data, "preprocessing")),
-                dtype=_text(data, "dtype"),
-                image_shape=_int_list_or_none(data.get("image_shape"), "image_shape"),
-                inputs=[str(v) for v in _list(data, "inputs")],
-                provenance=_provenance(_object(data, "provenance")),
-                skipped=[dict(v) for v in data.get("skipped", [])],
-                zca=dict(data["zca"]) if data.get("zca") else None,
-            )
-            _check_accumulator(stats.accumulator)
-        except KeyError as exc:
-            raise StatsFileError(f"{source}: missing key {exc.args[0]!r}") from exc
+            settings = DecodeSettings.from_dict(data["preprocessing"])
         except (InputError, TypeError, ValueError) as exc:
+            raise StatsFileError(f"{source}: key preprocessing: {exc}") from exc
+        try:
+            accumulator = MomentAccumulator.from_dict(data["accumulators"])
+        except (TypeError, ValueError) as exc:  # not expected after check_document
             raise StatsFileError(f"{source}: invalid stats file ({exc})") from exc
-        return stats
+        inputs = data["inputs"]
+        zca = data.get("zca")
+        return cls(
+            accumulator=accumulator,
+            settings=settings,
+            dtype=data["dtype"],
+            image_shape=list(data["image_shape"]) if data.get("image_shape") else None,
+            inputs=list(inputs["examples"] if isinstance(inputs, dict) else inputs),
+            input_count=inputs["count"] if isinstance(inputs, dict) else None,
+            provenance=dict(data["provenance"]),
+            skipped=[dict(v) for v in data.get("skipped", [])],
+            # "path" is set at run time only (Pipeline.from_hdf5), never read from a file
+            zca={k: v for k, v in zca.items() if k != "path"} if zca else None,
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, *, source: str = "<stats>") -> Stats:
+        """Parse the text of a stats file (also an HDF5 output's ``stats`` attribute)."""
+        return cls.from_dict(parse_json(raw, source=source), source=source)
 
     @classmethod
     def load(cls, path: str) -> Stats:
-        """Read a stats file written by ``imgprep fit-stats`` or ``Stats.save``."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except FileNotFoundError as exc:
-            raise InputError(f"stats file not found: {path}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StatsFileError(f"{path}: cannot read stats file: {exc}") from exc
-        except json.JSONDecodeError as exc:
-            raise StatsFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-        stats = cls.from_dict(data, source=path)
+        """Read a stats file written by ``imgprep fit-stats`` or ``Stats.save``.
+
+        Only a regular file of at most 256 MiB is read (``imgprep.io.bounded``): a device, a
+        FIFO or a huge file given as a stats file is refused instead of read without end.
+        """
+        raw = read_regular_file(path, limit=STATS_LIMIT, what="stats file")
+        stats = cls.from_json(raw, source=path)
         stats.source_path = path
         return stats
 
@@ -218,6 +298,9 @@ class Stats:
             dtype=self.dtype,
             image_shape=self.image_shape if self.image_shape == other.image_shape else None,
             inputs=self.inputs + other.inputs,
+            input_count=None
+            if self.input_count is None and other.input_count is None
+            else self.input_total + other.input_total,
             provenance={
                 "files": sum(int(p.get("files", 0)) for p in mine + theirs),
                 "merged_from": mine + theirs,
@@ -226,63 +309,39 @@ class Stats:
         )
 
 
-def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data[key]
-    if not isinstance(value, dict):
-        raise ValueError(f"{key!r} must be an object, not {type(value).__name__}")
-    return value
+def load_distinct(paths: list[str]) -> list[Stats]:
+    """Load stats files to merge, refusing one file given twice (under any name).
 
+    Merging a file with itself would count its images twice, as the same data twice
+    (``Stats.merge``); the same file is recognised by its device and inode, so a second
+    name (``./a.json``, a link) is refused too.
 
-def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data[key]
-    if not isinstance(value, list):
-        raise ValueError(f"{key!r} must be a list, not {type(value).__name__}")
-    return value
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data[key]
-    if not isinstance(value, str):
-        raise ValueError(f"{key!r} must be a string")
-    return value
-
-
-def _int_list_or_none(value: Any, key: str) -> list[int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"{key!r} must be a list of integers or null")
-    return list(value)
-
-
-def _provenance(value: dict[str, Any]) -> dict[str, Any]:
-    merged = value.get("merged_from")
-    if merged is not None and (
-        not isinstance(merged, list) or not all(isinstance(v, dict) for v in merged)
-    ):
-        raise ValueError("'provenance.merged_from' must be a list of objects")
-    return dict(value)
-
-
-def _check_accumulator(acc: MomentAccumulator) -> None:
-    """Counts positive and every per-channel list as long as the channel count."""
-    channels = acc.channels
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"accumulators.channels must be a positive integer, not {channels!r}")
-    if acc.count < 1 or acc.images < 1:
-        raise ValueError("accumulators.count and accumulators.images must be positive")
-    lists = {"min": acc.minimum, "max": acc.maximum}
-    if acc.exact:
-        lists.update({"sum": acc.sums, "sum_sq": acc.sums_sq})
-    else:
-        lists.update({"mean": acc.float_mean, "m2": acc.float_m2})
-    for name, values in lists.items():
-        if len(values) != channels:
-            raise ValueError(
-                f"accumulators.{name} has {len(values)} values for {channels} channels"
+    Raises:
+        InputError: the same file twice; see ``Stats.load`` for the rest.
+    """
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            continue  # Stats.load says what is wrong with it
+        first = seen.get((info.st_dev, info.st_ino))
+        if first is not None:
+            same = f"{path} is given twice" if first == path else f"{first} and {path} are one file"
+            raise InputError(
+                f"{same}: merging a stats file with itself would count its images twice"
             )
-    if acc.exact and any(acc.count * q < s * s for s, q in zip(acc.sums, acc.sums_sq, strict=True)):
-        raise ValueError("accumulators.sum_sq is smaller than sum squared over count")
+        seen[(info.st_dev, info.st_ino)] = path
+    return [Stats.load(path) for path in paths]
+
+
+def _write_text(path: str, text: str) -> None:
+    """UTF-8 text flushed to disk (the body of ``write_text_atomic``, for a pair's JSON)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        if not is_special(path):
+            os.fsync(handle.fileno())
 
 
 def _sources(provenance: dict[str, Any]) -> list[dict[str, Any]]:

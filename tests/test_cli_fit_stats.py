@@ -191,7 +191,7 @@ def test_merge_usage_errors(runner, tmp_path: Path):
     assert result.exit_code == 2 and "Error: stats file not found: a.json" in result.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    result = runner.invoke(main, ["fit-stats", "--merge", str(bad), str(bad)])
+    result = runner.invoke(main, ["fit-stats", "--merge", str(bad), "a.json"])
     assert result.exit_code == 1 and "not valid JSON" in result.stderr
 
 

@@ -25,11 +25,11 @@ from imgprep.cli.common import (
 )
 from imgprep.engine import compute_stats
 from imgprep.errors import EXIT_CODES_HELP, InputError
-from imgprep.io.atomic import check_writable, write_text_atomic
+from imgprep.io.atomic import check_writable
 from imgprep.io.discover import Discovery, discover
 from imgprep.plan import check_output
-from imgprep.stats_file import Stats
-from imgprep.zca import KERAS_ZCA_EPSILON, compute_zca, zca_sidecar_path
+from imgprep.stats_file import Stats, load_distinct
+from imgprep.zca import KERAS_ZCA_EPSILON, ZcaFit, compute_zca, zca_sidecar_path
 
 
 @click.command(
@@ -86,7 +86,9 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     if output:
         check_writable(output)
     if params["merge"]:
-        stats = _merge(ctx, params)
+        if output:
+            check_output(output, list(params["inputs"]))
+        stats, fit = _merge(ctx, params), None
     else:
         paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
         if output:
@@ -99,16 +101,19 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
             quiet=params["quiet"],
         )
         with workers_from(ctx, params) as workers:
-            stats = _fit(found, params, workers)
+            stats, fit = _fit(found, params, workers)
     if output:
-        write_text_atomic(output, stats.to_json())
+        stats.save(output, zca=fit)  # with --zca, the pair is written as one
+        if fit is not None:
+            log(f"fit-stats: ZCA whitening ({fit.count} images, D={len(fit.mean)}) written to "
+                f"{zca_sidecar_path(output)}", quiet=params["quiet"])  # fmt: skip
         log(f"fit-stats: wrote {output}", quiet=params["quiet"])
     else:
         click.echo(stats.to_json(), nl=False)
 
 
-def _fit(found: Discovery, params: dict[str, Any], workers: Any) -> Stats:
-    """Statistics (and with --zca the whitening sidecar) over the images found."""
+def _fit(found: Discovery, params: dict[str, Any], workers: Any) -> tuple[Stats, ZcaFit | None]:
+    """Statistics (and with --zca the whitening fit) over the images found."""
     # On a cluster the progress bar counts completed partitions (see cluster.DaskRunner).
     quiet_images = params["quiet"] or not isinstance(workers, int)
     with progress_bar(len(found.items), quiet=quiet_images, desc="fit-stats") as advance:
@@ -126,9 +131,9 @@ def _fit(found: Discovery, params: dict[str, Any], workers: Any) -> Stats:
         f"(of {len(found.items)} found)",
         quiet=params["quiet"],
     )
-    if params["zca"]:
-        stats.zca = _fit_zca(stats, found, params["output"], params, workers, quiet_images)
-    return stats
+    if not params["zca"]:
+        return stats, None
+    return stats, _fit_zca(stats, found, params, workers, quiet_images)
 
 
 def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
@@ -145,13 +150,11 @@ def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
 def _fit_zca(
     stats: Stats,
     found: Discovery,
-    output: str | None,
     params: dict[str, Any],
     workers: Any,
     quiet_images: bool,
-) -> dict[str, Any]:
-    """Fit ZCA in a second pass and write the sidecar; return the stats file's ``zca`` object."""
-    assert output is not None
+) -> ZcaFit:
+    """Fit ZCA in a second pass (written with the stats file, as a pair)."""
     if stats.image_shape is None:
         raise InputError("ZCA needs every image to have one shape; pass --size WxH")
     shape = tuple(stats.image_shape)
@@ -163,12 +166,7 @@ def _fit_zca(
             workers=workers,
             progress=advance,
         )
-    fit = moments.fit(epsilon=params["zca_epsilon"], rescale=params["rescale"] or 1.0)
-    sidecar = zca_sidecar_path(output)
-    digest = fit.save(sidecar)
-    log(f"fit-stats: ZCA whitening ({fit.count} images, D={len(fit.mean)}) written to {sidecar}",
-        quiet=params["quiet"])  # fmt: skip
-    return fit.describe(sidecar, digest)
+    return moments.fit(epsilon=params["zca_epsilon"], rescale=params["rescale"] or 1.0)
 
 
 def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
@@ -182,7 +180,7 @@ def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
     files = list(params["inputs"])
     if len(files) < 2:
         raise click.UsageError("--merge needs at least two stats files")
-    parts = [Stats.load(path) for path in files]
+    parts = load_distinct(files)
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.merge(part)

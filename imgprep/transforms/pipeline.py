@@ -704,12 +704,18 @@ def _shown(value: Any) -> str:
 
 
 def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipeline:
-    """A Pipeline from a TOML config; ``stats`` (object or path) overrides the config's."""
+    """A Pipeline from a TOML config; ``stats`` (object or path) overrides the config's.
+
+    Both files are read bounded (``load_config``: a regular file of at most 1 MiB, its keys'
+    types checked; ``Stats.load``: at most 256 MiB, every number checked).
+    """
     from imgprep.config import load_config
 
     data = load_config(path)
     source = stats if stats is not None else data.get("stats")
-    loaded = Stats.load(source) if isinstance(source, str) else source
+    if source is not None and not isinstance(source, str | os.PathLike | Stats):
+        raise InputError(f"stats must be a Stats object or a file path, not {source!r}")
+    loaded = Stats.load(os.fspath(source)) if isinstance(source, str | os.PathLike) else source
     return Pipeline(options_from_mapping(data), loaded)
 
 

@@ -246,3 +246,23 @@ def test_an_output_suffix_imgprep_does_not_write_is_refused(
     assert (
         transform(runner, str(data), "-o", str(tmp_path / name), "--format", "png").exit_code == 0
     )
+
+
+def test_a_merge_may_not_overwrite_one_of_its_inputs(runner, data: Path, tmp_path: Path):
+    halves = []
+    for name in ("cat", "dog"):
+        halves.append(str(tmp_path / f"{name}.json"))
+        assert runner.invoke(main, ["fit-stats", str(data / name), "-o", halves[-1]]).exit_code == 0
+    before = fingerprint(tmp_path)
+    result = runner.invoke(main, ["fit-stats", "--merge", *halves, "-o", halves[0]])
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"Error: the output {halves[0]} is the input {halves[0]}; write it elsewhere\n"
+    )
+    assert fingerprint(tmp_path) == before
+    merged = runner.invoke(
+        main, ["fit-stats", "--merge", *halves, "-o", str(tmp_path / "all.json")]
+    )
+    assert merged.exit_code == 0, merged.output
+    assert '"images": 4' in (tmp_path / "all.json").read_text()
