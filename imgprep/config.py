@@ -180,7 +180,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 PIPELINE_KEYS = (
     "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
-    "center", "standardize", "stats-scope", "epsilon", "dtype", "stats", "zca",
+    "center", "standardize", "stats-scope", "epsilon", "dtype", "stats", "zca", "bit-depth",
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
@@ -261,7 +261,7 @@ _FLAG_KEYS = frozenset({
     "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "zoom-keep-aspect",
     "horizontal-flip", "vertical-flip", "keep-original",
 })  # fmt: skip
-_INTEGER_KEYS = frozenset({"seed", "workers", "batch-size", "copies"})
+_INTEGER_KEYS = frozenset({"seed", "workers", "batch-size", "copies", "bit-depth"})
 _NUMBER_KEYS = frozenset({
     "pad-value", "epsilon", "cval", "rotation-range", "width-shift-range", "height-shift-range",
     "shear-range", "channel-shift-range",

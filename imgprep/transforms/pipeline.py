@@ -145,7 +145,7 @@ class ZcaWhiten:
         if loaded is None:
             from imgprep.zca import load_sidecar
 
-            loaded = load_sidecar(self.sidecar, self.sha256)
+            loaded = load_sidecar(self.sidecar, self.sha256, shape=self.shape or None)
             object.__setattr__(self, "_loaded", loaded)
         return loaded
 
@@ -668,6 +668,7 @@ def options_from_mapping(data: dict[str, Any]) -> PipelineOptions:
         pad_value=_finite("pad-value", data.get("pad-value", 0)),
         exif=str(data.get("exif", "apply")),
         jpeg_draft=bool(data.get("jpeg-draft", True)),
+        bit_depth=data.get("bit-depth"),  # type: ignore[arg-type]  (DecodeSettings checks it)
     )
     rescale = data.get("rescale")
     return PipelineOptions(
@@ -755,5 +756,23 @@ def pipeline_from_hdf5(path: str, *, allow_external: bool = False) -> Pipeline:
             sidecar = step.get("sidecar")
             if not isinstance(sidecar, str):
                 raise ImgprepError(f"{where}: the zca step's 'sidecar' must be a path")
-            stats.zca = {**stats.zca, "path": sidecar}  # the sidecar the run used
+            chosen = _zca_sidecar_of(path, sidecar, allow_external=allow_external)
+            stats.zca = {**stats.zca, "path": chosen}  # the sidecar the run used
     return Pipeline(options, stats)
+
+
+def _zca_sidecar_of(path: str, recorded: str, *, allow_external: bool) -> str:
+    """The ZCA sidecar of the HDF5 file ``path``, whose pipeline records ``recorded`` (the
+    absolute path the run used): the file of that name beside ``path``, where a copied
+    dataset keeps it; the recorded path itself only with ``allow_external`` (the file may
+    come from someone else). Its SHA-256 is checked when it is loaded, either way."""
+    name = os.path.basename(recorded)
+    beside = os.path.join(os.path.dirname(os.path.abspath(path)), name)
+    if name and os.path.isfile(beside):
+        return beside
+    if allow_external:
+        return recorded
+    raise ImgprepError(
+        f"{path}: its ZCA sidecar {recorded} is not beside it; copy {name} next to {path}, "
+        "or pass allow_external=True if you trust the file"
+    )

@@ -176,3 +176,26 @@ def test_bit_depth_is_part_of_the_statistics_space(runner, tmp_path: Path, mixed
         assert "differently prepared images" in result.stderr
         assert ("bit_depth=8, this run has" in result.stderr) == (stats == with_depth)
         assert not out.exists()
+
+
+def test_bit_depth_from_a_toml_config(runner, tmp_path: Path):
+    """`bit-depth = 8` in a config converts as --bit-depth 8 does, in the CLI and the API."""
+    from imgprep.transforms.pipeline import Pipeline
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(np.full((4, 4), 1000, np.uint16)).save(folder / "a.png")
+    Image.fromarray(np.full((4, 4), 200, np.uint8)).save(folder / "b.png")
+    config = tmp_path / "c.toml"
+    config.write_text("bit-depth = 8\n")
+    out = tmp_path / "o.h5"
+    result = runner.invoke(
+        main, ["transform", str(folder), "-o", str(out), "-q", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as handle:
+        assert handle["images"].dtype == np.uint8
+        assert handle["images"][:, 0, 0, 0].tolist() == [4, 200]  # round(1000 / 257) = 4
+    pipeline = Pipeline.from_config(str(config))
+    assert pipeline.decode.bit_depth == 8
+    assert pipeline.apply(str(folder / "a.png"))[0, 0, 0] == 4
