@@ -111,3 +111,16 @@ def dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def kill_leftover(pid: int) -> None:
+    """SIGKILL ``pid`` if it is still one of the test's imgprep processes (clean-up after a
+    failed assertion; the pid of a process that ended is not reused within seconds, and
+    the command line is checked as well)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            ours = b"imgprep" in handle.read()
+        if ours and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass

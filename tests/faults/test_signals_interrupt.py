@@ -8,7 +8,6 @@ before the progress bar killed the process without its line or clean-up.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from tests.faults.signals_support import (
     BUSY,
     alive,
     children,
+    kill_leftover,
     linux_only,
     small_images,
     start,
@@ -34,8 +34,8 @@ LINES = {
     signal.SIGTERM: ("Terminated; no output was written.\n", 143),
 }
 ENDS_WITHIN = 5.0  # seconds from the signal to the exit
-# IMGPREP_SIGNAL_ROUNDS=10 (CI) for more interrupts; 4 by default keeps the suite fast
-ROUNDS = int(os.environ.get("IMGPREP_SIGNAL_ROUNDS", "4"))
+# IMGPREP_FAULTS_FULL=1 (CI): 10 interrupts; 4 by default keep the suite fast
+ROUNDS = 10 if os.environ.get("IMGPREP_FAULTS_FULL") == "1" else 4
 
 
 def test_interrupts_at_random_moments(tmp_path):
@@ -74,7 +74,7 @@ def _interrupt_all(runs: list[tuple[int, object, subprocess.Popen[str]]], moment
             process.kill()
             process.communicate()
             for pid in workers:
-                _kill_quietly(pid)
+                kill_leftover(pid)
             pytest.fail(f"run {index} did not end within {ENDS_WITHIN} s of {number.name}")
         took = time.monotonic() - when
         line, code = LINES[number]
@@ -82,11 +82,6 @@ def _interrupt_all(runs: list[tuple[int, object, subprocess.Popen[str]]], moment
         assert (process.returncode, stderr) == (code, line), context
         assert os.listdir(out) == [], context
         assert [pid for pid in workers if alive(pid)] == [], context
-
-
-def _kill_quietly(pid: int) -> None:
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
