@@ -111,6 +111,7 @@ def ordered_map(
             yield _result(pending.popleft())
     except BrokenProcessPool as exc:
         _stop_now(executor)
+        interrupts.check()  # SIGTERM to the whole process group ends the workers first
         raise ImgprepError(
             "a worker process died (killed, or out of memory?); try fewer --workers "
             "or a smaller --batch-size"

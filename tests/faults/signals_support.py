@@ -35,8 +35,11 @@ def small_images(root: Path, count: int = 4) -> Path:
     return root
 
 
-def start(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen[str]:
-    """``python -m imgprep ARGS`` with this checkout first on the path."""
+def start(
+    *args: str, stdin: int | None = subprocess.DEVNULL, session: bool = False
+) -> subprocess.Popen[str]:
+    """``python -m imgprep ARGS`` with this checkout first on the path (in a process group
+    of its own with ``session``, as a shell job is)."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", "imgprep", *args],
@@ -45,6 +48,7 @@ def start(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.Pope
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=session,
     )
 
 

@@ -24,6 +24,7 @@ from tests.faults.signals_support import (
     linux_only,
     small_images,
     start,
+    wait_for_children,
     wait_for_handler,
 )
 
@@ -96,3 +97,25 @@ def test_a_signal_during_start_up_has_its_line_too(tmp_path, number):
     line, code = LINES[number]
     assert (process.returncode, stderr) == (code, line)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group(tmp_path, number):
+    """Ctrl-C in a terminal, or a job scheduler's SIGTERM, reaches the workers too: they
+    ignore SIGINT, die of SIGTERM, and the main process still reports the signal (not "a
+    worker process died")."""
+    data = small_images(tmp_path / "data")
+    out = tmp_path / "out"
+    out.mkdir()
+    process = start("transform", str(data), "-o", str(out / "o.h5"), *BUSY, session=True)
+    workers = wait_for_children(process.pid, 2)
+    time.sleep(0.2)
+    os.killpg(process.pid, number)
+    try:
+        _, stderr = process.communicate(timeout=ENDS_WITHIN)
+    finally:
+        for pid in workers:
+            kill_leftover(pid)
+    assert (process.returncode, stderr) == LINES[number][::-1]
+    assert os.listdir(out) == []
+    assert [pid for pid in workers if alive(pid)] == []
