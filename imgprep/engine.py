@@ -11,21 +11,27 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import multiprocessing
+import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from imgprep import interrupts
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.bitdepth import mixed_depth_reason
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.io.remote import file_stat
+from imgprep.lifetime import die_with_parent
 from imgprep.stats import (
     ExactRun,
     ImageMoments,
@@ -64,36 +70,49 @@ def ordered_map(
     At most ``window`` (default ``2 * workers``) tasks are in flight, which bounds memory.
     With ``workers <= 1`` everything runs in this process. On Linux, workers are forked
     (they start in milliseconds, with the modules already imported); elsewhere they are
-    spawned, since fork is unsafe on macOS and absent on Windows. Workers ignore SIGINT:
-    Ctrl-C reaches the whole process group, and the main process alone handles it.
+    spawned, since fork is unsafe on macOS and absent on Windows.
+
+    Signals and the lifetime of workers (see ``_start_worker``): workers ignore SIGINT
+    (Ctrl-C reaches the whole process group, and the main process alone handles it), take
+    SIGTERM as by default, and die with the main process, even when it is killed with
+    SIGKILL. Every call into the executor runs ``interrupts.shielded`` (SIGINT and SIGTERM
+    blocked around the forks), and results are awaited in slices of ``POLL_SECONDS`` with
+    ``interrupts.check()`` between them, so a Ctrl-C under ``interrupts.deliver_safely`` is
+    raised here, never inside the executor's own code.
 
     The workers are a ``concurrent.futures.ProcessPoolExecutor``, not a
     ``multiprocessing.Pool``: ``Pool.terminate`` can hang for good while joining its
     handler threads (CPython issues 73945, 78178, 96995; seen here once in about 40 test
     runs), whereas the executor notices dead workers. On any exception, or when the
-    consumer stops early, queued tasks are cancelled and running workers are killed
-    rather than waited for, so Ctrl-C stops a run of large photos at once.
+    consumer stops early, queued tasks are cancelled and the workers are killed rather than
+    waited for (``_stop_now``: every wait bounded), so Ctrl-C stops a run at once.
     """
     if not isinstance(workers, int):
         yield from workers.map_batches(func, tasks, desc=desc)
         return
     if workers <= 1:
         for task in tasks:
+            interrupts.check()
             yield func(task)
         return
     window = window or 2 * workers
     context = multiprocessing.get_context(_START_METHOD)
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)
+    with interrupts.shielded():
+        executor = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+        )
     pending: deque[Future[R]] = deque()
     try:
         for task in tasks:
-            pending.append(executor.submit(func, task))
+            with interrupts.shielded(), _signals_blocked():  # the first submit forks
+                pending.append(executor.submit(func, task))
             if len(pending) >= window:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
     except BrokenProcessPool as exc:
         _stop_now(executor)
+        interrupts.check()  # SIGTERM to the whole process group ends the workers first
         raise ImgprepError(
             "a worker process died (killed, or out of memory?); try fewer --workers "
             "or a smaller --batch-size"
@@ -101,22 +120,90 @@ def ordered_map(
     except BaseException:
         _stop_now(executor)
         raise
-    executor.shutdown(wait=True)
+    with interrupts.shielded():
+        executor.shutdown(wait=True)
+
+
+POLL_SECONDS = 0.1  # how long a signal may wait for the engine to notice it
+STOP_SECONDS = 2.0  # how long _stop_now waits for each part of the pool to end
+
+
+def _result(future: Future[R]) -> R:
+    """The future's result, waited for in slices so that a signal is taken between them."""
+    while True:
+        interrupts.check()
+        with interrupts.shielded():
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except FutureTimeout:
+                continue
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM held back in this thread (POSIX): a worker forked here starts with
+    them blocked, so it cannot take one before ``_start_worker`` has set its handlers."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, interrupts.HANDLED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop_now(executor: ProcessPoolExecutor) -> None:
-    """Kill the workers, then let the executor wind down as after any worker crash.
+    """Kill the workers and end the pool without ever waiting for good.
 
-    The executor's manager thread sees the dead workers, fails the queued tasks, kills and
-    joins any replacement it started, and exits; ``shutdown`` waits for all of that.
+    ``shutdown(wait=True)`` can block forever after its workers died: the manager thread
+    joins the call queue's feeder thread, which may be stuck writing to a pipe nobody reads,
+    and it waits on locks a killed worker held. So the workers are killed and reaped here,
+    the feeder is not waited for, and the manager thread gets ``STOP_SECONDS``; one still
+    running then is left behind, and taken off the lists that interpreter exit joins
+    (``concurrent.futures``' atexit hook and threading's shutdown), so that exit cannot
+    block on it either.
     """
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        process.kill()
-    executor.shutdown(wait=True, cancel_futures=True)
+    with interrupts.shielded():
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        manager = getattr(executor, "_executor_manager_thread", None)
+        calls = getattr(executor, "_call_queue", None)
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+        if calls is not None:
+            calls.cancel_join_thread()  # its feeder may be blocked on a pipe nobody reads
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in processes:
+            with contextlib.suppress(ValueError, AssertionError):
+                process.join(max(0.0, deadline - time.monotonic()))
+        if manager is not None:
+            manager.join(max(0.1, deadline - time.monotonic()))
+            if manager.is_alive():
+                _leave_behind(manager)
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _leave_behind(thread: threading.Thread) -> None:
+    """Let the interpreter exit without joining ``thread`` (a stuck executor manager)."""
+    from concurrent.futures import process as futures_process
+
+    wakeups = getattr(futures_process, "_threads_wakeups", None)
+    if wakeups is not None:
+        wakeups.pop(thread, None)
+    locks = getattr(threading, "_shutdown_locks", None)
+    lock = getattr(thread, "_tstate_lock", None)
+    if locks is not None and lock is not None:
+        locks.discard(lock)
+
+
+def _start_worker(parent: int) -> None:
+    """Initializer of every worker process: its own signal handlers, and death with the
+    main process (``lifetime.die_with_parent``), then the signals let through."""
+    interrupts.reset_in_worker()
+    die_with_parent(parent)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.HANDLED)
 
 
 @dataclass(frozen=True)

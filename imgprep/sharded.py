@@ -60,7 +60,10 @@ SHARD_FORMAT = "imgprep-shard"
 SHARD_FORMAT_VERSION = 1
 SHARDS_SUFFIX = ".shards"
 _SHARD_NAME = re.compile(r"^part-\d{5,}-[0-9a-f]{16}\.h5$")
-_TEMPORARY_NAME = re.compile(r"^\.part-\d{5,}-[0-9a-f]{16}\.h5\.[0-9a-f]+\.tmp$")
+# a shard's temporary (atomic.temporary_name, and its .rows scratch; or an older, plain name)
+_TEMPORARY_NAME = re.compile(
+    r"^\.part-\d{5,}-[0-9a-f]{16}\.h5\.(?:imgprep-[0-9a-f]{8}-\d+-)?[0-9a-f]+\.tmp(?:\.rows)?$"
+)
 
 Segments = list[tuple[str, tuple[str, ...]]]
 

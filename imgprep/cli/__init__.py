@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from imgprep import __version__
+from imgprep import __version__, interrupts
 from imgprep.errors import EXIT_CODES_HELP, ImgprepError
 
 # Subcommand name -> (module, function); --help lists them sorted. A subcommand's
@@ -63,17 +63,25 @@ class ImgprepGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; Ctrl-C and SIGTERM are taken only where safe (see
+        ``imgprep.interrupts``). After one, the output and scratch files are already
+        deleted when the line is printed, and the process ends at once (``exit_now``):
+        interpreter exit would run finalizers and join the process pool's threads, which
+        is where interrupted runs used to hang or print "Exception ignored"."""
         try:
-            return super().invoke(ctx)
+            with interrupts.deliver_safely():
+                return super().invoke(ctx)
         except ImgprepError as exc:
             click.echo(f"Error: {exc}", err=True)
             if getattr(exc, "exit_now", False):  # an abandoned HDF5 output: see OutputError
                 exit_now(exc.exit_code)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (cli.common.Terminated): 143
+        except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (interrupts.Terminated): 143
             code = getattr(exc, "exit_code", 130)
             what = "Terminated" if code == 143 else "Interrupted"
             click.echo(f"{what}; no output was written.", err=True)
+            if interrupts.received() is not None:  # a real signal, not a test's exception
+                exit_now(code)
             ctx.exit(code)
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from typing import Any, TypeVar
 
 import click
 
+from imgprep import interrupts
 from imgprep.cluster import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.config import (
     COLOR_MODES,
@@ -267,50 +266,24 @@ def progress_bar(
 ) -> Iterator[Callable[[int], None]]:
     """A tqdm bar on stderr, shown only when stderr is a terminal and not --quiet.
 
-    It also makes Ctrl-C (and SIGTERM) dependable: Python raises KeyboardInterrupt wherever
-    the main thread happens to be, and when that is inside a weakref callback or a destructor
-    the exception is printed and ignored, so the run would go on. The handler records the
-    interrupt, and every progress update (after each batch) raises it again from ordinary
-    code, where the output's clean-up runs.
+    Each update is also a point where a Ctrl-C or SIGTERM received is raised
+    (``interrupts.check``): the command line installs ``interrupts.deliver_safely`` for the
+    whole command, which raises a signal at once in ordinary code and defers it out of the
+    process pool's internals and finalizers (see ``imgprep.interrupts``).
     """
     disable = quiet or not sys.stderr.isatty()
-    interrupted: type[KeyboardInterrupt] | None = None
+    with contextlib.ExitStack() as stack:
+        bar = None if disable else stack.enter_context(_tqdm_bar(total, desc, unit))
 
-    def on_signal(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        interrupted = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-        raise interrupted
+        def advance(count: int) -> None:
+            interrupts.check()
+            if bar is not None:
+                bar.update(count)
 
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.getsignal(number) for number in handled}
-    main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread:
-        for number in handled:
-            signal.signal(number, on_signal)
-    try:
-        with contextlib.ExitStack() as stack:
-            bar = None if disable else stack.enter_context(_tqdm_bar(total, desc, unit))
-
-            def advance(count: int) -> None:
-                if interrupted:
-                    raise interrupted
-                if bar is not None:
-                    bar.update(count)
-
-            yield advance
-            if interrupted:
-                raise interrupted
-    finally:
-        if main_thread:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+        yield advance
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a job scheduler's time limit), handled as Ctrl-C is: the output and
-    any scratch file are deleted; exit 143 (128 + 15), as a shell reports it."""
-
-    exit_code = 143
+Terminated = interrupts.Terminated  # SIGTERM's exception (exit 143), under its old name here
 
 
 def log(message: str, *, quiet: bool = False) -> None:

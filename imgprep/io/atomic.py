@@ -9,15 +9,22 @@ final name: ``os.replace`` is atomic on the same filesystem. Details a careful u
   directly, since it cannot be replaced;
 - an unwritable folder is one clear error, checked before any work with ``check_writable``;
 - a write that fails for want of space, quota or permission is one clear error
-  (``OutputError``, exit 1), and the temporary file is deleted.
+  (``OutputError``, exit 1), and the temporary file is deleted;
+- a run killed with SIGKILL (or a crash) cannot delete its temporary file: its name carries
+  imgprep's mark, this machine and the owner's pid (``temporary_name``), and the next run
+  of the same output deletes it once that process is gone (``remove_stale_temporaries``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import secrets
+import shutil
+import socket
 import stat
 from collections.abc import Iterator
 
@@ -89,15 +96,85 @@ def check_writable(target: str, *, directory_ok: bool = False) -> None:
 
 
 def temporary_name(target: str) -> str:
-    """``.NAME.<random>.tmp`` in the target's folder (not created)."""
+    """``.NAME.imgprep-<host>-<pid>-<random>.tmp`` in the target's folder (not created).
+
+    The name says whose it is: imgprep's, for output ``NAME``, written by process ``pid``
+    on the machine whose name hashes to ``host`` (8 hex digits; an output folder may be
+    shared by several machines). That is what lets a later run of the same output delete
+    what a killed run left (``remove_stale_temporaries``). A scratch file of the writer
+    adds ``.rows`` to this name.
+    """
     parent = os.path.dirname(os.path.abspath(target))
     name = os.path.basename(os.path.normpath(target))
-    return os.path.join(parent, f".{name}.{secrets.token_hex(4)}.tmp")
+    owner = f"imgprep-{_host_key()}-{os.getpid()}-{secrets.token_hex(4)}"
+    return os.path.join(parent, f".{name}.{owner}.tmp")
+
+
+def _host_key() -> str:
+    """8 hex digits naming this machine in temporary names (a pid means nothing elsewhere)."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _stale_name(name: str) -> re.Pattern[str]:
+    """Temporary names of output ``name`` (``temporary_name``, and its ``.rows`` scratch)."""
+    owner = r"imgprep-(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}"
+    return re.compile(rf"\.{re.escape(name)}\.{owner}\.tmp(?:\.rows)?")
+
+
+def remove_stale_temporaries(target: str) -> list[str]:
+    """Delete the temporary files and folders that killed runs of ``target`` left beside it.
+
+    A ``kill -9``, a crash or a power cut leaves a temporary output (``temporary_name``,
+    hundreds of MB for a large HDF5 file) that no clean-up could delete. Each new temporary
+    of ``target`` first removes those whose name matches exactly ``target``'s pattern, was
+    written on this machine, and whose owner process is gone (``os.kill(pid, 0)`` finds no
+    process; a process of another user counts as running). Another output's temporaries,
+    those of running imgprep processes (a second run of the same output), symbolic links
+    and any other name are never touched. Returns the paths removed.
+    """
+    parent = os.path.dirname(os.path.abspath(target))
+    pattern = _stale_name(os.path.basename(os.path.normpath(target)))
+    host = _host_key()
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None or found["host"] != host or _running(int(found["pid"])):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+            else:
+                continue
+        except OSError:
+            continue  # not ours to delete after all (permissions): left as it is
+        removed.append(entry.path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (this one included); unsure counts as running."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # PermissionError: another user's process
+        return True
+    return True
 
 
 def create_temporary_file(target: str) -> str:
-    """Create an empty temporary file beside ``target`` with the umask's permissions."""
+    """Create an empty temporary file beside ``target`` with the umask's permissions (after
+    deleting the stale temporaries of killed runs of ``target``)."""
     check_writable(target)
+    remove_stale_temporaries(target)
     while True:
         path = temporary_name(target)
         try:

@@ -1,9 +1,10 @@
 """Dataset writers: HDF5 file or PNG tree, one small protocol, atomic finish.
 
 A writer is used as a context manager. Everything is written under a temporary name beside
-the target (``.NAME.*.tmp``) and renamed to the target only when ``finish`` ran and the
+the target (``.NAME.imgprep-*.tmp``) and renamed to the target only when ``finish`` ran and the
 block exited without an exception; otherwise the temporary file or folder is deleted, so an
-interrupted or failed run never leaves a half-written output under the final name.
+interrupted or failed run never leaves a half-written output under the final name. What a
+killed run leaves is deleted by the next run of that output (``atomic.temporary_name``).
 
 Protocol: ``start_split(name, labelled)``, ``write(images, rels, labels)`` in input order,
 ``end_split(skipped)``, then ``finish(metadata)``; the HDF5 writer can also hold a split's
@@ -36,6 +37,7 @@ from imgprep.io.atomic import (
     check_writable,
     create_temporary_file,
     is_special,
+    remove_stale_temporaries,
     resolve_target,
     temporary_name,
     write_failure,
@@ -649,6 +651,7 @@ def _temporary_beside(target: str, *, directory: bool) -> str:
     if not directory:
         return create_temporary_file(target)
     check_writable(target, directory_ok=True)
+    remove_stale_temporaries(target)
     while True:
         path = temporary_name(target)
         try:
