@@ -13,8 +13,9 @@ for SIGTERM) only when the main thread is in ordinary code:
 
 - not inside a ``shielded()`` block (the engine wraps its calls into the process pool in
   one, and waits for results in short slices, calling ``check()`` between them);
-- with no frame of ``concurrent.futures``, ``multiprocessing``, ``logging`` or the weakref
-  machinery on its stack, and no ``__del__`` or ``__exit__`` (a clean-up being run).
+- with no frame of ``concurrent.futures``, ``multiprocessing``, ``logging``, the import
+  system or the weakref machinery on its stack, and no ``__del__`` or ``__exit__`` (a
+  clean-up being run).
 
 Otherwise a small helper thread sends the signal to the main thread again 20 ms later, until
 it lands in ordinary code (at most the time of one such call). Only the first signal is
@@ -72,7 +73,7 @@ def _unsafe_places() -> tuple[tuple[str, ...], frozenset[str]]:
     folders = tuple(
         os.path.dirname(module.__file__ or "") + os.sep
         for module in (concurrent.futures, multiprocessing, logging)
-    )
+    ) + ("<frozen importlib",)  # the import system: module locks, their weakref callbacks
     files = frozenset(module.__file__ or "" for module in (weakref, _weakrefset))
     return folders, files
 
