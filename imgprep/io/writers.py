@@ -45,6 +45,7 @@ FORMAT_NAME = "imgprep-dataset"
 FORMAT_VERSION = 1
 COMPRESSIONS = ("none", "gzip", "lzf")
 CHUNK_BYTES = 4 << 20
+MIN_CHUNK_BYTES = 64 << 10  # images chunks hold at least this (or one row)
 # Free space kept for what HDF5 still writes at close (cached chunks of up to 1 MiB per
 # dataset, metadata): a write that would eat into it stops the run first (see _check_space).
 SPACE_RESERVE = 16 << 20
@@ -362,8 +363,11 @@ class Hdf5Writer(_AtomicWriter):
 
     def _create_images(self, first: np.ndarray) -> Any:
         """The split's empty ``images`` dataset, chunked by whole images (about 4 MiB, at most
-        one batch)."""
-        rows = max(1, min(self.batch_size, CHUNK_BYTES // max(1, first.nbytes)))
+        one batch, but at least ``MIN_CHUNK_BYTES``: HDF5 keeps about 0.7 kB of index per
+        chunk in memory, so 200,000 copies of an 8 x 8 image in chunks of one row took 150 MB
+        and more with every row)."""
+        row = max(1, first.nbytes)
+        rows = max(1, min(self.batch_size, CHUNK_BYTES // row), MIN_CHUNK_BYTES // row)
         return self._group.create_dataset(
             "images",
             shape=(0, *first.shape),
