@@ -33,6 +33,7 @@ from imgprep.io.atomic import resolve_target
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
 from imgprep.io.peek import decoded_size
+from imgprep.io.space import check_fits
 from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
 from imgprep.sharded import (
     ShardSpec,
@@ -259,6 +260,48 @@ def task_spans(sizes: Iterable[int], batch_size: int, rows_per_file: int = 1) ->
         yield TaskSpan(start, index + 1)
 
 
+MIN_PNG_BYTES = 67  # the smallest PNG file: signature, IHDR, one IDAT, IEND
+# HDF5 columns beside ``images`` (never compressed): labels; source_index, copy and the
+# sampled parameters (eight float64, two flags) of an augmented split
+_LABEL_BYTES = 8
+_AUGMENTATION_BYTES = 8 + 4 + 8 * 8 + 2
+
+
+def check_output_space(
+    splits: Sequence[Split],
+    options: PipelineOptions,
+    output: str,
+    *,
+    fmt: str,
+    plan: AugmentPlan | None,
+    compression: str = "none",
+) -> None:
+    """Refuse, before any work, a run whose output cannot fit on the disk that would hold
+    it (``imgprep.io.space``): its rows times the bytes each row surely takes. For HDF5
+    that is the uncompressed columns, and the pixels too unless compressed (the first
+    file of each split gives their size, rows all share it); for a PNG tree, one file of
+    at least ``MIN_PNG_BYTES`` per row (and one inode)."""
+    augmented = augmented_splits(splits) if plan is not None else set()
+    rows = needed = 0
+    for ordinal, split in enumerate(splits):
+        items = split.discovery.items
+        count = len(items) * (plan.rows_per_file if plan and ordinal in augmented else 1)
+        if fmt == "png":
+            per_row = MIN_PNG_BYTES
+        else:
+            per_row = items.longest_rel_bytes() if len(items) else 0
+            per_row += _LABEL_BYTES if split.discovery.labelled else 0
+            per_row += _AUGMENTATION_BYTES if ordinal in augmented else 0
+            if compression == "none" and len(items):
+                per_row += first_row_bytes(items, Pipeline.unfitted(options)) or 0
+        rows += count
+        needed += count * per_row
+    if not rows:
+        return
+    what = f"--copies {plan.copies}" if plan is not None and plan.copies > 1 else "this run"
+    check_fits(output, rows, -(-needed // rows), files=fmt == "png", what=what)
+
+
 def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
     """Refuse statistics computed on differently prepared images (colour, size, resize)."""
     if stats.settings.same_space(options.decode) or allow_mismatch:
@@ -305,6 +348,7 @@ def run_transform(
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
     batch_size = batch_size or default_batch_size(splits, options, fmt, plan)
+    check_output_space(splits, options, output, fmt=fmt, plan=plan, compression=compression)
     job = _Job(splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan)
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
