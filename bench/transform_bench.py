@@ -48,6 +48,12 @@ Photo cases (224 x 224 RGB float32):
   once, its raw rows wait in a scratch file, and are normalized when the statistics are
   known); the script needs no statistics (fixed constants), so it still does less work.
 
+Augmentation cases (``augment_cases``, for the memory budget of ``imgprep.prepare``): the
+first 40 photos to 224 x 224 RGB float32 (``--rescale 1/255``, no statistics), without
+augmentation, then with 8 copies each (``--rotation-range 20 --horizontal-flip``) at the
+default batch, at ``--batch-size 1`` and with ``-j 2``: the peak RSS should be about the
+same in all four (the images column counts source photos).
+
 Each table gives images, seconds, images/s, peak RSS and the speed relative to the
 hand-written script (script time / case time, above 1 is faster than the script); the photo
 table also relative to the decode ceiling. Then the checks, run in a subprocess on the last
@@ -570,6 +576,34 @@ def photo_cases(root: Path, count: int, out: Path) -> dict[str, Case]:
     }
 
 
+AUGMENT_PHOTOS = 40  # photos in the augmentation cases (8 copies each: 320 rows of 600 kB)
+AUGMENT = ["--rotation-range", "20", "--horizontal-flip", "--copies", "8", "--seed", "1"]
+
+
+def augment_cases(root: Path, count: int, out: Path) -> dict[str, Case]:
+    """Peak RSS with and without augmentation (``imgprep.prepare``'s memory budget): the
+    first photos to 224 x 224 float32, no statistics; 8 copies each, the default batch, one
+    file per task, and 2 workers. The copies of a photo (4.8 MB) exceed a task's 4 MiB, so
+    each photo is cut into ranges of its copies."""
+    count = min(count, AUGMENT_PHOTOS)
+    listing = out / "augment-files.txt"
+    listing.write_text("".join(f"{path}\n" for path in list_jpegs(root)[:count]))
+    script = Path(sys.executable).parent / "imgprep"
+    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "imgprep"]
+    base = [*prefix, "transform", "--files-from", str(listing), "--color", "rgb"]
+    base += ["--size", f"{PHOTO_SIZE}x{PHOTO_SIZE}", "--rescale", "1/255", "-q"]
+    variants = {
+        "a_plain": ("no augmentation, -j 1", []),
+        "a_copies": ("8 copies, -j 1", AUGMENT),
+        "a_copies_b1": ("8 copies, --batch-size 1, -j 1", [*AUGMENT, "--batch-size", "1"]),
+        "a_copies_j2": ("8 copies, -j 2", [*AUGMENT, "-j", "2"]),
+    }
+    return {
+        key: (label, count, [*base, "-o", str(out / f"{key}.h5"), *extra])
+        for key, (label, extra) in variants.items()
+    }
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -713,6 +747,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         out = Path(tmp)
         cases = mnist_cases(mnist_root, subset_root, args.mnist_limit, out)
         cases |= photo_cases(photo_root, args.photo_limit, out)
+        cases |= augment_cases(photo_root, args.photo_limit, out)
         results = run_rounds(cases, args.repeat)
         log("checking outputs ...")
         checked = subprocess.run(
@@ -735,6 +770,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     photos = [results[key] for key in ("p_decode", "p_script", "p_script_stats", "p_j1", "p_j2")]
     print(format_table(photos, [results["p_script"], results["p_decode"]]))
     print("\n".join(photo_lines(results, check, info)))
+    print()
+    augmented = [results[key] for key in ("a_plain", "a_copies", "a_copies_b1", "a_copies_j2")]
+    print(f"imgprep transform, peak RSS with and without augmentation ({rounds})")
+    print(format_table(augmented, []))
     print()
     print(f"harness peak RSS (a floor under every RSS figure above): {harness_mb:.1f} MB")
 

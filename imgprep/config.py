@@ -255,7 +255,7 @@ def load_config(path: str) -> dict[str, object]:
 
 _TEXT_KEYS = frozenset({
     "color", "resize-mode", "resample", "exif", "center", "standardize", "stats-scope", "dtype",
-    "format", "compression", "split", "on-error", "fill-mode", "preview",
+    "format", "compression", "on-error", "fill-mode", "preview",
 })  # fmt: skip
 _FLAG_KEYS = frozenset({
     "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "zoom-keep-aspect",
@@ -277,9 +277,14 @@ def _check_config_type(path: str, key: str, value: object) -> None:
         ok, wanted = isinstance(value, str), "a string"
     elif key in _FLAG_KEYS:
         ok, wanted = isinstance(value, bool), "true or false"
-    elif key in _INTEGER_KEYS:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif key in _INTEGER_KEYS:  # "7" too: the command line's parser converts it, as before
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
         wanted = "an integer"
+    elif key == "split":  # "train=0.8,val=0.2" or ["train=0.8", "val=0.2"]
+        ok = isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        wanted = 'a string "NAME=F,..." or a list of "NAME=F" strings'
     elif key in _NUMBER_KEYS:
         ok, wanted = number, "a number"
     elif key == "rescale":

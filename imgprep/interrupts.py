@@ -13,9 +13,9 @@ for SIGTERM) only when the main thread is in ordinary code:
 
 - not inside a ``shielded()`` block (the engine wraps its calls into the process pool in
   one, and waits for results in short slices, calling ``check()`` between them);
-- with no frame of ``concurrent.futures``, ``multiprocessing``, ``logging``, the import
-  system or the weakref machinery on its stack, and no ``__del__`` or ``__exit__`` (a
-  clean-up being run).
+- with no frame of ``concurrent.futures``, ``multiprocessing``, ``logging`` or the weakref
+  machinery (the import system's module-lock callback included) on its stack, and no
+  ``__del__`` or ``__exit__`` (a clean-up being run).
 
 Otherwise a small helper thread sends the signal to the main thread again 20 ms later, until
 it lands in ordinary code (at most the time of one such call). Only the first signal is
@@ -73,13 +73,16 @@ def _unsafe_places() -> tuple[tuple[str, ...], frozenset[str]]:
     folders = tuple(
         os.path.dirname(module.__file__ or "") + os.sep
         for module in (concurrent.futures, multiprocessing, logging)
-    ) + ("<frozen importlib",)  # the import system: module locks, their weakref callbacks
+    )
     files = frozenset(module.__file__ or "" for module in (weakref, _weakrefset))
     return folders, files
 
 
 _UNSAFE_FOLDERS, _UNSAFE_FILES = _unsafe_places()
 _UNSAFE_NAMES = frozenset({"__del__", "__exit__", "__aexit__", "_after_fork"})
+# The import system's weakref callback that drops a module lock: an exception there is
+# "ignored" and lost (an import itself may be interrupted, as anywhere in Python).
+_UNSAFE_CODE = frozenset({("<frozen importlib._bootstrap>", "cb")})
 
 
 def _safe(frame: FrameType | None) -> bool:
@@ -88,6 +91,7 @@ def _safe(frame: FrameType | None) -> bool:
         code = frame.f_code
         if (
             code.co_name in _UNSAFE_NAMES
+            or (code.co_filename, code.co_name) in _UNSAFE_CODE
             or code.co_filename in _UNSAFE_FILES
             or code.co_filename.startswith(_UNSAFE_FOLDERS)
         ):

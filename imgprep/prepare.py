@@ -4,15 +4,47 @@ The steps: build the splits (one input, several named inputs, or a seeded strati
 of one input); get featurewise statistics (from a stats file, refused if computed in another
 pre-processing space, or from a first streaming pass over the training part only, so no
 validation or test pixel leaks into them); then stream every split through the workers and
-into the writer in input order. Memory is bounded by ``batch_size`` x ``2 * workers``
-images in flight (by default about 4 MiB of rows per batch, see ``default_batch_size``).
+into the writer in input order.
+
+Memory. A task holds at most ``batch_size`` files (default: about 4 MiB of output rows,
+1 to 1024 files, or 64 for a PNG tree without ``--size``; see ``default_batch_size``) and,
+whatever ``batch_size``, at most about ``TASK_BYTES`` (4 MiB) of output rows and
+``MAX_TASK_ROWS`` (8,192) rows, or one row when a row alone is larger (``task_spans``). Row
+sizes come from the first file of each split when rows share one size (HDF5, or
+``--size``), else from each file's header (``imgprep.io.peek``: about 10 us per PNG, 50 us
+per other file, read as tasks are submitted). A file whose copies exceed a task is cut into
+ranges of its copies: each copy is keyed by (seed, split, image, copy), so the pixels and
+parameters are the same. An HDF5 task ends at the first image whose row would differ from
+its first (the run stops there anyway). At most ``2 * workers`` tasks are in flight, and
+their results wait in the main process until written. So the peak RSS of any one process
+is about::
+
+    (2 x workers + 2) x max(16 MiB, one output row) + 100 MiB
+
+(16 MiB: a task's 4 MiB of rows and its rows' Python objects, about 1.5 kB per augmented
+row; 100 MiB: the interpreter, NumPy, Pillow, OpenCV and h5py, 80 MiB measured), plus the
+list of input paths (about 150 bytes per file) and, for a PNG tree with copies, about 1 kB
+per written copy (its manifest records, kept until ``imgprep.json`` is written). The same
+with or without augmentation, for any ``--batch-size`` (``tests/faults/test_memory_*``).
+Each worker holds about 3 x max(4 MiB, one row) besides one image being decoded.
+
+Measured (peak RSS of the largest process, -j 1 / -j 2): six 9,400 x 9,400 RGBA PNGs to a
+PNG tree, 6.3 GB before, 1.4 / 1.1 GB now (4 and 3 decoded images of 353 MB);
+``--copies 200000`` of an 8 x 8 image, 1.6 GB before, 128 / 140 MB; 100 float32 copies of
+a 512 x 512 RGB image, 1.03 GB before at any ``--batch-size``, 108 MB now with the default
+and with ``--batch-size 1``; 40 photos to 224 x 224 float32 (``bench/transform_bench.py``):
+87 MB without augmentation, 110 MB with 8 copies at the default batch and at
+``--batch-size 1``, 96 MB with -j 2. Absurd outputs are refused before any work
+(``check_output_space``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +64,8 @@ from imgprep.io.atomic import resolve_target
 from imgprep.io.bitdepth import PixelKind
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
+from imgprep.io.peek import decoded_size
+from imgprep.io.space import check_fits
 from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
 from imgprep.plan import check_named_inputs, check_output, plan_png_tree
 from imgprep.sharded import (
@@ -167,8 +201,12 @@ def build_splits(
     ]
 
 
-FALLBACK_BATCH = 64  # files per task when the size of the output rows is not known ahead
+FALLBACK_BATCH = 64  # files per task at most when the size of the output rows is not known
 MAX_BATCH = 1024
+TASK_BYTES = CHUNK_BYTES  # output rows a task holds: about this many bytes, or one row
+# and at most this many rows: an augmented row also costs about 1.5 kB of Python objects
+# (its parameters, owner, copy number) in the worker and again in the main process
+MAX_TASK_ROWS = 8192
 
 
 def default_batch_size(
@@ -183,19 +221,134 @@ def default_batch_size(
     byte for byte with any number of workers. 28x28 digits go 1024 to a task instead of 64
     (a task costs about 1 ms besides its files: 3.4 s instead of 3.9 s for 60,000 on 2
     workers); 224x224 RGB float32 rows go 6 to a task (4 MiB, rather than 38 MB at 64).
+    This is the most files a task holds: ``task_spans`` cuts tasks by bytes as well.
     """
     items = splits[0].discovery.items
     if not len(items) or (fmt != "hdf5" and options.decode.size is None):
         return FALLBACK_BATCH
+    row_bytes = first_row_bytes(items, Pipeline.unfitted(options))
+    if row_bytes is None:
+        return FALLBACK_BATCH
+    rows_per_file = plan.rows_per_file if plan is not None else 1
+    return max(1, min(MAX_BATCH, CHUNK_BYTES // (row_bytes * rows_per_file)))
+
+
+def first_row_bytes(items: ItemList, pipeline: Pipeline) -> int | None:
+    """Bytes of the output row of the first file (decoded here), None if it cannot be read."""
+    if not len(items):
+        return None
     try:
         with bomb_warnings_silenced():
-            first = decode_file(items.path(0), options.decode).array
+            first = decode_file(items.path(0), pipeline.decode).array
     except ImgprepError:  # the run itself reports it
-        return FALLBACK_BATCH
-    dtype = np.dtype(Pipeline.unfitted(options).output_dtype(first.dtype))
-    rows_per_file = plan.copies + int(plan.keep_original) if plan is not None else 1
-    row_bytes = max(1, first.size * dtype.itemsize * rows_per_file)
-    return max(1, min(MAX_BATCH, CHUNK_BYTES // row_bytes))
+        return None
+    return max(1, first.size * np.dtype(pipeline.output_dtype(first.dtype)).itemsize)
+
+
+def row_sizes(items: ItemList, pipeline: Pipeline, fmt: str) -> Iterator[int]:
+    """Bytes of one output row of each file, in order, lazily: the first file's for all of
+    them when rows share a size (HDF5, or ``--size``), else each file's header's
+    (``imgprep.io.peek``); a file whose header says nothing counts as a whole task."""
+    known = None
+    if fmt == "hdf5" or pipeline.decode.size is not None:
+        known = first_row_bytes(items, pipeline)
+    if known is not None:
+        yield from itertools.repeat(known, len(items))
+        return
+    color = pipeline.decode.color
+    for index in range(len(items)):
+        size = decoded_size(items.path(index), color)
+        if size is None:
+            yield TASK_BYTES
+        else:
+            values, dtype = size
+            yield max(1, values * np.dtype(pipeline.output_dtype(np.dtype(dtype))).itemsize)
+
+
+@dataclass(frozen=True)
+class TaskSpan:
+    """The files ``start:stop`` of a task, or with ``rows`` a range of one file's rows."""
+
+    start: int
+    stop: int
+    rows: tuple[int, int] | None = None
+
+
+def task_spans(sizes: Iterable[int], batch_size: int, rows_per_file: int = 1) -> Iterator[TaskSpan]:
+    """Cut consecutive files into tasks of at most ``batch_size`` files, ``MAX_TASK_ROWS``
+    rows and about ``TASK_BYTES`` of output rows (``sizes``: one row's bytes per file); a
+    file whose rows alone exceed that gets tasks of its own, each a range of its rows
+    (copies) within those bounds (at least one row).
+
+    Deterministic: a function of the files and the options, never of ``--workers``. For
+    rows of one size it gives what a count of files did before: ``TASK_BYTES // row`` files
+    (at most ``batch_size``) per task.
+    """
+    start = total = 0
+    index = -1
+    for index, size in enumerate(sizes):
+        cost = size * rows_per_file
+        files = index - start
+        if files and (
+            total + cost > TASK_BYTES
+            or files >= batch_size
+            or (files + 1) * rows_per_file > MAX_TASK_ROWS
+        ):
+            yield TaskSpan(start, index)
+            start, total = index, 0
+        if rows_per_file > 1 and (cost > TASK_BYTES or rows_per_file > MAX_TASK_ROWS):
+            if index > start:
+                yield TaskSpan(start, index)
+            step = max(1, min(MAX_TASK_ROWS, TASK_BYTES // size))
+            for first in range(0, rows_per_file, step):
+                yield TaskSpan(index, index + 1, (first, min(rows_per_file, first + step)))
+            start, total = index + 1, 0
+            continue
+        total += cost
+    if index + 1 > start:
+        yield TaskSpan(start, index + 1)
+
+
+MIN_PNG_BYTES = 67  # the smallest PNG file: signature, IHDR, one IDAT, IEND
+# HDF5 columns beside ``images`` (never compressed): labels; source_index, copy and the
+# sampled parameters (eight float64, two flags) of an augmented split
+_LABEL_BYTES = 8
+_AUGMENTATION_BYTES = 8 + 4 + 8 * 8 + 2
+
+
+def check_output_space(
+    splits: Sequence[Split],
+    options: PipelineOptions,
+    output: str,
+    *,
+    fmt: str,
+    plan: AugmentPlan | None,
+    compression: str = "none",
+) -> None:
+    """Refuse, before any work, a run whose output cannot fit on the disk that would hold
+    it (``imgprep.io.space``): its rows times the bytes each row surely takes. For HDF5
+    that is the uncompressed columns, and the pixels too unless compressed (the first
+    file of each split gives their size, rows all share it); for a PNG tree, one file of
+    at least ``MIN_PNG_BYTES`` per row (and one inode)."""
+    augmented = augmented_splits(splits) if plan is not None else set()
+    rows = needed = 0
+    for ordinal, split in enumerate(splits):
+        items = split.discovery.items
+        count = len(items) * (plan.rows_per_file if plan and ordinal in augmented else 1)
+        if fmt == "png":
+            per_row = MIN_PNG_BYTES
+        else:
+            per_row = items.longest_rel_bytes() if len(items) else 0
+            per_row += _LABEL_BYTES if split.discovery.labelled else 0
+            per_row += _AUGMENTATION_BYTES if ordinal in augmented else 0
+            if compression == "none" and len(items):
+                per_row += first_row_bytes(items, Pipeline.unfitted(options)) or 0
+        rows += count
+        needed += count * per_row
+    if not rows:
+        return
+    what = f"--copies {plan.copies}" if plan is not None and plan.copies > 1 else "this run"
+    check_fits(output, rows, -(-needed // rows), files=fmt == "png", what=what)
 
 
 def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
@@ -299,6 +452,7 @@ def run_transform(
     expect = check_stats_match_images(used, first, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
     batch_size = batch_size or default_batch_size(splits, options, fmt, plan)
+    check_output_space(splits, options, output, fmt=fmt, plan=plan, compression=compression)
     job = _Job(
         splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan, names
     )
@@ -553,7 +707,14 @@ class _Job:
         written = 0
         pipeline = pipeline.expecting(self.expect)  # workers refuse images of another depth
         batches = _batches(
-            items, pipeline, self.batch_size, self.workers, ordinal, plan, fit=fold is not None
+            items,
+            pipeline,
+            self.batch_size,
+            self.workers,
+            ordinal,
+            plan,
+            fit=fold is not None,
+            fmt=self.fmt,
         )
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
         with contextlib.closing(batches):
@@ -613,6 +774,9 @@ class _Job:
                 for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
         writer.write(images, rels, labels, extra)
+        if batch.stopped is not None:  # the writer or the statistics refused that row
+            path = items.path(start + batch.stopped)
+            raise ImgprepError(f"{path}: its rows differ from the images before it")
         return len(images)
 
 
@@ -643,17 +807,30 @@ def _batches(
     plan: AugmentPlan | None = None,
     *,
     fit: bool = False,
+    fmt: str = "hdf5",
 ) -> Iterator[tuple[int, TransformedBatch]]:
-    starts = range(0, len(items), batch_size)
-    tasks = (
-        TransformTask(
-            items.segments(start, min(start + batch_size, len(items))),
-            pipeline,
-            start=start,
-            split=split,
-            plan=plan,
-            fit=fit,
-        )
-        for start in starts
-    )
-    yield from zip(starts, ordered_map(transform_batch, tasks, workers=workers), strict=False)
+    """The split's tasks (``task_spans``: bounded in bytes) through the workers, in order.
+
+    The row sizes (file headers for a PNG tree without ``--size``) are read lazily, as
+    tasks are submitted, so that with several workers the reading overlaps their work.
+    """
+    rows_per_file = plan.rows_per_file if plan is not None else 1
+    spans = task_spans(row_sizes(items, pipeline, fmt), batch_size, rows_per_file)
+    starts: deque[int] = deque()
+
+    def tasks() -> Iterator[TransformTask]:
+        for span in spans:
+            starts.append(span.start)
+            yield TransformTask(
+                items.segments(span.start, span.stop),
+                pipeline,
+                start=span.start,
+                split=split,
+                plan=plan,
+                fit=fit,
+                rows=span.rows,
+                uniform=fmt == "hdf5",
+            )
+
+    for batch in ordered_map(transform_batch, tasks(), workers=workers):
+        yield starts.popleft(), batch

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imgprep import __version__
+from imgprep import __version__, interrupts
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
 from imgprep.io.atomic import (
@@ -189,7 +189,8 @@ class Stats:
         real_sidecar = resolve_target(sidecar)
         before = self.zca
         with atomic_path(path) as json_temporary:
-            sidecar_temporary = create_temporary_file(real_sidecar)
+            with interrupts.shielded():  # raised once the clean-up below is in place
+                sidecar_temporary = create_temporary_file(real_sidecar)
             try:
                 try:
                     digest = zca.write(sidecar_temporary)

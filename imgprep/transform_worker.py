@@ -33,6 +33,11 @@ class AugmentPlan:
         if self.copies < 1:
             raise InputError(f"--copies must be at least 1, got {self.copies}")
 
+    @property
+    def rows_per_file(self) -> int:
+        """Rows written per source image: its copies, and the original when kept."""
+        return self.copies + int(self.keep_original)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.settings.to_dict(),
@@ -52,14 +57,27 @@ class OutputRow:
 
 
 def make_rows(
-    decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan | None
+    decoded: np.ndarray,
+    index: int,
+    split: int,
+    pipeline: Pipeline,
+    plan: AugmentPlan | None,
+    rows: tuple[int, int] | None = None,
 ) -> list[OutputRow]:
     """The rows one decoded image becomes, before normalization: itself, or its augmented
-    copies (and the original)."""
+    copies (and the original); with ``rows``, only rows ``rows[0]:rows[1]`` of that list.
+
+    Each copy's parameters are keyed by (seed, split, image, copy), so any range of rows is
+    exactly the same rows as they are in the whole list: a file's copies can be cut into
+    tasks of bounded size without changing a pixel.
+    """
     if plan is None:
         return [OutputRow(decoded)]
-    original = [OutputRow(decoded, 0, AugmentParams())] if plan.keep_original else []
-    return original + augmented_copies(decoded, index, split, pipeline, plan)
+    first, stop = rows if rows is not None else (0, plan.rows_per_file)
+    start_copy = first + (0 if plan.keep_original else 1)  # row j is copy j (+1 without 0)
+    original = [OutputRow(decoded, 0, AugmentParams())] if start_copy == 0 else []
+    numbers = np.arange(max(1, start_copy), stop + (0 if plan.keep_original else 1))
+    return original + augmented_copies(decoded, index, split, pipeline, plan, numbers)
 
 
 def pack_rows(
@@ -83,18 +101,26 @@ def pack_rows(
     )
     if not uniform:
         return images, owners, copies, params
+    if len(images) == 1:  # a view, not a copy: one row may be a 350 MB image
+        return images[0][np.newaxis], owners, copies, params
     return np.stack(images), owners, copies, params
 
 
 def augmented_copies(
-    decoded: np.ndarray, index: int, split: int, pipeline: Pipeline, plan: AugmentPlan
+    decoded: np.ndarray,
+    index: int,
+    split: int,
+    pipeline: Pipeline,
+    plan: AugmentPlan,
+    numbers: np.ndarray | None = None,
 ) -> list[OutputRow]:
-    """Copies 1..K of image ``index``, before normalization."""
-    numbers = np.arange(1, plan.copies + 1)
+    """Copies ``numbers`` (default 1..K) of image ``index``, before normalization."""
+    if numbers is None:
+        numbers = np.arange(1, plan.copies + 1)
     sampled = plan.settings.sample(
         seed=plan.seed,
         split=split,
-        indices=np.full(plan.copies, index),
+        indices=np.full(len(numbers), index),
         copies=numbers,
         shape=decoded.shape,
     )
@@ -117,6 +143,12 @@ class TransformTask:
     split: int = 0
     plan: AugmentPlan | None = None
     fit: bool = False  # send raw rows and summarise the decoded images
+    # A range of the rows of one file (its copies), when they are too large for one task:
+    # the first range reports the file's failure and statistics, the last counts the file.
+    rows: tuple[int, int] | None = None
+    # Rows must share one shape and dtype (HDF5): end the task at the first image whose row
+    # differs from the task's first, before holding more (the run stops there anyway).
+    uniform: bool = False
 
 
 @dataclass
@@ -132,36 +164,61 @@ class TransformedBatch:
     params: list[AugmentParams | None]
     errors: list[tuple[int, str]]
     summary: BatchSummary | None = None
+    # With ``uniform``: the offset of the file whose row differs (the task's last, one row)
+    stopped: int | None = None
 
 
 def transform_batch(task: TransformTask) -> TransformedBatch:
-    """Decode, augment and transform each file of a batch; failures become data."""
+    """Decode, augment and transform each file of a batch; failures become data.
+
+    With ``task.uniform`` (HDF5 rows share one shape and dtype) the task ends at the first
+    image whose row would differ from the task's first row, with one row of it: that row
+    stops the run in the main process with the usual message (the writer's or the
+    statistics'), and the worker never holds more than one image that large.
+    """
     rows: list[list[OutputRow] | None] = []
     errors: list[tuple[int, str]] = []
+    first_piece = task.rows is None or task.rows[0] == 0  # reports the file's failure
     summary = BatchSummarizer() if task.fit else None
-    offset = 0
+    stopped = None
+    first: tuple[tuple[int, ...], str] | None = None
     with bomb_warnings_silenced():
         for offset, (path, rel) in enumerate(iter_segments(task.segments)):
             try:
                 decoded = decode_file(path, task.pipeline.decode)
-                mismatch = task.pipeline.input_mismatch(decoded.array)  # another bit depth
+                array = decoded.array
+                mismatch = task.pipeline.input_mismatch(array)  # another bit depth
                 if mismatch is not None:
                     raise DecodeError(path, mismatch)
-                if summary is not None:
+                if summary is not None and first_piece:
                     summary.add_image(offset, rel, decoded)
+                row_range = task.rows
+                key = (array.shape, _row_dtype(task, array.dtype))
+                if task.uniform and first is not None and key != first:
+                    stopped = offset
+                    begin = row_range[0] if row_range is not None else 0
+                    row_range = (begin, begin + 1)
                 index = task.start + offset
-                rows.append(make_rows(decoded.array, index, task.split, task.pipeline, task.plan))
+                made = make_rows(array, index, task.split, task.pipeline, task.plan, row_range)
+                rows.append(made)
+                first = first or key
+                if stopped is not None:
+                    break
             except DecodeError as exc:
-                if summary is not None:
-                    summary.add_error(offset, rel, path, exc.reason)
                 rows.append(None)
-                errors.append((offset, exc.reason))
+                if first_piece:
+                    if summary is not None:
+                        summary.add_error(offset, rel, path, exc.reason)
+                    errors.append((offset, exc.reason))
             except InputError:
                 raise
             except ImgprepError as exc:
                 rows.append(None)
-                errors.append((offset, str(exc)))
+                if first_piece:
+                    errors.append((offset, str(exc)))
     count = len(rows)
+    if task.rows is not None and task.plan is not None and task.rows[1] < task.plan.rows_per_file:
+        count = 0  # not the file's last piece: the progress counts each file once
     images, owners, copies, params = pack_rows(rows, task.pipeline, raw=task.fit)
     return TransformedBatch(
         count=count,
@@ -170,5 +227,12 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
         copies=copies,
         params=params,
         errors=errors,
-        summary=summary.finish(count) if summary is not None else None,
+        summary=summary.finish(len(rows) if first_piece else 0) if summary is not None else None,
+        stopped=stopped,
     )
+
+
+def _row_dtype(task: TransformTask, decoded: np.dtype) -> str:
+    """The dtype a file's rows are compared by: raw rows keep the decoded one (the statistics
+    refuse a mix), normalized rows have the pipeline's output dtype."""
+    return decoded.name if task.fit else task.pipeline.output_dtype(decoded)

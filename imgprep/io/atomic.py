@@ -28,6 +28,7 @@ import socket
 import stat
 from collections.abc import Iterator
 
+from imgprep import interrupts
 from imgprep.errors import ImgprepError, InputError
 
 # errno values that only a write gives: no space, quota, file too large, read-only file
@@ -192,7 +193,8 @@ def atomic_path(target: str) -> Iterator[str]:
     """Yield a temporary path beside ``target``; rename it to ``target`` on success."""
     real = resolve_target(target)
     special = is_special(real)  # a device or FIFO is written in place
-    temporary = real if special else create_temporary_file(real)
+    with interrupts.shielded():  # a signal is raised once the clean-up below is in place
+        temporary = real if special else create_temporary_file(real)
     try:
         yield temporary
         if not special:

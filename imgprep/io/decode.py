@@ -67,6 +67,12 @@ _EIGHT_BIT_KEEP = {
 }  # fmt: skip
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 _TARGET_8BIT = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 _READ_WHOLE_BYTES = 64 << 20  # smaller files are read in one call, larger ones streamed
 _FORMAT_OF_EXTENSION = {ext: (name,) for ext, name in FORMAT_OF_EXTENSION.items()}
 _DRAFT_MARGIN = 2.0  # drafted images keep at least this many times the pixels needed
@@ -120,7 +126,9 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
         array = _decode_bytes(data, path, settings)
         return DecodedFile(array=array, size=len(data), mtime_ns=mtime_ns)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # O_NONBLOCK: opening a FIFO named x.png must not wait for a writer (the fstat
+        # below then refuses it); regular files read as usual.
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:

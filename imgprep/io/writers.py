@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from imgprep import __version__
+from imgprep import __version__, interrupts
 from imgprep.augment import PARAMETER_NAMES, AugmentParams
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import (
@@ -49,6 +49,7 @@ FORMAT_NAME = DATASET_FORMAT
 FORMAT_VERSION = 1
 COMPRESSIONS = ("none", "gzip", "lzf")
 CHUNK_BYTES = 4 << 20
+MIN_CHUNK_BYTES = 64 << 10  # images chunks hold at least this (or one row)
 # Free space kept for what HDF5 still writes at close (see _close_reserve): a write that
 # would eat into it stops the run first (see _check_space). Sized to the output, so that a
 # 10 KB file fits on a nearly full small disk: metadata (1 MiB, plus 1/64 of the file for
@@ -178,12 +179,15 @@ class Hdf5Writer(_AtomicWriter):
         self.target = resolve_target(target)
         self.compression = None if compression == "none" else compression
         self.batch_size = batch_size
-        self._temporary = _temporary_beside(target, directory=False)
-        try:
-            self._file = h5py.File(self._temporary, "w")
-        except OSError as exc:  # a full disk already
-            self._discard()
-            raise self._cannot_write(_reason(exc)) from None
+        # Shielded: a signal between creating the file and the caller's ``with`` (whose exit
+        # deletes it) would leave the file behind; it is raised just after, inside the block.
+        with interrupts.shielded():
+            self._temporary = _temporary_beside(target, directory=False)
+            try:
+                self._file = h5py.File(self._temporary, "w")
+            except OSError as exc:  # a full disk already
+                self._discard()
+                raise self._cannot_write(_reason(exc)) from None
         self._group: Any = None
         # Open dataset handles of the current split, kept across flushes: closing a handle
         # writes out its partly filled chunk, which the next flush must read back (that cost
@@ -371,8 +375,11 @@ class Hdf5Writer(_AtomicWriter):
 
     def _create_images(self, first: np.ndarray) -> Any:
         """The split's empty ``images`` dataset, chunked by whole images (about 4 MiB, at most
-        one batch)."""
-        rows = max(1, min(self.batch_size, CHUNK_BYTES // max(1, first.nbytes)))
+        one batch, but at least ``MIN_CHUNK_BYTES``: HDF5 keeps about 0.7 kB of index per
+        chunk in memory, so 200,000 copies of an 8 x 8 image in chunks of one row took 150 MB
+        and more with every row)."""
+        row = max(1, first.nbytes)
+        rows = max(1, min(self.batch_size, CHUNK_BYTES // row), MIN_CHUNK_BYTES // row)
         return self._group.create_dataset(
             "images",
             shape=(0, *first.shape),
@@ -495,7 +502,8 @@ class PngWriter(_AtomicWriter):
     def __init__(self, target: str, *, overwrite: bool = False) -> None:
         check_png_target(target, overwrite=overwrite)
         self.target = target
-        self._temporary = _temporary_beside(target, directory=True)
+        with interrupts.shielded():  # as in Hdf5Writer: the caller's ``with`` deletes it
+            self._temporary = _temporary_beside(target, directory=True)
         self._root = os.path.abspath(self._temporary) + os.sep
         self._state = _tree_state(target)
         self._prefix = ""
