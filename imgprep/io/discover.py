@@ -421,14 +421,31 @@ def _scan_listing(url: str, rels: list[str]) -> _Scan:
     return _finish_scan(url, classes, empty, sorted(top), ignored)
 
 
-def _normal(path: str) -> str:
-    """A comparable form of an input: absolute local path, or the URL without a final /."""
-    return path.rstrip("/") if is_url(path) else os.path.normpath(os.path.abspath(path))
+def normal_paths(inputs: Sequence[str]) -> list[str]:
+    """Comparable forms of inputs: real absolute local paths (symbolic links resolved, so a
+    link to an input folder is that folder; a file's folder is resolved once per folder,
+    which keeps 60,000 paths on stdin cheap), or the URL without a final /."""
+    folders: dict[str, str] = {}
+    out = []
+    for path in inputs:
+        if is_url(path):
+            out.append(path.rstrip("/"))
+            continue
+        absolute = os.path.abspath(path)
+        if os.path.isdir(absolute):
+            out.append(os.path.realpath(absolute))
+            continue
+        parent, name = os.path.split(absolute)
+        real = folders.get(parent)
+        if real is None:
+            real = folders[parent] = os.path.realpath(parent)
+        out.append(os.path.join(real, name))
+    return out
 
 
 def _refuse_overlaps(inputs: Sequence[str]) -> None:
     """The same file twice, or an input inside another, would count images twice."""
-    normal = [_normal(path) for path in inputs]
+    normal = normal_paths(inputs)
     seen: dict[str, str] = {}
     for given, path in zip(inputs, normal, strict=True):
         if path in seen:

@@ -42,7 +42,7 @@ from PIL import Image
 from imgprep.errors import ImgprepError, InputError
 
 MAX_SIDE = 65_535
-MAX_CHANNELS = 4
+MAX_CHANNELS = 1024  # multispectral stacks, not only L, LA, RGB, RGBA
 MAX_CHUNK_BYTES = 256 << 20
 MAX_LINK_HOPS = 16  # HDF5's own limit of nested soft links
 MAX_LISTED = 20  # dataset names listed when the one asked for is missing
@@ -180,14 +180,22 @@ def check_shape(path: str, name: str, shape: tuple[int, ...], dtype: np.dtype) -
             f"{path}: dataset {name!r} holds {dtype} values; imgprep reads booleans, integers "
             "and floats"
         )
-    if len(shape) not in (1, 3, 4):
+    if len(shape) not in (1, 2, 3, 4):
         raise ImgprepError(
             f"{path}: dataset {name!r} has shape {shown}; imgprep reads images (N, H, W) or "
-            "(N, H, W, C), or one value per row (N,)"
+            "(N, H, W, C), or rows of values (N,) or (N, D)"
         )
     if shape[0] == 0:
         raise InputError(f"{path}: dataset {name!r} is empty")
     if len(shape) == 1:
+        return
+    if len(shape) == 2:  # feature vectors: one channel of D values per row
+        limit = Image.MAX_IMAGE_PIXELS
+        if shape[1] < 1 or (limit is not None and shape[1] > limit):
+            raise ImgprepError(
+                f"{path}: dataset {name!r} has shape {shown}: rows of {shape[1]:,} values, "
+                f"imgprep reads 1 to {limit or 0:,}"
+            )
         return
     height, width = shape[1], shape[2]
     channels = shape[3] if len(shape) == 4 else 1

@@ -454,7 +454,10 @@ class Hdf5Writer(_AtomicWriter):
             info = os.statvfs(os.path.dirname(os.path.abspath(self._temporary)))
         except OSError:
             return
-        if info.f_bavail * info.f_frsize < nbytes + self._close_reserve():
+        free = info.f_bavail * info.f_frsize
+        if free >= nbytes + SPACE_RESERVE:  # the common case: no need to size the reserve
+            return
+        if free < nbytes + self._close_reserve():
             raise self._cannot_write(os.strerror(errno.ENOSPC))
 
     def _close_reserve(self) -> int:

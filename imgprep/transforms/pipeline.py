@@ -527,8 +527,8 @@ class Pipeline:
         if dtype_ok:
             return
         expected = self.input_dtype
-        if expected is None:
-            if array.dtype.name in DECODED_DTYPES:
+        if expected is None:  # no statistics and no bit depth: any numeric array, as before
+            if array.dtype.kind in "biuf":
                 return
             wanted, why = " or ".join(DECODED_DTYPES), "the dtypes images decode to"
         elif array.dtype.name == expected:

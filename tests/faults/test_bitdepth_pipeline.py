@@ -95,11 +95,15 @@ def test_arrays_of_another_dtype_are_refused_unless_dtype_ok(tmp_path: Path, rng
     )
     forced = pipeline.apply(images[0][:, :, None].astype(np.float32), dtype_ok=True)
     np.testing.assert_array_equal(forced, right)
-    # Without statistics, any dtype decoding gives is taken; others are refused.
+    # Without statistics or a bit depth nothing fixes the input dtype: any numeric array is
+    # taken (as before), anything else is refused.
     plain = Pipeline(PipelineOptions(rescale=0.5))
     assert plain.apply(scaled.astype(np.float32)).dtype == np.float32
-    with pytest.raises(InputError, match="the array is int64 but this pipeline takes uint8 or "):
-        plain.apply(images[0].astype(np.int64))
+    np.testing.assert_array_equal(
+        plain.apply(images[0].astype(np.int64)), (images[0][:, :, None] * 0.5).astype(np.float32)
+    )
+    with pytest.raises(InputError, match="the array is object but this pipeline takes uint8 or "):
+        plain.apply(images[0].astype(object))
     # With --bit-depth, integer arrays are converted exactly as decoding converts files.
     eight = Pipeline(PipelineOptions(decode=DecodeSettings(bit_depth=8)))
     wide = rng.integers(0, 65536, (3, 2, 1), dtype=np.uint16)

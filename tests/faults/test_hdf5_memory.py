@@ -30,8 +30,8 @@ def _inspect(runner, path: Path):
         ((2, 20_000, 20_000), (1, 64, 64), "dataset 'images' has shape 2x20000x20000: "
          "400,000,000 pixels per image is above Pillow's limit of 89,478,485 "
          "(PIL.Image.MAX_IMAGE_PIXELS)"),
-        ((4, 5), (4, 5), "dataset 'images' has shape 4x5; imgprep reads images (N, H, W) or "
-         "(N, H, W, C), or one value per row (N,)"),
+        ((4, 5, 2, 2, 1), (4, 5, 2, 2, 1), "dataset 'images' has shape 4x5x2x2x1; imgprep "
+         "reads images (N, H, W) or (N, H, W, C), or rows of values (N,) or (N, D)"),
     ],
 )  # fmt: skip
 def test_an_implausible_declared_shape_is_refused_at_once(runner, tmp_path, shape, chunks, message):
@@ -92,3 +92,20 @@ def test_a_small_block_gives_the_numbers_of_one_block(tmp_path, rng, dtype, monk
     np.testing.assert_allclose(split["std"], std, rtol=1e-13)
     assert split["images"] == 37 and split["pixels"] == 41 * 29 * 37
     assert split["min"] == images.reshape(-1, 3).min(axis=0).tolist()
+
+
+def test_feature_rows_and_many_channels_are_read_as_before(runner, tmp_path):
+    """Limits refuse hostile shapes, not real data: (N, D) features and 13-channel stacks."""
+    rng = np.random.default_rng(0)
+    features = rng.random((100, 512)).astype(np.float32)
+    stack = rng.integers(0, 256, (10, 16, 16, 13), dtype=np.uint8)
+    path = tmp_path / "feat.h5"
+    with h5py.File(path, "w") as handle:
+        handle["features"], handle["images"] = features, stack
+    for name, values, channels in (("features", features, 1), ("images", stack, 13)):
+        result = runner.invoke(main, ["inspect", str(path), "--dataset", name, "--json", "-q"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        flat = values.reshape(-1, channels).astype(np.float64)
+        np.testing.assert_allclose(data["mean"], flat.mean(axis=0), rtol=1e-12)
+        assert data["images"] == len(values)

@@ -102,7 +102,7 @@ def test_zero_channels_is_one_line(runner, tmp_path):
     result = _inspect(runner, path)
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        f"Error: {path}: dataset 'images' has shape 3x4x5x0: 0 channels, imgprep reads 1 to 4"
+        f"Error: {path}: dataset 'images' has shape 3x4x5x0: 0 channels, imgprep reads 1 to 1024"
     )
 
 

@@ -232,7 +232,7 @@ def test_named_inputs_that_overlap_are_refused(runner, data: Path, tmp_path: Pat
     assert not (tmp_path / "o.h5").exists()
 
 
-@pytest.mark.parametrize("name", ["train.hdf", "x.txt", "out.tar"])
+@pytest.mark.parametrize("name", ["train.hdf", "x.txt", "out.tar", "a.png"])
 def test_an_output_suffix_imgprep_does_not_write_is_refused(
     runner, data: Path, tmp_path: Path, name: str
 ):
@@ -240,12 +240,19 @@ def test_an_output_suffix_imgprep_does_not_write_is_refused(
     assert result.exit_code == 2
     assert result.stderr == (
         f"Error: cannot tell what to write to {tmp_path / name}: name an HDF5 file .h5 or "
-        ".hdf5, or a folder without a suffix for a PNG tree (or say which with --format)\n"
+        ".hdf5, or a folder for a PNG tree (or say which with --format)\n"
     )
     assert os.listdir(tmp_path) == ["data"]
     assert (
         transform(runner, str(data), "-o", str(tmp_path / name), "--format", "png").exit_code == 0
     )
+
+
+@pytest.mark.parametrize("name", ["mnist-1.0", "run.v2"])
+def test_a_folder_name_with_a_dot_is_a_png_tree(runner, data: Path, tmp_path: Path, name: str):
+    result = transform(runner, str(data), "-o", str(tmp_path / name))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / name / "imgprep.json").is_file()
 
 
 def test_a_merge_may_not_overwrite_one_of_its_inputs(runner, data: Path, tmp_path: Path):
@@ -266,3 +273,21 @@ def test_a_merge_may_not_overwrite_one_of_its_inputs(runner, data: Path, tmp_pat
     )
     assert merged.exit_code == 0, merged.output
     assert '"images": 4' in (tmp_path / "all.json").read_text()
+
+
+def test_a_link_to_an_input_folder_is_that_folder(runner, data: Path, tmp_path: Path):
+    (tmp_path / "link").symlink_to(data)
+    result = runner.invoke(main, ["fit-stats", str(data), str(tmp_path / "link"), "-q"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'link'} is given twice (as {data} and {tmp_path / 'link'})\n"
+    )
+
+
+def test_relative_files_named_one_by_one_keep_their_path(
+    runner, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    result = transform(runner, "data/cat/000.png", "./data/dog/001.png", "-o", "out")
+    assert result.exit_code == 0, result.output
+    assert listing(tmp_path / "out") == ["data/cat/000.png", "data/dog/001.png", "imgprep.json"]
