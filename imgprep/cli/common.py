@@ -181,7 +181,8 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Images per task. Results are identical for any value. Default: statistics "
             "16-1024 (8 tasks per worker at least); transform about 4 MiB of output rows "
-            "(1-1024 images; 64 for a PNG tree without --size), which bounds memory there.",
+            "(1-1024 images). A transform task never holds more than about 4 MiB of rows "
+            "(or one row) whatever the value, which bounds memory.",
         ),
         click.option(
             "--on-error",
