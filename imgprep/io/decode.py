@@ -72,6 +72,12 @@ _FORMAT_OF_EXTENSION = {ext: (name,) for ext, name in FORMAT_OF_EXTENSION.items(
 _DRAFT_MARGIN = 2.0  # drafted images keep at least this many times the pixels needed
 _EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
 _DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarray:
@@ -120,7 +126,9 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
         array = _decode_bytes(data, path, settings)
         return DecodedFile(array=array, size=len(data), mtime_ns=mtime_ns)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever (and a
+        # terminal would become the controlling one); fstat below refuses both at once.
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
