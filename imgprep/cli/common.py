@@ -43,7 +43,8 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
     func = click.option(
         "--files-from",
-        type=click.File("r", encoding="utf-8"),
+        # surrogateescape: a name that is not UTF-8 is kept as its bytes, as in a folder
+        type=click.File("r", encoding="utf-8", errors="surrogateescape"),
         help="Read image paths from this file, one per line ('-' for stdin).",
     )(func)
     return click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True))(func)
