@@ -10,8 +10,11 @@ checked here, and the first problem is one ``StatsFileError`` naming the key::
 What is refused: a value of the wrong type; NaN or an infinity anywhere; negative or zero
 counts; fewer pixels than images, or pixels that are not images x height x width when the
 image shape is recorded; per-channel lists whose length is not the channel count; min above
-max; a mean outside [min, max], a negative M2 or exact sums that disagree with the recorded
-mean and M2 beyond rounding (``REL_TOLERANCE``); a ZCA sidecar named with a folder, ``..`` or
+max; min or max outside the dtype's range; more pixels than a 64-bit count; a mean outside
+[min, max], a negative M2, a sum of squares no pixels in [min, max] give, or exact sums that
+disagree with the recorded mean and M2 beyond rounding (``REL_TOLERANCE``); summary numbers
+(``mean``, ``std``, ``min``, ``max``, ``global``) other than the accumulators' (``check_summary``:
+readers see those, imgprep applies the accumulators); a ZCA sidecar named with a folder, ``..`` or
 an absolute path (a sidecar is always looked up beside the file that names it), or a ZCA
 shape other than the statistics' image shape.
 
@@ -34,6 +37,7 @@ from imgprep.io.bounded import is_bare_name
 
 REL_TOLERANCE = 1e-9  # rounding allowed between derived numbers (float64 gives ~1e-16)
 MAX_DEPTH = 32  # nesting accepted in the free-form parts (provenance and zca extras)
+MAX_COUNT = 2**63 - 1  # pixels per channel: what a 64-bit count holds
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -197,6 +201,7 @@ def check_document(data: dict[str, Any], *, source: str) -> None:
     dtype = check.text(check.get(data, "dtype", "dtype"), "dtype")
     if not _is_pixel_dtype(dtype):
         check.fail("dtype", f"not a NumPy integer or float type ({_show(dtype)})")
+    _check_value_range(check, acc, np.dtype(dtype), channels)
     shape = data.get("image_shape")
     if shape is not None:
         _check_shape(check, shape, "image_shape", channels)
@@ -228,6 +233,8 @@ def _check_counts(check: _Checker, data: dict[str, Any], acc: dict[str, Any]) ->
                            "accumulators.images", minimum=1)  # fmt: skip
     count = check.integer(check.get(acc, "count", "accumulators.count"),
                           "accumulators.count", minimum=1)  # fmt: skip
+    if count > MAX_COUNT:  # and every product with a float below stays finite
+        check.fail("accumulators.count", f"{_show(count)} pixels: more than 64 bits hold")
     if count < images:
         check.fail("accumulators.count", f"{count} pixels for {images} images")
     for key, expected in (("images", images), ("pixels", count)):
@@ -255,9 +262,8 @@ def _check_moments(check: _Checker, acc: dict[str, Any], channels: int) -> None:
             check.fail(f"accumulators.mean[{c}]", f"{means[c]} is outside [min, max]")
         if m2s is not None and m2s[c] < 0:
             check.fail(f"accumulators.m2[{c}]", f"negative ({m2s[c]})")
-        if m2s is not None and m2s[c] > count * (high[c] - low[c]) ** 2 / 4 + _slack(
-            count * scale * scale
-        ):
+        spread = high[c] - low[c]  # a product, not ** 2: inf instead of an OverflowError
+        if m2s is not None and m2s[c] > count * spread * spread / 4 + _slack(count * scale * scale):
             check.fail(f"accumulators.m2[{c}]", f"{m2s[c]} is more than the range allows")
     if not exact:
         return
@@ -271,12 +277,32 @@ def _check_moments(check: _Checker, acc: dict[str, Any], channels: int) -> None:
             check.fail(f"accumulators.sum_sq[{c}]", f"negative ({q})")
         if count * q < s * s:
             check.fail(f"accumulators.sum_sq[{c}]", "is smaller than sum squared over count")
+        if q > count * scale * scale * (1 + REL_TOLERANCE):  # int against float: exact
+            check.fail(
+                f"accumulators.sum_sq[{c}]", f"{_show(q)} is not {count} squares in [min, max]"
+            )
         mean = s / count
         if means is not None and abs(means[c] - mean) > _slack(max(1.0, abs(mean))):
             check.fail(f"accumulators.mean[{c}]", f"{means[c]} differs from sum / count ({mean})")
         m2 = (count * q - s * s) / count
         if m2s is not None and abs(m2s[c] - m2) > _slack(max(1.0, m2)):
             check.fail(f"accumulators.m2[{c}]", f"{m2s[c]} differs from the exact sums ({m2})")
+
+
+def _check_value_range(
+    check: _Checker, acc: dict[str, Any], dtype: np.dtype, channels: int
+) -> None:
+    """Pixels lie in their dtype's range: a uint8 minimum of -5 or a float32 maximum of 1e300
+    describes no such pixels (and would pass its bound on to every check after it)."""
+    if dtype.kind == "b":
+        low, high = 0.0, 1.0
+    else:
+        info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+        low, high = float(info.min), float(info.max)  # Python numbers: no NumPy casts
+    for key in ("min", "max"):
+        for c, value in enumerate(check.numbers(acc, key, f"accumulators.{key}", channels)):
+            if not low <= value <= high:
+                check.fail(f"accumulators.{key}[{c}]", f"{value} is outside {dtype.name}'s range")
 
 
 def _is_pixel_dtype(name: str) -> bool:
@@ -366,3 +392,31 @@ def _check_zca(check: _Checker, zca: dict[str, Any], shape: list[int] | None) ->
     if dimension != math.prod(shape):
         check.fail("zca.dimension", f"{dimension} is not {'x'.join(map(str, shape))}")
     check.plain(zca, "zca")
+
+
+def check_summary(data: dict[str, Any], derived: dict[str, Any], *, source: str) -> None:
+    """The summary numbers a reader of the file sees (``mean``, ``std``, ``min``, ``max``,
+    ``global``) must be those of the accumulators, which are what imgprep applies: a file
+    whose ``mean`` says 0 while its sums say 127 was applied with 127 without a word.
+
+    ``derived`` is the document the accumulators give (``Stats.to_dict``); keys absent
+    from ``data`` are not required (they are derived, and written again on save).
+    """
+    check = _Checker(source)
+    channels = len(derived["mean"])
+    for key in ("mean", "std", "min", "max"):
+        if key in data:
+            given = check.numbers(data, key, key, channels)
+            for c, (value, expected) in enumerate(zip(given, derived[key], strict=True)):
+                _check_same(check, f"{key}[{c}]", value, expected)
+    if "global" in data:
+        given_global = check.object(data["global"], "global")
+        for key, expected in derived["global"].items():
+            if key in given_global:
+                value = check.number(given_global[key], f"global.{key}")
+                _check_same(check, f"global.{key}", value, expected)
+
+
+def _check_same(check: _Checker, key: str, value: float, expected: float) -> None:
+    if abs(value - expected) > _slack(max(1.0, abs(expected))):
+        check.fail(key, f"{value} differs from the accumulators' {expected}")

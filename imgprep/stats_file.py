@@ -59,7 +59,7 @@ from imgprep.io.atomic import (
 )
 from imgprep.io.bounded import STATS_LIMIT, read_regular_file
 from imgprep.stats import FORMAT_NAME, FORMAT_VERSION, MomentAccumulator
-from imgprep.stats_check import check_document, parse_json
+from imgprep.stats_check import check_document, check_summary, parse_json
 
 if TYPE_CHECKING:
     from imgprep.zca import ZcaFit
@@ -237,7 +237,7 @@ class Stats:
             raise StatsFileError(f"{source}: invalid stats file ({exc})") from exc
         inputs = data["inputs"]
         zca = data.get("zca")
-        return cls(
+        stats = cls(
             accumulator=accumulator,
             settings=settings,
             dtype=data["dtype"],
@@ -249,6 +249,8 @@ class Stats:
             # "path" is set at run time only (Pipeline.from_hdf5), never read from a file
             zca={k: v for k, v in zca.items() if k != "path"} if zca else None,
         )
+        check_summary(data, stats.to_dict(), source=source)
+        return stats
 
     @classmethod
     def from_json(cls, raw: bytes | str, *, source: str = "<stats>") -> Stats:

@@ -43,7 +43,8 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
     func = click.option(
         "--files-from",
-        type=click.File("r", encoding="utf-8"),
+        # surrogateescape: a name that is not UTF-8 is kept as its bytes, as in a folder
+        type=click.File("r", encoding="utf-8", errors="surrogateescape"),
         help="Read image paths from this file, one per line ('-' for stdin).",
     )(func)
     return click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True))(func)
@@ -173,7 +174,9 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=0),
             default=1,
             show_default=True,
-            help="Worker processes (0: one per CPU). Results are identical for any value.",
+            callback=_workers_callback,
+            help="Worker processes (0: one per CPU; at most 4 per CPU). Results are identical for "
+            "any value.",
         ),
         click.option(
             "--batch-size",
@@ -247,6 +250,22 @@ def workers_from(ctx: click.Context, params: dict[str, Any]) -> Iterator[Any]:
         progress=lambda total, desc: progress_bar(total, quiet=quiet, desc=desc, unit="partition"),
     ) as runner:
         yield runner
+
+
+WORKERS_PER_CPU = 4  # --workers above this many per CPU is refused
+
+
+def _workers_callback(ctx: click.Context, param: click.Parameter, value: int | None) -> Any:
+    """Refuse more workers than ``WORKERS_PER_CPU`` per CPU: each is a process started up
+    front (a fork each), so ``-j 100000`` started processes for minutes with signals held
+    off, and a number beyond a C int ended in a traceback; more than the CPUs only compete."""
+    cpus = os.cpu_count() or 1
+    if value is not None and value > WORKERS_PER_CPU * cpus:
+        raise click.BadParameter(
+            f"{value} is more than {WORKERS_PER_CPU} per CPU ({WORKERS_PER_CPU * cpus} on this "
+            f"machine of {cpus}); more worker processes only compete for the CPUs"
+        )
+    return value
 
 
 def worker_count(value: int) -> int:

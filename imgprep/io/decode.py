@@ -126,8 +126,8 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
         array = _decode_bytes(data, path, settings)
         return DecodedFile(array=array, size=len(data), mtime_ns=mtime_ns)
     try:
-        # O_NONBLOCK: opening a FIFO named x.png must not wait for a writer (the fstat
-        # below then refuses it); regular files read as usual.
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever (and a
+        # terminal would become the controlling one); fstat below refuses both at once.
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise DecodeError(path, f"cannot read: {exc.strerror or exc}") from exc

@@ -244,10 +244,28 @@ def has_image_extension(name: str) -> bool:
     return dot > 0 and name[dot:].lower() in IMAGE_EXTENSIONS
 
 
+MAX_LIST_LINE = 1 << 16  # characters of one line of a path list (PATH_MAX is 4,096 bytes)
+
+
 def read_path_list(stream: TextIO) -> list[str]:
-    """Paths from a list file or stdin: one per line, blank lines and ``#`` comments skipped."""
+    """Paths from a list file or stdin: one per line, blank lines and ``#`` comments skipped.
+
+    Each line is read with a cap (``MAX_LIST_LINE``): a list that is no list (``--files-from
+    /dev/zero``, a binary file) would otherwise be read into one line without end.
+
+    Raises:
+        InputError: a line longer than the cap.
+    """
     paths = []
-    for line in stream:
+    number = 0
+    while line := stream.readline(MAX_LIST_LINE + 1):
+        number += 1
+        if len(line) > MAX_LIST_LINE and not line.endswith("\n"):
+            name = getattr(stream, "name", "the list of paths")
+            raise InputError(
+                f"{name}: line {number} is longer than {MAX_LIST_LINE:,} characters; "
+                "a list of paths has one path per line"
+            )
         text = line.rstrip("\r\n")
         if text.strip() and not text.lstrip().startswith("#"):
             paths.append(text)
