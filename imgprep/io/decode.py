@@ -95,9 +95,13 @@ def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarra
 @contextlib.contextmanager
 def bomb_warnings_silenced() -> Iterator[None]:
     """Silence Pillow's ``DecompressionBombWarning`` (oversized images are refused by
-    ``decode_file`` anyway); entered once per batch, since entering it costs microseconds."""
+    ``decode_file`` anyway) and its other warnings about a damaged file ("Tag data larger
+    than file", "Corrupt EXIF data", ...): each file is decoded or refused with one line, and
+    Python's two-line warnings on stderr (even with ``--quiet``) would only look like a
+    traceback. Entered once per batch, since entering it costs microseconds."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
         yield
 
 
