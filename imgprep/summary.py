@@ -356,8 +356,10 @@ def _attribute(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [_attribute(v) for v in value.tolist()]
     if isinstance(value, np.generic):
-        return value.item()
-    return value
+        return _attribute(value.item())  # np.void gives bytes, decoded above
+    if value is None or isinstance(value, bool | int | float | list | dict):
+        return value
+    return repr(value)  # complex, datetime...: shown, since JSON has no such value
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from imgprep import __version__, interrupts
+from imgprep.cli.one_line import one_line
 from imgprep.errors import EXIT_CODES_HELP, ImgprepError
 
 # Subcommand name -> (module, function); --help lists them sorted. A subcommand's
@@ -72,7 +73,7 @@ class ImgprepGroup(click.Group):
             with interrupts.deliver_safely():
                 return super().invoke(ctx)
         except ImgprepError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {one_line(str(exc))}", err=True)
             if getattr(exc, "exit_now", False):  # an abandoned HDF5 output: see OutputError
                 exit_now(exc.exit_code)
             ctx.exit(exc.exit_code)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from imgprep import interrupts
+from imgprep.cli.one_line import one_line
 from imgprep.cluster import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.config import (
     COLOR_MODES,
@@ -314,7 +315,7 @@ def log(message: str, *, quiet: bool = False) -> None:
 
 def report_skip(path: str, reason: str) -> None:
     """Every skipped file is listed on stderr, even with --quiet."""
-    click.echo(f"skipped: {path}: {reason}", err=True)
+    click.echo(one_line(f"skipped: {path}: {reason}"), err=True)
 
 
 DECODE_KEYS = tuple(field.name for field in fields(DecodeSettings))  # the decode options

@@ -11,6 +11,7 @@ import numpy as np
 from imgprep.config import DecodeSettings
 from imgprep.engine import compute_stats
 from imgprep.examples import example_path
+from imgprep.io.atomic import OutputError
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
 from imgprep.prepare import build_splits, run_transform
@@ -42,7 +43,12 @@ def demo(output_dir: str | None, keep: bool) -> None:
     """
     if output_dir is not None or keep:
         out = output_dir or tempfile.mkdtemp(prefix="imgprep-demo-")
-        os.makedirs(out, exist_ok=True)
+        if os.path.exists(out) and not os.path.isdir(out):  # /dev/null: click lets it by
+            raise click.BadParameter(f"{out} is not a folder", param_hint="--output-dir")
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as exc:  # a read-only parent...: one line, before any work
+            raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
         _run_demo(out)
         click.echo(f"The demo's files are in {out}")
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -118,7 +119,7 @@ def inspect(ctx: click.Context, **params: Any) -> None:
         summary = summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape)
     validate_expectations(summary, expect)
     if params["as_json"]:
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(json.dumps(_json_safe(summary.to_dict()), indent=2, allow_nan=False))
     else:
         click.echo(render_table(summary))
     if not expect.empty:
@@ -189,6 +190,19 @@ def render_table(summary: Summary) -> str:
             lines.append(f"{key}:")
             lines.append(json.dumps(summary.attributes[key], indent=2))
     return "\n".join(lines)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings "NaN", "Infinity", "-Infinity": data
+    holding them is reported as it is, and the output stays JSON (``json.dumps`` would write
+    bare NaN, which JSON parsers such as jq refuse)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _row(name: str, count: int, low: float, high: float, mean: float, std: float) -> str:

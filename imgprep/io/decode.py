@@ -42,6 +42,7 @@ import io
 import math
 import os
 import stat
+import struct
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -95,9 +96,13 @@ def decode_image(path: str, settings: DecodeSettings | None = None) -> np.ndarra
 @contextlib.contextmanager
 def bomb_warnings_silenced() -> Iterator[None]:
     """Silence Pillow's ``DecompressionBombWarning`` (oversized images are refused by
-    ``decode_file`` anyway); entered once per batch, since entering it costs microseconds."""
+    ``decode_file`` anyway) and its other warnings about a damaged file ("Tag data larger
+    than file", "Corrupt EXIF data", ...): each file is decoded or refused with one line, and
+    Python's two-line warnings on stderr (even with ``--quiet``) would only look like a
+    traceback. Entered once per batch, since entering it costs microseconds."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
         yield
 
 
@@ -361,7 +366,7 @@ def _draft(image: Image.Image, settings: DecodeSettings) -> None:
     assert settings.size is not None
     width, height = image.size
     target_w, target_h = settings.size
-    if settings.exif == "apply" and image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+    if settings.exif == "apply" and _orientation(image) in (5, 6, 7, 8):
         target_w, target_h = target_h, target_w  # the stored image is rotated by 90 degrees
     if settings.resize_mode == "stretch":
         need_w, need_h = target_w, target_h
@@ -418,10 +423,22 @@ def _apply_exif(image: Image.Image) -> Image.Image:
     """Transpose as the EXIF orientation tag says; a dict lookup for files without EXIF."""
     if image.format not in _EXIF_FORMATS and "exif" not in image.info:
         return image
-    orientation = image.getexif().get(0x0112, 1)
-    if orientation in (None, 1):
+    if _orientation(image) in (None, 1):
         return image
     return ImageOps.exif_transpose(image)
+
+
+def _orientation(image: Image.Image) -> object:
+    """The EXIF orientation tag, or 1 when the EXIF block cannot be parsed.
+
+    An unreadable block states no orientation: Pillow already reads a JPEG's that way (and
+    viewers show such a file as stored), whereas the same block in a PNG or WebP raised
+    ``SyntaxError`` and refused the whole image as "corrupt or truncated".
+    """
+    try:
+        return image.getexif().get(0x0112, 1)
+    except (SyntaxError, ValueError, EOFError, OSError, struct.error):
+        return 1
 
 
 def _short(exc: BaseException) -> str:

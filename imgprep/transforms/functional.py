@@ -204,9 +204,12 @@ def cast(image: np.ndarray, *, dtype: str) -> np.ndarray:
     """Convert to the output dtype, never losing values silently.
 
     Integer outputs take integer inputs whose range fits (uint8 -> uint16 is fine, uint16 ->
-    uint8 is refused); float outputs take anything.
+    uint8 is refused); float outputs take any value they can hold: one beyond the largest
+    (65535 in float16, 1e300 in float32) would become an infinity, so it is refused.
     """
     target = np.dtype(dtype)
+    if target.kind == "f" and image.dtype != target:
+        return cast_into(np.empty(image.shape, dtype=target), image)
     if target.kind in "ui":
         if image.dtype.kind == "f":
             raise CastError(f"cannot write float pixels as {dtype} without rounding or clipping")
@@ -217,6 +220,27 @@ def cast(image: np.ndarray, *, dtype: str) -> np.ndarray:
                 "float32 (with --rescale if needed)"
             )
     return image.astype(target, copy=False)
+
+
+def cast_into(out: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Copy ``values`` into the float array ``out``, refusing a value beyond its range.
+
+    Raises:
+        CastError: a finite value would become an infinity (NumPy only warns).
+    """
+    try:
+        with np.errstate(over="raise"):
+            np.copyto(out, values, casting="unsafe")
+    except FloatingPointError:
+        largest = float(np.max(np.abs(values[np.isfinite(values)])))
+        advice = (
+            "--dtype float32, or a smaller --rescale" if out.itemsize < 4 else "a smaller --rescale"
+        )
+        raise CastError(
+            f"values up to {largest:.6g} do not fit {out.dtype.name} (at most "
+            f"{float(np.finfo(out.dtype).max):.6g}); use {advice}"
+        ) from None
+    return out
 
 
 class CastError(ValueError):

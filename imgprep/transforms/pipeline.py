@@ -231,6 +231,8 @@ class PipelineOptions:
             raise InputError(f"invalid rescale {self.rescale!r}: must be a finite number")
         if not self.epsilon >= 0:
             raise InputError(f"invalid epsilon {self.epsilon!r}: must be >= 0")
+        if not math.isfinite(self.epsilon):  # std + inf: every pixel 0, silently
+            raise InputError(f"invalid epsilon {self.epsilon!r}: must be a finite number")
         if self.zca and (self.center is not None or self.standardize is not None):
             raise InputError(
                 "--zca cannot be combined with --center or --standardize: ZCA centres with its "
@@ -432,7 +434,7 @@ class Pipeline:
                 for step in self.steps:
                     stacked = step(stacked)
             if work is not None and out.dtype.kind == "f":  # float64 -> float: cast in place
-                np.copyto(out[start : start + len(stacked)], stacked, casting="same_kind")
+                _cast_into(out[start : start + len(stacked)], stacked)
             else:
                 out[start : start + len(stacked)] = _cast(stacked, out.dtype.name)
         return out
@@ -569,6 +571,13 @@ def _cast(image: np.ndarray, dtype: str) -> np.ndarray:
         return F.cast(image, dtype=dtype)
     except F.CastError as exc:
         raise InputError(f"--dtype {dtype}: {exc}") from None
+
+
+def _cast_into(out: np.ndarray, values: np.ndarray) -> None:
+    try:
+        F.cast_into(out, values)
+    except F.CastError as exc:
+        raise InputError(f"--dtype {out.dtype.name}: {exc}") from None
 
 
 def build_steps(options: PipelineOptions, stats: Stats | None) -> list[Any]:
