@@ -81,19 +81,3 @@ def test_ghostscript_on_the_path_is_never_started(postscript_dataset: Path, tmp_
     assert not mark.exists()
     assert done.returncode == 1
     assert done.stderr.strip() == f"Error: {postscript_dataset / 'x.png'}: {REASON}"
-
-
-@pytest.mark.parametrize("command", [["inspect"], ["fit-stats"], ["transform", "-o", "{out}/o.h5"]])
-def test_a_fifo_named_like_an_image_is_refused_not_waited_on(
-    runner, tmp_path: Path, command: list[str]
-):
-    root = tmp_path / "data"
-    write_image(root / "a.png", np.zeros((4, 4), np.uint8))
-    os.mkfifo(root / "x.png")
-    args = [part.format(out=tmp_path) for part in command]
-    result = runner.invoke(main, [*args, str(root), "-q"])
-    assert result.exit_code == 1
-    assert result.stderr == f"Error: {root / 'x.png'}: not a regular file\n"
-    skipped = runner.invoke(main, [*args, str(root), "-q", "--on-error", "skip"])
-    assert skipped.exit_code == 0, skipped.output
-    assert f"skipped: {root / 'x.png'}: not a regular file" in skipped.stderr
