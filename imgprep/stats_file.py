@@ -188,9 +188,10 @@ class Stats:
         sidecar = zca_sidecar_path(path)
         real_sidecar = resolve_target(sidecar)
         before = self.zca
-        with atomic_path(path) as json_temporary:
-            with interrupts.shielded():  # raised once the clean-up below is in place
-                sidecar_temporary = create_temporary_file(real_sidecar)
+        # Shielded as a whole: a signal between the two renames would pair the old JSON
+        # with the new sidecar; it is raised once both are in place (or both removed).
+        with interrupts.shielded(), atomic_path(path) as json_temporary:
+            sidecar_temporary = create_temporary_file(real_sidecar)
             try:
                 try:
                     digest = zca.write(sidecar_temporary)
