@@ -22,11 +22,6 @@ FULL = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
 def run(runner: CliRunner, *args: str):
     return runner.invoke(main, ["transform", *args, "-q"])
 

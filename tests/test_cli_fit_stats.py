@@ -7,15 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from imgprep.cli import main
 from tests.conftest import listing, reference_stats
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def test_json_goes_to_stdout_and_logs_to_stderr(runner, dataset):

@@ -8,15 +8,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from imgprep.cli import main
 from tests.conftest import reference_stats, write_image
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def test_single_image_table(runner, tmp_path: Path, rng):

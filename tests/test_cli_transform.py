@@ -17,11 +17,6 @@ from tests.conftest import listing, make_dataset, write_image
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
 def gray(tmp_path: Path, rng) -> tuple[Path, dict[str, np.ndarray]]:
     """Grayscale digits-like data: 3 classes x 8 images of 10x12."""
     root = tmp_path / "gray"

@@ -14,11 +14,6 @@ from click.testing import CliRunner
 from imgprep.cli import main
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
 def fit(runner: CliRunner, root: Path, *args: str):
     return runner.invoke(main, ["fit-stats", str(root), "-q", *args])
 

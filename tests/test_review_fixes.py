@@ -16,11 +16,6 @@ from imgprep.cli import main
 from tests.conftest import listing, make_dataset, write_image
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
 def transform(runner: CliRunner, *args: str):
     return runner.invoke(main, ["transform", *args, "-q"])
 
