@@ -45,7 +45,7 @@ import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -175,11 +175,19 @@ def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.nda
 
 def _decode_source(source: BinaryIO, path: str, settings: DecodeSettings) -> np.ndarray:
     """The decoding rules above, applied to an open file's bytes (fully loaded on return)."""
+    return _decode_image(lambda: _open(source, path), path, settings, draft=True)
+
+
+def _decode_image(
+    opener: Callable[[], Image.Image], path: str, settings: DecodeSettings, *, draft: bool
+) -> np.ndarray:
+    """The rules on the image ``opener`` gives: bomb and depth checks, the JPEG draft (when
+    ``draft``: a file opened here), EXIF, mode and colour, resize, bit depth."""
     try:
-        image = _open(source, path)
+        image = opener()
         _check_bomb(path, image)
         _refuse_16bit_colour(path, image)
-        if settings.jpeg_draft and settings.size is not None and image.format == "JPEG":
+        if draft and settings.jpeg_draft and settings.size is not None and image.format == "JPEG":
             _draft(image, settings)
         image.load()
         if settings.exif == "apply":
@@ -222,25 +230,8 @@ def decode_pil(
     mode, colour, bit depth, resize), except the JPEG draft: the image is already opened at
     full scale, so a resized JPEG can differ from ``decode_file`` of its file (see
     ``DecodeSettings.jpeg_draft``)."""
-    try:
-        _check_bomb(name, image)
-        _refuse_16bit_colour(name, image)
-        with bomb_warnings_silenced():
-            image.load()
-        if settings.exif == "apply":
-            image = _apply_exif(image)
-        array = None if settings.size is not None else image_to_array(image, settings.color)
-    except DecodeError:
-        raise
-    except _DECODE_FAILURES as exc:
-        raise DecodeError(name, f"corrupt or truncated image ({_short(exc)})") from exc
-    if array is None:
-        array = _decode_resized(image, settings, name)
-    else:
-        array = _to_depth(array, settings, name)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise DecodeError(name, "float image contains NaN or infinite values")
-    return array
+    with bomb_warnings_silenced():
+        return _decode_image(lambda: image, name, settings, draft=False)
 
 
 def _to_depth(array: np.ndarray, settings: DecodeSettings, path: str) -> np.ndarray:
