@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imgprep.errors import InputError
-from imgprep.io.discover import ItemList, has_image_extension, normal_paths
+from imgprep.io.discover import ItemList, has_image_extension, is_inside, normal_paths
 from imgprep.io.remote import is_url
 
 DATASET_MANIFEST = "imgprep.json"  # what marks a folder as a PNG tree imgprep wrote
@@ -43,11 +43,6 @@ _COPY_SUFFIX = re.compile(r"^(.*)_copy([1-9][0-9]*)$")
 
 def _real(path: str) -> str:
     return os.path.realpath(os.path.abspath(path))
-
-
-def _inside(path: str, folder: str) -> bool:
-    """Whether ``path`` lies strictly inside ``folder`` (both real, absolute paths)."""
-    return path != folder and path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def check_output(
@@ -84,7 +79,7 @@ def check_output(
             source = _real(given)
             if real == source:
                 raise InputError(f"{what} {output} is the input folder {given}")
-            if _inside(real, source) and (folder or has_image_extension(real)):
+            if is_inside(real, source) and (folder or has_image_extension(real)):
                 kind = "folder" if folder else "file"
                 raise InputError(
                     f"{what} {kind} {output} is inside the input {given}, so a later run "
@@ -92,7 +87,7 @@ def check_output(
                 )
         elif target_id is not None and _file_id(given) == target_id:
             raise InputError(f"{what} {output} is the input {given}; write it elsewhere")
-        if replaced and _inside(_real(given), real):
+        if replaced and is_inside(_real(given), real):
             raise InputError(
                 f"{what} folder {output} holds the input {given}; --overwrite would delete it"
             )
@@ -154,7 +149,7 @@ def check_named_inputs(named: Sequence[tuple[str, str]]) -> None:
                 (name, path, other_name, other_path),
                 (other_name, other_path, name, path),
             ):
-                if _inside(_normal(inner_path), _normal(outer_path)):
+                if is_inside(_normal(inner_path), _normal(outer_path)):
                     raise InputError(
                         f"inputs overlap: {inner}={inner_path} is inside {outer}={outer_path}; "
                         "its images would be in two splits"

@@ -439,6 +439,13 @@ def _scan_listing(url: str, rels: list[str]) -> _Scan:
     return _finish_scan(url, classes, empty, sorted(top), ignored)
 
 
+def is_inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies strictly inside ``folder``, both in one normal form (real
+    absolute paths, or URLs: ``normal_paths``)."""
+    separator = "/" if is_url(folder) else os.sep
+    return path != folder and path.startswith(folder.rstrip(separator) + separator)
+
+
 def normal_paths(inputs: Sequence[str]) -> list[str]:
     """Comparable forms of inputs: real absolute local paths (symbolic links resolved, so a
     link to an input folder is that folder; a file's folder is resolved once per folder,
@@ -474,8 +481,7 @@ def _refuse_overlaps(inputs: Sequence[str]) -> None:
     )
     for given, path in zip(inputs, normal, strict=True):
         for folder, folder_given in folders:
-            separator = "/" if is_url(folder) else os.sep
-            if path != folder and path.startswith(folder.rstrip(separator) + separator):
+            if is_inside(path, folder):
                 raise InputError(
                     f"inputs overlap: {given} is inside {folder_given}; its images would be "
                     "counted twice"

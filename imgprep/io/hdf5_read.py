@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from imgprep.errors import ImgprepError, InputError
+from imgprep.io.discover import is_inside
 
 MAX_SIDE = 65_535
 MAX_CHANNELS = 1024  # multispectral stacks, not only L, LA, RGB, RGBA
@@ -310,7 +311,7 @@ def _check_virtual(path: str, name: str, data: Any, *, allow_external: bool) -> 
             else:
                 target = os.path.join(base, file_name)
                 real = os.path.realpath(target)
-                inside = any(_is_within(real, root) for root in roots)
+                inside = any(real == root or is_inside(real, root) for root in roots)
                 if not inside and not allow_external:
                     raise ImgprepError(
                         f"{where} (a virtual source), outside the folder of the file; {_ALLOW_HINT}"
@@ -385,10 +386,6 @@ def _covers(rows: list[tuple[int, int]], total: int) -> bool:
             return False
         reached = max(reached, stop)
     return reached >= total
-
-
-def _is_within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def image_dataset_names(handle: Any) -> list[str]:

@@ -775,9 +775,11 @@ def _zca_sidecar_of(path: str, recorded: str, *, allow_external: bool) -> str:
     absolute path the run used): the file of that name beside ``path``, where a copied
     dataset keeps it; the recorded path itself only with ``allow_external`` (the file may
     come from someone else). Its SHA-256 is checked when it is loaded, either way."""
+    from imgprep.io.bounded import is_bare_name, path_beside
+
     name = os.path.basename(recorded)
-    beside = os.path.join(os.path.dirname(os.path.abspath(path)), name)
-    if name and os.path.isfile(beside):
+    beside = path_beside(path, name, what="ZCA sidecar") if is_bare_name(name) else ""
+    if beside and os.path.isfile(beside):
         return beside
     if allow_external:
         return recorded
