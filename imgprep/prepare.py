@@ -451,8 +451,13 @@ def run_transform(
     single_pass: bool = True,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    planned: list[dict[str, str]] | None = None,
 ) -> TransformReport:
     """Everything ``transform`` does: statistics, pipeline, writing.
+
+    ``planned`` is what ``plan_output`` returned for these splits and this output, when the
+    caller checked them already (the command line does, before its preview); otherwise the
+    output rules are checked here.
 
     When featurewise statistics must be computed from the training part and the output is
     float32 HDF5, the training images are decoded once, not twice: their rows wait raw in a
@@ -463,7 +468,11 @@ def run_transform(
     statistics first (``single_pass=False``, tested).
     """
     check_format(fmt, options, on_cluster=not isinstance(workers, int))
-    names = plan_output(splits, output, fmt=fmt, overwrite=overwrite, plan=plan)
+    names = (
+        planned
+        if planned is not None
+        else plan_output(splits, output, fmt=fmt, overwrite=overwrite, plan=plan)
+    )
     if options.zca and (stats is None or not stats.zca):
         raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:

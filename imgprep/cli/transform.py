@@ -321,7 +321,9 @@ def transform(ctx: click.Context, **params: Any) -> None:
         fmt = output_format(params["output"], params["fmt"])
         check_format(fmt, options, on_cluster=params["engine"] == "dask")
         check_writable(params["output"], directory_ok=fmt == "png")
-        plan_output(splits, params["output"], fmt=fmt, overwrite=params["overwrite"], plan=plan)
+        planned = plan_output(
+            splits, params["output"], fmt=fmt, overwrite=params["overwrite"], plan=plan
+        )
     if params["preview"]:
         inputs = [path for split in splits for path in split.discovery.inputs]
         check_output(params["preview"], inputs, what="the preview")
@@ -368,6 +370,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
                 plan=plan,
                 progress=advance,
                 on_skip=report_skip,
+                planned=planned,
             )
     if report.shards:
         log(

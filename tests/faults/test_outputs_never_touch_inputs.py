@@ -291,3 +291,15 @@ def test_relative_files_named_one_by_one_keep_their_path(
     result = transform(runner, "data/cat/000.png", "./data/dog/001.png", "-o", "out")
     assert result.exit_code == 0, result.output
     assert listing(tmp_path / "out") == ["data/cat/000.png", "data/dog/001.png", "imgprep.json"]
+
+
+def test_the_library_checks_the_output_rules_too(data: Path):
+    """run_transform called directly (no command line before it) refuses the same outputs."""
+    from imgprep.errors import InputError
+    from imgprep.prepare import build_splits, run_transform
+    from imgprep.transforms.pipeline import PipelineOptions
+
+    splits = build_splits([str(data)], [], None, None)
+    with pytest.raises(InputError, match="is inside the input"):
+        run_transform(splits, PipelineOptions(), str(data / "out"), fmt="png")
+    assert not (data / "out").exists()
