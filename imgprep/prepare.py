@@ -86,11 +86,11 @@ from imgprep.sharded import (
 )
 from imgprep.splits import stratified_split
 from imgprep.stats_file import Stats
+from imgprep.summary import HDF5_EXTENSIONS
 from imgprep.transform_worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 FORMATS = ("hdf5", "png")
-HDF5_SUFFIXES = (".h5", ".hdf5")
 TRAIN = "train"
 
 
@@ -124,7 +124,7 @@ class TransformReport:
 # (``-o mnist-1.0``, ``-o run.v2``).
 FILE_SUFFIXES = frozenset(
     {
-        ".hdf", ".he5", ".hdf4", ".nc", ".json", ".txt", ".csv", ".tsv", ".npy", ".npz",
+        ".hdf", ".hdf4", ".nc", ".json", ".txt", ".csv", ".tsv", ".npy", ".npz",
         ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".toml", ".yaml", ".yml",
         ".pkl", ".pickle", ".pt", ".pth", ".tfrecord", ".parquet", ".arrow", ".lmdb", ".db",
         ".sqlite", ".mat", ".bin", ".dat",
@@ -133,10 +133,11 @@ FILE_SUFFIXES = frozenset(
 
 
 def output_format(output: str, requested: str | None) -> str:
-    """``hdf5`` for .h5/.hdf5 paths, ``png`` (a folder) otherwise, unless ``requested``; a
-    suffix that names another kind of file (``FILE_SUFFIXES`` and the image formats' own,
-    ``train.hdf``, ``x.txt``, ``a.png``) is refused rather than silently written as a PNG
-    folder of that name, unless that folder exists already."""
+    """``hdf5`` for .h5/.hdf5/.he5 paths (``summary.HDF5_EXTENSIONS``, what inspect reads as
+    HDF5), ``png`` (a folder) otherwise, unless ``requested``; a suffix that names another
+    kind of file (``FILE_SUFFIXES`` and the image formats' own: ``train.hdf``, ``x.txt``,
+    ``a.png``) is refused rather than silently written as a PNG folder of that name, unless
+    that folder exists already."""
     if requested:
         if requested not in FORMATS:
             raise InputError(f"invalid format {requested!r}: choose hdf5 or png")
@@ -146,7 +147,7 @@ def output_format(output: str, requested: str | None) -> str:
             "a dataset cannot be written to standard output (HDF5 needs a file it can seek "
             "in, a PNG tree a folder); give a file name such as out.h5"
         )
-    if output.lower().endswith(HDF5_SUFFIXES):
+    if output.lower().endswith(HDF5_EXTENSIONS):
         return "hdf5"
     suffix = os.path.splitext(os.path.basename(os.path.normpath(output)))[1].lower()
     named_file = suffix in FILE_SUFFIXES or suffix in IMAGE_EXTENSIONS
