@@ -137,20 +137,23 @@ class _Checker:
             self.fail(key, f"not a finite number ({value})")
         return value
 
-    def numbers(self, data: dict[str, Any], key: str, path: str, channels: int) -> list[float]:
+    def per_channel(
+        self, data: dict[str, Any], key: str, path: str, channels: int, what: str
+    ) -> list[Any]:
+        """The list under ``key``, one value per channel (``what``: "numbers", "integers")."""
         values = self.get(data, key, path)
         if not isinstance(values, list):
-            self.fail(path, f"must be a list of numbers, not {_show(values)}")
+            self.fail(path, f"must be a list of {what}, not {_show(values)}")
         if len(values) != channels:
             self.fail(path, f"has {len(values)} values for {channels} channels")
+        return values
+
+    def numbers(self, data: dict[str, Any], key: str, path: str, channels: int) -> list[float]:
+        values = self.per_channel(data, key, path, channels, "numbers")
         return [self.number(v, f"{path}[{i}]") for i, v in enumerate(values)]
 
     def integers(self, data: dict[str, Any], key: str, path: str, channels: int) -> list[int]:
-        values = self.get(data, key, path)
-        if not isinstance(values, list):
-            self.fail(path, f"must be a list of integers, not {_show(values)}")
-        if len(values) != channels:
-            self.fail(path, f"has {len(values)} values for {channels} channels")
+        values = self.per_channel(data, key, path, channels, "integers")
         for i, value in enumerate(values):
             self.refuse_huge(value, f"{path}[{i}]")
             if isinstance(value, bool) or not isinstance(value, int):
