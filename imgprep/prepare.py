@@ -232,7 +232,11 @@ MAX_TASK_ROWS = 8192
 
 
 def default_batch_size(
-    splits: Sequence[Split], options: PipelineOptions, fmt: str, plan: AugmentPlan | None
+    splits: Sequence[Split],
+    options: PipelineOptions,
+    fmt: str,
+    plan: AugmentPlan | None,
+    first_rows: FirstRows | None = None,
 ) -> int:
     """Files per transform task when none is given: about 4 MiB of output rows (1 to 1024
     files), or 64 when row sizes may vary (a PNG tree without ``--size``).
@@ -248,11 +252,27 @@ def default_batch_size(
     items = splits[0].discovery.items
     if not len(items) or (fmt != "hdf5" and options.decode.size is None):
         return FALLBACK_BATCH
-    row_bytes = first_row_bytes(items, Pipeline.unfitted(options))
+    row_bytes = (first_rows or FirstRows(options)).of(items)
     if row_bytes is None:
         return FALLBACK_BATCH
     rows_per_file = plan.rows_per_file if plan is not None else 1
     return max(1, min(MAX_BATCH, CHUNK_BYTES // (row_bytes * rows_per_file)))
+
+
+class FirstRows:
+    """Bytes of the output row of each split's first file, decoded once per run: the batch
+    size, the space check and the task cutting all need it, and one 9,400 x 9,400 PNG takes
+    seconds to decode. Keyed by the split's item list (one object per split)."""
+
+    def __init__(self, options: PipelineOptions) -> None:
+        self._pipeline = Pipeline.unfitted(options)
+        self._known: dict[int, int | None] = {}
+
+    def of(self, items: ItemList) -> int | None:
+        key = id(items)
+        if key not in self._known:
+            self._known[key] = first_row_bytes(items, self._pipeline)
+        return self._known[key]
 
 
 def first_row_bytes(items: ItemList, pipeline: Pipeline) -> int | None:
@@ -267,13 +287,15 @@ def first_row_bytes(items: ItemList, pipeline: Pipeline) -> int | None:
     return max(1, first.size * np.dtype(pipeline.output_dtype(first.dtype)).itemsize)
 
 
-def row_sizes(items: ItemList, pipeline: Pipeline, fmt: str) -> Iterator[int]:
+def row_sizes(
+    items: ItemList, pipeline: Pipeline, fmt: str, first_rows: FirstRows | None = None
+) -> Iterator[int]:
     """Bytes of one output row of each file, in order, lazily: the first file's for all of
     them when rows share a size (HDF5, or ``--size``), else each file's header's
     (``imgprep.io.peek``); a file whose header says nothing counts as a whole task."""
     known = None
     if fmt == "hdf5" or pipeline.decode.size is not None:
-        known = first_row_bytes(items, pipeline)
+        known = first_rows.of(items) if first_rows else first_row_bytes(items, pipeline)
     if known is not None:
         yield from itertools.repeat(known, len(items))
         return
@@ -346,6 +368,7 @@ def check_output_space(
     fmt: str,
     plan: AugmentPlan | None,
     compression: str = "none",
+    first_rows: FirstRows | None = None,
 ) -> None:
     """Refuse, before any work, a run whose output cannot fit on the disk that would hold
     it (``imgprep.io.space``): its rows times the bytes each row surely takes. For HDF5
@@ -353,6 +376,7 @@ def check_output_space(
     file of each split gives their size, rows all share it); for a PNG tree, one file of
     at least ``MIN_PNG_BYTES`` per row (and one inode)."""
     augmented = augmented_splits(splits) if plan is not None else set()
+    first_rows = first_rows or FirstRows(options)
     rows = needed = 0
     for ordinal, split in enumerate(splits):
         items = split.discovery.items
@@ -364,7 +388,7 @@ def check_output_space(
             per_row += _LABEL_BYTES if split.discovery.labelled else 0
             per_row += _AUGMENTATION_BYTES if ordinal in augmented else 0
             if compression == "none" and len(items):
-                per_row += first_row_bytes(items, Pipeline.unfitted(options)) or 0
+                per_row += first_rows.of(items) or 0
         rows += count
         needed += count * per_row
     if not rows:
@@ -482,12 +506,16 @@ def run_transform(
     used = stats if options.needs_stats else None
     expect = check_stats_match_images(used, first, options, allow_mismatch=allow_mismatch)
     on_cluster = not isinstance(workers, int)
-    batch_size = batch_size or default_batch_size(splits, options, fmt, plan)
-    check_output_space(splits, options, output, fmt=fmt, plan=plan, compression=compression)
+    first_rows = FirstRows(options)
+    batch_size = batch_size or default_batch_size(splits, options, fmt, plan, first_rows)
+    check_output_space(
+        splits, options, output, fmt=fmt, plan=plan, compression=compression, first_rows=first_rows
+    )
     job = _Job(
         splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan, names
     )
     job.expect = expect
+    job.first_rows = first_rows
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
     elif stats is not None:
@@ -586,6 +614,7 @@ class _Job:
     plan: AugmentPlan | None
     png_names: list[dict[str, str]]
     expect: PixelKind | None = None  # what every image must decode to (workers check it)
+    first_rows: FirstRows | None = None  # each split's first row size, decoded once
 
     def run(
         self,
@@ -753,6 +782,7 @@ class _Job:
             plan,
             fit=fold is not None,
             fmt=self.fmt,
+            first_rows=self.first_rows,
         )
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
         with contextlib.closing(batches):
@@ -846,6 +876,7 @@ def _batches(
     *,
     fit: bool = False,
     fmt: str = "hdf5",
+    first_rows: FirstRows | None = None,
 ) -> Iterator[tuple[int, TransformedBatch]]:
     """The split's tasks (``task_spans``: bounded in bytes) through the workers, in order.
 
@@ -853,7 +884,7 @@ def _batches(
     tasks are submitted, so that with several workers the reading overlaps their work.
     """
     rows_per_file = plan.rows_per_file if plan is not None else 1
-    spans = task_spans(row_sizes(items, pipeline, fmt), batch_size, rows_per_file)
+    spans = task_spans(row_sizes(items, pipeline, fmt, first_rows), batch_size, rows_per_file)
     starts: deque[int] = deque()
 
     def tasks() -> Iterator[TransformTask]:
