@@ -16,7 +16,7 @@ of interpreter start-up, imports, discovery and cluster start-up.
 1. ``imgprep fit-stats`` on the 60,000 images, local vs dask (default ``--partition-size``
    1024); the stats files must be byte-identical. Then the dask run without its cluster
    start-up and shutdown, measured apart: the wall time of case ``cluster`` (its own
-   subprocess: ``imgprep.cluster.connect`` exactly as the CLI calls it, 2 workers, once, as
+   subprocess: ``imgprep.run.dask.connect`` exactly as the CLI calls it, 2 workers, once, as
    a CLI run does; one task; close) less that of case ``baseline`` (a subprocess that only
    imports imgprep) less that one task, broken down into importing ``distributed``, starting
    the cluster and connecting the client, closing both, and interpreter exit; the first task
@@ -141,15 +141,15 @@ def noop(index: int) -> int:
 def import_imgprep() -> float:
     """Run on a fresh worker: import what imgprep's tasks need there; seconds it took."""
     start = time.perf_counter()
-    import imgprep.engine
-    import imgprep.sharded  # noqa: F401
+    import imgprep.run.engine
+    import imgprep.run.shards  # noqa: F401
 
     return time.perf_counter() - start
 
 
 def child_baseline() -> dict[str, float]:
     """Case ``baseline``: import imgprep as the cluster case does, and nothing else."""
-    import imgprep.cluster  # noqa: F401
+    import imgprep.run.dask  # noqa: F401
 
     return {}
 
@@ -158,14 +158,14 @@ def child_cluster() -> dict[str, float]:
     """Case ``cluster``: imgprep's own ``connect`` (as the CLI calls it), once in a
     fresh process as a CLI run does (a second start in the same process is faster: the
     scheduler's dashboard modules are imported by then); one task; close."""
-    import imgprep.cluster
+    import imgprep.run.dask
 
     start = time.perf_counter()
-    imgprep.cluster.require_dask()  # imports distributed, as --engine dask does
+    imgprep.run.dask.require_dask()  # imports distributed, as --engine dask does
     imported = time.perf_counter() - start
     with contextlib.ExitStack() as stack:
         start = time.perf_counter()
-        runner = stack.enter_context(imgprep.cluster.connect(None, workers=WORKERS))
+        runner = stack.enter_context(imgprep.run.dask.connect(None, workers=WORKERS))
         started = time.perf_counter() - start
         start = time.perf_counter()
         worker_import = runner.client.submit(import_imgprep, pure=False).result()
@@ -184,9 +184,9 @@ def child_tasks(count: int) -> dict[str, float]:
     """Case ``empty tasks``: ``count`` no-op tasks, all submitted at once then gathered (raw
     Dask: the scheduler's throughput), and through ``DaskRunner.map`` (in order, a window of
     2 x threads + 2 in flight: with empty tasks, bound by the round-trip latency)."""
-    import imgprep.cluster
+    import imgprep.run.dask
 
-    with imgprep.cluster.connect(None, workers=WORKERS, quiet=True) as runner:
+    with imgprep.run.dask.connect(None, workers=WORKERS, quiet=True) as runner:
         client = runner.client
         client.gather([client.submit(noop, index, pure=False) for index in range(8)])  # warm up
         start = time.perf_counter()
@@ -212,8 +212,8 @@ def best_time(func: Callable[[], Any], repeat: int) -> float:
 def child_worker_cost(root: Path, photos: Path) -> dict[str, Any]:
     """Case ``worker cost``: imgprep's fit-stats worker function in this process, per image."""
     from imgprep.config import DecodeSettings
-    from imgprep.engine import StatsTask, summarise_batch
     from imgprep.io.discover import discover
+    from imgprep.run.engine import StatsTask, summarise_batch
 
     items = discover([str(root)]).items
     count = min(len(items), WORKER_COST_FILES)
@@ -246,10 +246,10 @@ def child_worker_cost(root: Path, photos: Path) -> dict[str, Any]:
 def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
     """Case ``driver cost``: the driver's serial work, per image and per partition."""
     from imgprep.config import DecodeSettings
-    from imgprep.engine import StatsFold, StatsTask, summarise_batch
     from imgprep.io.discover import discover
-    from imgprep.sharded import ShardSpec, plan_shards
-    from imgprep.stats_file import Stats
+    from imgprep.run.engine import StatsFold, StatsTask, summarise_batch
+    from imgprep.run.shards import ShardSpec, plan_shards
+    from imgprep.stats.file import Stats
     from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
     start = time.perf_counter()
@@ -536,7 +536,7 @@ def fit_stats_lines(
         f"wall time dask / local (as a user sees it): {dask.seconds / local.seconds:.2f}x "
         f"({dask.seconds:.2f} s / {local.seconds:.2f} s)",
         f"cluster start-up and shutdown, measured apart: {figures['overhead']:.2f} s (wall "
-        f"time of a process running imgprep.cluster.connect as the CLI, {WORKERS} workers, less "
+        f"time of a process running imgprep.run.dask.connect as the CLI, {WORKERS} workers, less "
         "a process that only imports imgprep, less its one task):",
         f"  import distributed {cluster['import']:.2f} s + start LocalCluster and connect client "
         f"{cluster['start']:.2f} s + close {cluster['close']:.2f} s + interpreter exit and "

@@ -48,7 +48,7 @@ Photo cases (224 x 224 RGB float32):
   once, its raw rows wait in a scratch file, and are normalized when the statistics are
   known); the script needs no statistics (fixed constants), so it still does less work.
 
-Augmentation cases (``augment_cases``, for the memory budget of ``imgprep.prepare``): the
+Augmentation cases (``augment_cases``, for the memory budget of ``imgprep.run.transform_pass``): the
 first 40 photos to 224 x 224 RGB float32 (``--rescale 1/255``, no statistics), without
 augmentation, then with 8 copies each (``--rotation-range 20 --horizontal-flip``) at the
 default batch, at ``--batch-size 1`` and with ``-j 2``: the peak RSS should be about the
@@ -581,7 +581,7 @@ AUGMENT = ["--rotation-range", "20", "--horizontal-flip", "--copies", "8", "--se
 
 
 def augment_cases(root: Path, count: int, out: Path) -> dict[str, Case]:
-    """Peak RSS with and without augmentation (``imgprep.prepare``'s memory budget): the
+    """Peak RSS with and without augmentation (``imgprep.run.transform_pass``'s memory budget): the
     first photos to 224 x 224 float32, no statistics; 8 copies each, the default batch, one
     file per task, and 2 workers. The copies of a photo (4.8 MB) exceed a task's 4 MiB, so
     each photo is cut into ranges of its copies."""

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 # and the command line pay only for the modules a run needs (fit-stats never loads the
 # HDF5 writer, h5py or the augmentation code): about 60 ms less start-up per command.
 _EXPORTS = {
-    "connect_dask": ("imgprep.cluster", "connect"),
+    "connect_dask": ("imgprep.run.dask", "connect"),
     "DecodeSettings": ("imgprep.config", "DecodeSettings"),
     "parse_size": ("imgprep.config", "parse_size"),
-    "compute_stats": ("imgprep.engine", "compute_stats"),
+    "compute_stats": ("imgprep.run.engine", "compute_stats"),
     "DecodeError": ("imgprep.errors", "DecodeError"),
     "ImgprepError": ("imgprep.errors", "ImgprepError"),
     "InputError": ("imgprep.errors", "InputError"),
@@ -35,30 +35,30 @@ _EXPORTS = {
     "normalization_code": ("imgprep.export", "normalization_code"),
     "decode_image": ("imgprep.io.decode", "decode_image"),
     "discover": ("imgprep.io.discover", "discover"),
-    "MomentAccumulator": ("imgprep.stats", "MomentAccumulator"),
-    "Stats": ("imgprep.stats_file", "Stats"),
+    "MomentAccumulator": ("imgprep.stats.accumulator", "MomentAccumulator"),
+    "Stats": ("imgprep.stats.file", "Stats"),
     "Pipeline": ("imgprep.transforms.pipeline", "Pipeline"),
     "PipelineOptions": ("imgprep.transforms.pipeline", "PipelineOptions"),
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from imgprep.cluster import connect as connect_dask
     from imgprep.config import DecodeSettings, parse_size
-    from imgprep.engine import compute_stats
     from imgprep.errors import DecodeError, ImgprepError, InputError, StatsFileError
     from imgprep.examples import example_path
     from imgprep.export import normalization_args, normalization_code
     from imgprep.io.decode import decode_image
     from imgprep.io.discover import discover
-    from imgprep.stats import MomentAccumulator
-    from imgprep.stats_file import Stats
+    from imgprep.run.dask import connect as connect_dask
+    from imgprep.run.engine import compute_stats
+    from imgprep.stats.accumulator import MomentAccumulator
+    from imgprep.stats.file import Stats
     from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(f"module 'imgprep' has no attribute {name!r}")
-    if name not in _EXPORTS:  # a submodule, as ``imgprep.stats_file`` after ``import imgprep``
+    if name not in _EXPORTS:  # a submodule, as ``imgprep.stats.file`` after ``import imgprep``
         try:
             return importlib.import_module(f"imgprep.{name}")
         except ModuleNotFoundError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from imgprep.errors import InputError
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 
 FRAMEWORKS = ("torchvision", "keras", "albumentations")
 

@@ -92,7 +92,7 @@ def preview_sheet(
     """The contact sheet for the first ``sources`` readable images of a split."""
     from imgprep.errors import DecodeError, ImgprepError
     from imgprep.io.decode import decode_image
-    from imgprep.transform_worker import augmented_copies
+    from imgprep.run.worker import augmented_copies
 
     rows = []
     shown = replace(plan, copies=min(plan.copies, copies))

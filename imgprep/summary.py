@@ -1,7 +1,7 @@
 """What ``imgprep inspect`` reports, and the expectations it can check for CI.
 
 An image file or a directory goes through the same streaming engine as fit-stats. An HDF5
-dataset is first checked (``imgprep.io.hdf5_read``), then read in blocks of at most
+dataset is first checked (``imgprep.io.formats.hdf5_read``), then read in blocks of at most
 ``chunk_bytes`` of stored values, so memory stays bounded whatever the file (see
 ``summarize_hdf5``); rows are folded in order, so the numbers do not depend on the block
 size.
@@ -18,9 +18,15 @@ from typing import Any
 import numpy as np
 
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.hdf5_read import MAX_ATTRIBUTE_BYTES, MAX_JSON_DEPTH, json_depth
-from imgprep.stats import ExactRun, ImageMoments, MomentAccumulator, batch_moments, is_exact_dtype
-from imgprep.stats_file import Stats, channel_names
+from imgprep.io.formats.hdf5_read import MAX_ATTRIBUTE_BYTES, MAX_JSON_DEPTH, json_depth
+from imgprep.stats.accumulator import (
+    ExactRun,
+    ImageMoments,
+    MomentAccumulator,
+    batch_moments,
+    is_exact_dtype,
+)
+from imgprep.stats.file import Stats, channel_names
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".he5")
 DEFAULT_CHUNK_BYTES = 64 << 20
@@ -106,7 +112,7 @@ def summarize_hdf5(
     """Statistics of an HDF5 dataset, rows = images, last axis = channels when 4-D.
 
     An (N, H, W, C) dataset has C channels; (N, H, W) and (N,) have one. The file is first
-    checked by ``imgprep.io.hdf5_read`` (what it may point at, the shape it may have: a
+    checked by ``imgprep.io.formats.hdf5_read`` (what it may point at, the shape it may have: a
     hostile file is refused from its metadata alone, before a value is read), then read in
     blocks of at most ``chunk_bytes`` (default ``DEFAULT_CHUNK_BYTES``, 64 MiB) of stored
     values: whole rows when a row fits, otherwise each row in parts of whole image lines.
@@ -124,10 +130,10 @@ def summarize_hdf5(
 
     Raises:
         InputError: the file cannot be opened or has no such dataset (lists what it has).
-        ImgprepError: the file breaks a rule of ``imgprep.io.hdf5_read``, or a block cannot
+        ImgprepError: the file breaks a rule of ``imgprep.io.formats.hdf5_read``, or a block cannot
             be read (a corrupt chunk).
     """
-    from imgprep.io.hdf5_read import check_dataset, find_dataset, open_hdf5
+    from imgprep.io.formats.hdf5_read import check_dataset, find_dataset, open_hdf5
 
     block_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     with open_hdf5(path) as handle:

@@ -141,9 +141,11 @@ def test_submodules_are_attributes_of_the_package_as_before():
     """Exports load on first use; submodules stay reachable as attributes after import."""
     script = (
         "import imgprep, sys\n"
-        "assert 'imgprep.prepare' not in sys.modules\n"  # nothing heavy at import
-        "assert imgprep.stats_file.Stats is imgprep.Stats\n"
-        "assert imgprep.engine.compute_stats is imgprep.compute_stats\n"
+        "assert 'imgprep.run.transform_pass' not in sys.modules\n"  # nothing heavy at import
+        "assert imgprep.errors.ImgprepError is imgprep.ImgprepError\n"
+        "import imgprep.stats.file, imgprep.run.engine\n"
+        "assert imgprep.stats.file.Stats is imgprep.Stats\n"
+        "assert imgprep.run.engine.compute_stats is imgprep.compute_stats\n"
         "try:\n"
         "    imgprep.no_such_thing\n"
         "except AttributeError:\n"

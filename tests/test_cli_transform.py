@@ -147,8 +147,8 @@ def test_the_default_batch_gives_the_same_file_bytes_with_any_workers(
 def test_default_batch_size_is_about_4_mib_of_rows(gray, tmp_path: Path):
     from imgprep.augment import AugmentSettings
     from imgprep.config import DecodeSettings
-    from imgprep.prepare import build_splits, default_batch_size
-    from imgprep.transform_worker import AugmentPlan
+    from imgprep.run.transform_pass import build_splits, default_batch_size
+    from imgprep.run.worker import AugmentPlan
     from imgprep.transforms.pipeline import PipelineOptions
 
     root, _ = gray
@@ -303,7 +303,7 @@ def test_rows_held_for_statistics_leave_no_scratch_file(
     if failure == "bad file":
         (root / "c" / "zz.png").write_bytes(b"")  # the last file: every other row is held
     if failure == "interrupt":
-        from imgprep.io.writers import Hdf5Writer
+        from imgprep.io.formats.writers import Hdf5Writer
 
         def interrupted(self, transform):
             assert [name for name in listing(out_dir) if name.endswith(".rows")]
@@ -367,8 +367,8 @@ def test_gzip_compression(runner, dataset, tmp_path: Path):
     ],
 )
 def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path, rng, extra):
-    from imgprep.engine import compute_stats
-    from imgprep.prepare import AugmentPlan, build_splits, run_transform
+    from imgprep.run.engine import compute_stats
+    from imgprep.run.transform_pass import AugmentPlan, build_splits, run_transform
     from imgprep.transforms.pipeline import PipelineOptions
 
     make_dataset(tmp_path / "d", rng, classes=("a", "b"), per_class=7, shape=(9, 8, 3))

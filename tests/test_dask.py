@@ -29,8 +29,8 @@ from PIL import Image
 import imgprep
 from imgprep.cli import main
 from imgprep.cli.common import progress_bar
-from imgprep.cluster import DaskRunner, group_tasks, task_files
 from imgprep.errors import DecodeError, InputError
+from imgprep.run.dask import DaskRunner, group_tasks, task_files
 from tests.conftest import make_dataset, write_image
 
 

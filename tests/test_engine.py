@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from imgprep.config import DecodeSettings
-from imgprep.engine import compute_stats, ordered_map
 from imgprep.errors import DecodeError, ImgprepError, InputError
+from imgprep.run.engine import compute_stats, ordered_map
 from tests.conftest import reference_stats, write_image
 
 
@@ -51,7 +51,7 @@ def test_the_default_batch_size_gives_the_same_bytes(dataset, workers):
     ],
 )
 def test_auto_batch_size_gives_each_worker_several_tasks(files, workers, expected):
-    from imgprep.engine import auto_batch_size
+    from imgprep.run.engine import auto_batch_size
 
     assert auto_batch_size(files, workers) == expected
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from imgprep.cli import main
-from imgprep.engine import compute_stats
 from imgprep.errors import InputError
 from imgprep.export import normalization_args, normalization_code
+from imgprep.run.engine import compute_stats
 from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import make_dataset, reference_stats
 

@@ -181,7 +181,7 @@ class FullFile:
 
 def test_a_full_disk_while_rows_are_held_is_one_line(runner, dataset, tmp_path, monkeypatch):
     """The scratch file of held rows fills the disk (numpy's tofile would lose the errno)."""
-    from imgprep.io import writers
+    from imgprep.io.formats import writers
 
     monkeypatch.setattr(writers, "open", FullFile, raising=False)
     root, _ = dataset
@@ -260,7 +260,7 @@ def test_an_unreadable_zca_sidecar_is_not_blamed_on_the_output(
     def denied(path: str) -> str:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr("imgprep.zca._stream_sha256", denied)
+    monkeypatch.setattr("imgprep.stats.zca._stream_sha256", denied)
     out = tmp_path / "t.h5"
     args = ["transform", str(root), "-q", "--size", "4x4", "--zca", "--stats", str(stats)]
     result = runner.invoke(main, [*args, "-o", str(out)])
@@ -280,7 +280,7 @@ def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
     out.mkdir()
     script = (
         "import sys, time\n"
-        "from imgprep.io import writers\n"
+        "from imgprep.io.formats import writers\n"
         "release = writers.Hdf5Writer.release_images\n"
         "def slow(self, transform):\n"
         "    print('holding', flush=True)\n"
@@ -310,7 +310,7 @@ def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
 def test_a_filling_disk_stops_before_hdf5_fails(runner, dataset, tmp_path, monkeypatch, options):
     """Each HDF5 write is checked against the free space (with a reserve for the close), so
     a filling disk ends the run while the file can still be closed and deleted in process."""
-    from imgprep.io import writers
+    from imgprep.io.formats import writers
 
     real = os.statvfs
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from imgprep.config import DecodeSettings, load_config, parse_rescale
 from imgprep.errors import ImgprepError, InputError
-from imgprep.stats import MomentAccumulator
-from imgprep.stats_file import Stats
+from imgprep.stats.accumulator import MomentAccumulator
+from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import (
     STEP_TYPES,
     Cast,
@@ -148,7 +148,7 @@ def _identity_sidecar() -> ZcaWhiten:
     """A real sidecar for 9 x 7 x 3 images: zero mean, W = 2 I (so the step is checkable)."""
     import tempfile
 
-    from imgprep.zca import ZcaFit
+    from imgprep.stats.zca import ZcaFit
 
     dimension = 9 * 7 * 3
     fit = ZcaFit(
@@ -246,7 +246,7 @@ def test_parse_rescale():
 
 
 def test_from_stats_uses_the_files_space(tmp_path: Path, images):
-    from imgprep.engine import compute_stats
+    from imgprep.run.engine import compute_stats
 
     for i, image in enumerate(images):
         Image.fromarray(image).save(tmp_path / f"{i}.png")

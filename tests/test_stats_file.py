@@ -10,10 +10,10 @@ import pytest
 
 import imgprep
 from imgprep.config import DecodeSettings
-from imgprep.engine import compute_stats
 from imgprep.errors import InputError, StatsFileError
-from imgprep.stats import MomentAccumulator
-from imgprep.stats_file import Stats
+from imgprep.run.engine import compute_stats
+from imgprep.stats.accumulator import MomentAccumulator
+from imgprep.stats.file import Stats
 from tests.conftest import make_dataset, reference_stats
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from imgprep.cli import main
 from imgprep.errors import ImgprepError, InputError
-from imgprep.zca import ZcaAccumulator, check_memory, load_zca
+from imgprep.stats.zca import ZcaAccumulator, check_memory, load_zca
 from tests.conftest import write_image
 
 
@@ -136,13 +136,13 @@ def test_float_images_give_the_same_matrix_for_any_workers(tmp_path: Path, monke
 
     from imgprep.config import DecodeSettings
     from imgprep.io.discover import discover
-    from imgprep.zca import compute_zca
+    from imgprep.stats.zca import compute_zca
 
     rng = np.random.default_rng(5)
     for index in range(40):
         image = (rng.random((3, 3)) * 10.0 ** rng.integers(-3, 4)).astype(np.float32)
         Image.fromarray(image, "F").save(tmp_path / f"{index:02d}.tif")
-    monkeypatch.setattr("imgprep.zca.SHARE_IMAGES", 7)
+    monkeypatch.setattr("imgprep.stats.zca.SHARE_IMAGES", 7)
     items = discover([str(tmp_path)]).items
     fits = [
         compute_zca(items, DecodeSettings(), (3, 3, 1), workers=workers).fit().whitening.tobytes()

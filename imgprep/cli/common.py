@@ -13,7 +13,6 @@ import click
 
 from imgprep import interrupts
 from imgprep.cli.one_line import one_line
-from imgprep.cluster import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.config import (
     COLOR_MODES,
     RESAMPLE_FILTERS,
@@ -22,10 +21,11 @@ from imgprep.config import (
     parse_rescale,
     parse_size,
 )
-from imgprep.engine import ON_ERROR_CHOICES
 from imgprep.errors import InputError
 from imgprep.examples import EXAMPLES, example_path
 from imgprep.io.discover import read_path_list
+from imgprep.run.dask import DEFAULT_PARTITION_FILES, ENGINES, connect
+from imgprep.run.engine import ON_ERROR_CHOICES
 
 
 def with_options(func: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:

@@ -9,13 +9,13 @@ import click
 import numpy as np
 
 from imgprep.config import DecodeSettings
-from imgprep.engine import compute_stats
 from imgprep.examples import example_path
 from imgprep.io.atomic import OutputError
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
-from imgprep.prepare import build_splits, run_transform
-from imgprep.stats_file import Stats
+from imgprep.run.engine import compute_stats
+from imgprep.run.transform_pass import build_splits, run_transform
+from imgprep.stats.file import Stats
 from imgprep.summary import summarize_hdf5
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 

@@ -8,7 +8,7 @@ import click
 
 from imgprep.errors import EXIT_CODES_HELP
 from imgprep.export import FRAMEWORKS, normalization_args, normalization_code
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 
 
 @click.command("export-stats", epilog=EXIT_CODES_HELP)

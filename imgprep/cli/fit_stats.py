@@ -23,13 +23,13 @@ from imgprep.cli.common import (
     resolve_inputs,
     workers_from,
 )
-from imgprep.engine import compute_stats
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import check_writable
 from imgprep.io.discover import Discovery, discover
 from imgprep.plan import check_output
-from imgprep.stats_file import Stats, load_distinct
-from imgprep.zca import KERAS_ZCA_EPSILON, ZcaFit, compute_zca, zca_sidecar_path
+from imgprep.run.engine import compute_stats
+from imgprep.stats.file import Stats, load_distinct
+from imgprep.stats.zca import KERAS_ZCA_EPSILON, ZcaFit, compute_zca, zca_sidecar_path
 
 
 @click.command(

@@ -22,10 +22,10 @@ from imgprep.cli.common import (
     resolve_inputs,
     worker_count,
 )
-from imgprep.engine import compute_stats
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.discover import discover
-from imgprep.stats_file import channel_names
+from imgprep.run.engine import compute_stats
+from imgprep.stats.file import channel_names
 from imgprep.summary import (
     HDF5_EXTENSIONS,
     Expectations,

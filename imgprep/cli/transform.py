@@ -27,9 +27,11 @@ from imgprep.cli.common import (
 from imgprep.config import load_config
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import atomic_path, check_writable
-from imgprep.io.writers import COMPRESSIONS
+from imgprep.io.formats.writers import COMPRESSIONS
 from imgprep.plan import check_output
-from imgprep.prepare import (
+from imgprep.preview import preview_sheet
+from imgprep.run.shards import SHARDS_SUFFIX
+from imgprep.run.transform_pass import (
     FORMATS,
     AugmentPlan,
     augmented_splits,
@@ -41,10 +43,8 @@ from imgprep.prepare import (
     single_pass_applies,
     training_split,
 )
-from imgprep.preview import preview_sheet
-from imgprep.sharded import SHARDS_SUFFIX
 from imgprep.splits import parse_named_input, parse_split_spec
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import (
     KERAS_EPSILON,
     NORMALIZE_MODES,

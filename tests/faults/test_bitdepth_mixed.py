@@ -19,7 +19,7 @@ from imgprep.cli import main
 from imgprep.config import DecodeSettings
 from imgprep.io.bitdepth import to_bit_depth
 from imgprep.io.decode import decode_image
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 from imgprep.transforms.functional import resize
 from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import write_image

@@ -15,8 +15,8 @@ from PIL import Image
 
 from imgprep.cli import main
 from imgprep.config import DecodeSettings
-from imgprep.engine import compute_stats
 from imgprep.errors import InputError
+from imgprep.run.engine import compute_stats
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 from tests.conftest import write_image
 

@@ -2,7 +2,7 @@
 
 Each case runs ``imgprep transform`` in a child process and reads the child's peak RSS
 from ``os.wait4`` (the largest resident set of the child, or of any process it waited
-for), then checks it against the budget that ``imgprep.prepare`` documents, with the
+for), then checks it against the budget that ``imgprep.run.transform_pass`` documents, with the
 size of the largest output row of the case. The inputs are scaled down to run in about
 a second each; the old code took 3 to 9 times the budget on each of them.
 """
@@ -29,7 +29,7 @@ _BASE: list[int] = []
 
 
 def budget(workers: int, row_bytes: int) -> int:
-    """``imgprep.prepare``'s rule: (2 x workers + 2) x max(16 MiB, one row) + the base,
+    """``imgprep.run.transform_pass``'s rule: (2 x workers + 2) x max(16 MiB, one row) + the base,
     where the base (100 MiB in the docstring: interpreter and libraries) is measured here,
     as the peak RSS of transforming one 8 x 8 image: a fresh virtual environment's newer
     wheels were seen to take up to 90 MiB more than this machine's."""
@@ -153,7 +153,7 @@ def _columns(path: Path) -> dict[str, bytes]:
 def test_cutting_copies_into_tasks_changes_no_byte(runner, tmp_path: Path):
     """Copies are keyed by (seed, split, image, copy): a file's copies cut into ranges (here
     one 64 x 64 float32 file's 120 rows in pieces of 85) give the same rows as whole."""
-    from imgprep.prepare import task_spans
+    from imgprep.run.transform_pass import task_spans
 
     rng = np.random.default_rng(5)
     root = tmp_path / "data"

@@ -186,7 +186,7 @@ def test_overwrite_replaces_only_a_tree_imgprep_wrote(runner, data: Path, tmp_pa
 
 def test_two_runs_writing_one_tree_do_not_replace_each_other(data: Path, tmp_path: Path):
     from imgprep.errors import ImgprepError
-    from imgprep.io.writers import PngWriter
+    from imgprep.io.formats.writers import PngWriter
 
     target = tmp_path / "tree"
     image = np.zeros((2, 2, 1), np.uint8)
@@ -296,7 +296,7 @@ def test_relative_files_named_one_by_one_keep_their_path(
 def test_the_library_checks_the_output_rules_too(data: Path):
     """run_transform called directly (no command line before it) refuses the same outputs."""
     from imgprep.errors import InputError
-    from imgprep.prepare import build_splits, run_transform
+    from imgprep.run.transform_pass import build_splits, run_transform
     from imgprep.transforms.pipeline import PipelineOptions
 
     splits = build_splits([str(data)], [], None, None)

@@ -17,8 +17,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from imgprep.cluster import connect
 from imgprep.errors import ImgprepError
+from imgprep.run.dask import connect
 from tests.faults.signals_support import small_images, start
 
 HTTP = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi"

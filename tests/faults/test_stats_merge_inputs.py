@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from imgprep.cli import main
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 from tests.conftest import write_image
 
 

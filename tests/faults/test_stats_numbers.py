@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from imgprep.cli import main
 from imgprep.errors import StatsFileError
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 from tests.conftest import make_dataset
 
 

@@ -148,7 +148,7 @@ def test_a_tampered_sidecar_is_one_line(fitted, tmp_path: Path, change: str):
 def test_the_sidecar_shape_is_checked_against_the_stats_before_loading(fitted, tmp_path: Path):
     """A sidecar consistent in itself but fitted on other images is refused by its header."""
     from imgprep.errors import ImgprepError
-    from imgprep.zca import load_zca
+    from imgprep.stats.zca import load_zca
 
     _, stats = fitted
     sidecar = tmp_path / "s.zca.npz"
@@ -178,7 +178,7 @@ def test_a_failed_json_write_leaves_the_old_pair(fitted, tmp_path: Path, monkeyp
     def full(self: object) -> str:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("imgprep.stats_file.Stats.to_json", full)
+    monkeypatch.setattr("imgprep.stats.file.Stats.to_json", full)
     args = ["fit-stats", str(root), "-q", "--zca", "--zca-epsilon", "0.1", "-o", str(stats)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1

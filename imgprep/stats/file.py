@@ -58,11 +58,11 @@ from imgprep.io.atomic import (
     write_text_atomic,
 )
 from imgprep.io.bounded import STATS_LIMIT, read_regular_file
-from imgprep.stats import FORMAT_NAME, FORMAT_VERSION, MomentAccumulator
-from imgprep.stats_check import check_document, check_summary, parse_json
+from imgprep.stats.accumulator import FORMAT_NAME, FORMAT_VERSION, MomentAccumulator
+from imgprep.stats.check import check_document, check_summary, parse_json
 
 if TYPE_CHECKING:
-    from imgprep.zca import ZcaFit
+    from imgprep.stats.zca import ZcaFit
 
 INPUTS_LISTED = 20  # more inputs are written as a count and a few examples
 INPUT_EXAMPLES = 5
@@ -183,7 +183,7 @@ class Stats:
         if zca is None:
             write_text_atomic(path, self.to_json())
             return
-        from imgprep.zca import zca_sidecar_path
+        from imgprep.stats.zca import zca_sidecar_path
 
         sidecar = zca_sidecar_path(path)
         real_sidecar = resolve_target(sidecar)
@@ -213,7 +213,7 @@ class Stats:
     def from_dict(cls, data: dict[str, Any], *, source: str = "<stats>") -> Stats:
         """Parse and validate a stats document; any problem is one ``StatsFileError``.
 
-        Every key read is checked first (``imgprep.stats_check``: types, NaN and infinities,
+        Every key read is checked first (``imgprep.stats.check``: types, NaN and infinities,
         counts, lengths, min/max/mean/M2 consistency, the ZCA sidecar's name and shape), so
         a damaged or hostile file is refused naming its key instead of being applied.
         """

@@ -52,13 +52,6 @@ import numpy as np
 
 from imgprep.augment import AugmentParams
 from imgprep.config import DecodeSettings
-from imgprep.engine import (
-    StatsFold,
-    Workers,
-    compute_stats,
-    ordered_map,
-    stats_from_fold,
-)
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
 from imgprep.io.bitdepth import PixelKind
@@ -70,11 +63,18 @@ from imgprep.io.discover import (
     class_folder_names,
     discover,
 )
+from imgprep.io.formats.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
 from imgprep.io.peek import decoded_size
 from imgprep.io.space import check_fits
-from imgprep.io.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
 from imgprep.plan import check_named_inputs, check_output, plan_png_tree
-from imgprep.sharded import (
+from imgprep.run.engine import (
+    StatsFold,
+    Workers,
+    compute_stats,
+    ordered_map,
+    stats_from_fold,
+)
+from imgprep.run.shards import (
     ShardSpec,
     SplitShards,
     collect_split,
@@ -84,10 +84,10 @@ from imgprep.sharded import (
     write_shard,
     write_virtual_file,
 )
+from imgprep.run.worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
 from imgprep.splits import stratified_split
-from imgprep.stats_file import Stats
+from imgprep.stats.file import Stats
 from imgprep.summary import HDF5_EXTENSIONS
-from imgprep.transform_worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 FORMATS = ("hdf5", "png")

@@ -432,7 +432,7 @@ def compute_zca(
     exact anyway, and float sums are grouped the same way for any ``--workers`` and
     ``--batch-size``, so the result never depends on them.
     """
-    from imgprep.engine import ordered_map
+    from imgprep.run.engine import ordered_map
 
     dimension = int(np.prod(shape))
     # On a cluster this machine holds the running total and one partial at a time.

@@ -51,9 +51,9 @@ from imgprep.augment import AugmentParams
 from imgprep.errors import DecodeError, ImgprepError
 from imgprep.io.atomic import atomic_path
 from imgprep.io.discover import ItemList, absolute_segments, iter_segments
+from imgprep.io.formats.writers import Hdf5Writer, check_like_first, write_dataset_attrs
 from imgprep.io.remote import file_stat
-from imgprep.io.writers import Hdf5Writer, check_like_first, write_dataset_attrs
-from imgprep.transform_worker import AugmentPlan, TransformTask, transform_batch
+from imgprep.run.worker import AugmentPlan, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline
 
 SHARD_FORMAT = "imgprep-shard"

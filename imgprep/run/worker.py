@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from imgprep.augment import AugmentParams, AugmentSettings, augment
-from imgprep.engine import BatchSummarizer, BatchSummary
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import iter_segments
+from imgprep.run.engine import BatchSummarizer, BatchSummary
 from imgprep.transforms.pipeline import Pipeline
 
 
