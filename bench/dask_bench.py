@@ -141,8 +141,6 @@ def noop(index: int) -> int:
 def import_imgprep() -> float:
     """Run on a fresh worker: import what imgprep's tasks need there; seconds it took."""
     start = time.perf_counter()
-    import imgprep.run.engine
-    import imgprep.run.shards  # noqa: F401
 
     return time.perf_counter() - start
 
@@ -213,7 +211,7 @@ def child_worker_cost(root: Path, photos: Path) -> dict[str, Any]:
     """Case ``worker cost``: imgprep's fit-stats worker function in this process, per image."""
     from imgprep.config import DecodeSettings
     from imgprep.io.discover import discover
-    from imgprep.run.engine import StatsTask, summarise_batch
+    from imgprep.run.stats_pass import StatsTask, summarise_batch
 
     items = discover([str(root)]).items
     count = min(len(items), WORKER_COST_FILES)
@@ -247,8 +245,9 @@ def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
     """Case ``driver cost``: the driver's serial work, per image and per partition."""
     from imgprep.config import DecodeSettings
     from imgprep.io.discover import discover
-    from imgprep.run.engine import StatsFold, StatsTask, summarise_batch
+    from imgprep.run.policy import ErrorPolicy
     from imgprep.run.shards import ShardSpec, plan_shards
+    from imgprep.run.stats_pass import StatsFold, StatsTask, summarise_batch
     from imgprep.stats.file import Stats
     from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
@@ -265,7 +264,7 @@ def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
     blob = pickle.dumps(summaries, protocol=5)
 
     def fold() -> None:
-        folding = StatsFold(items, "stop", None)
+        folding = StatsFold(items, ErrorPolicy())
         for number, summary in enumerate(summaries):
             folding.add_batch(number * FIT_BATCH, summary)
 

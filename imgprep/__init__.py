@@ -25,7 +25,7 @@ _EXPORTS = {
     "connect_dask": ("imgprep.run.dask", "connect"),
     "DecodeSettings": ("imgprep.config", "DecodeSettings"),
     "parse_size": ("imgprep.config", "parse_size"),
-    "compute_stats": ("imgprep.run.engine", "compute_stats"),
+    "compute_stats": ("imgprep.run.stats_pass", "compute_stats"),
     "DecodeError": ("imgprep.errors", "DecodeError"),
     "ImgprepError": ("imgprep.errors", "ImgprepError"),
     "InputError": ("imgprep.errors", "InputError"),
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from imgprep.io.decode import decode_image
     from imgprep.io.discover import discover
     from imgprep.run.dask import connect as connect_dask
-    from imgprep.run.engine import compute_stats
+    from imgprep.run.stats_pass import compute_stats
     from imgprep.stats.accumulator import MomentAccumulator
     from imgprep.stats.file import Stats
     from imgprep.transforms.pipeline import Pipeline, PipelineOptions

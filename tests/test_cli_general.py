@@ -143,9 +143,9 @@ def test_submodules_are_attributes_of_the_package_as_before():
         "import imgprep, sys\n"
         "assert 'imgprep.run.transform_pass' not in sys.modules\n"  # nothing heavy at import
         "assert imgprep.errors.ImgprepError is imgprep.ImgprepError\n"
-        "import imgprep.stats.file, imgprep.run.engine\n"
+        "import imgprep.stats.file, imgprep.run.stats_pass\n"
         "assert imgprep.stats.file.Stats is imgprep.Stats\n"
-        "assert imgprep.run.engine.compute_stats is imgprep.compute_stats\n"
+        "assert imgprep.run.stats_pass.compute_stats is imgprep.compute_stats\n"
         "try:\n"
         "    imgprep.no_such_thing\n"
         "except AttributeError:\n"

@@ -367,7 +367,7 @@ def test_gzip_compression(runner, dataset, tmp_path: Path):
     ],
 )
 def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path, rng, extra):
-    from imgprep.run.engine import compute_stats
+    from imgprep.run.stats_pass import compute_stats
     from imgprep.run.transform_pass import AugmentPlan, build_splits, run_transform
     from imgprep.transforms.pipeline import PipelineOptions
 

@@ -10,7 +10,8 @@ import pytest
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.run.engine import compute_stats, ordered_map
+from imgprep.run.local import LocalRunner
+from imgprep.run.stats_pass import compute_stats
 from tests.conftest import reference_stats, write_image
 
 
@@ -51,9 +52,9 @@ def test_the_default_batch_size_gives_the_same_bytes(dataset, workers):
     ],
 )
 def test_auto_batch_size_gives_each_worker_several_tasks(files, workers, expected):
-    from imgprep.run.engine import auto_batch_size
+    from imgprep.run.stats_pass import auto_batch_size
 
-    assert auto_batch_size(files, workers) == expected
+    assert auto_batch_size(files, LocalRunner(workers)) == expected
 
 
 def test_float_images_are_also_batch_invariant(tmp_path: Path, rng):
@@ -152,7 +153,7 @@ def test_bad_arguments_are_input_errors(dataset):
 
 
 def test_ordered_map_keeps_task_order_with_workers():
-    assert list(ordered_map(abs, [-3, 1, -2, 5, -8], workers=2, window=2)) == [3, 1, 2, 5, 8]
+    assert list(LocalRunner(2).map_batches(abs, [-3, 1, -2, 5, -8], window=2)) == [3, 1, 2, 5, 8]
 
 
 def test_a_single_path_string_is_accepted(dataset):
@@ -170,12 +171,12 @@ def _slow_identity(value: int) -> int:
 def test_abandoned_or_failed_runs_leave_no_worker_processes():
     import multiprocessing
 
-    results = ordered_map(_slow_identity, range(50), workers=2)
+    results = LocalRunner(2).map_batches(_slow_identity, range(50))
     assert next(results) == 0
     results.close()  # the consumer stops early (an error, Ctrl-C): the pool is terminated
     assert multiprocessing.active_children() == []
     with pytest.raises(ZeroDivisionError):
-        list(ordered_map(_divide_into_one, [1, 0, 2], workers=2))
+        list(LocalRunner(2).map_batches(_divide_into_one, [1, 0, 2]))
     assert multiprocessing.active_children() == []
 
 
@@ -183,7 +184,7 @@ def test_a_worker_that_dies_is_a_one_line_error_not_a_hang():
     import multiprocessing
 
     with pytest.raises(ImgprepError, match="a worker process died"):
-        list(ordered_map(_exit_abruptly, [1, 2, 3, 4], workers=2))
+        list(LocalRunner(2).map_batches(_exit_abruptly, [1, 2, 3, 4]))
     assert multiprocessing.active_children() == []
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from imgprep.cli import main
 from imgprep.errors import InputError
 from imgprep.export import normalization_args, normalization_code
-from imgprep.run.engine import compute_stats
+from imgprep.run.stats_pass import compute_stats
 from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import make_dataset, reference_stats
 

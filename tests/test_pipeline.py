@@ -246,7 +246,7 @@ def test_parse_rescale():
 
 
 def test_from_stats_uses_the_files_space(tmp_path: Path, images):
-    from imgprep.run.engine import compute_stats
+    from imgprep.run.stats_pass import compute_stats
 
     for i, image in enumerate(images):
         Image.fromarray(image).save(tmp_path / f"{i}.png")

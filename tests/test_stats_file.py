@@ -11,7 +11,7 @@ import pytest
 import imgprep
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
-from imgprep.run.engine import compute_stats
+from imgprep.run.stats_pass import compute_stats
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats
 from tests.conftest import make_dataset, reference_stats

@@ -25,7 +25,7 @@ from imgprep.errors import InputError
 from imgprep.examples import EXAMPLES, example_path
 from imgprep.io.discover import read_path_list
 from imgprep.run.dask import DEFAULT_PARTITION_FILES, ENGINES, connect
-from imgprep.run.engine import ON_ERROR_CHOICES
+from imgprep.run.policy import ON_ERROR_CHOICES
 
 
 def with_options(func: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:

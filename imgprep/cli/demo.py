@@ -13,7 +13,7 @@ from imgprep.examples import example_path
 from imgprep.io.atomic import OutputError
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
-from imgprep.run.engine import compute_stats
+from imgprep.run.stats_pass import compute_stats
 from imgprep.run.transform_pass import build_splits, run_transform
 from imgprep.stats.file import Stats
 from imgprep.summary import summarize_hdf5

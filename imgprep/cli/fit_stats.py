@@ -27,7 +27,8 @@ from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import check_writable
 from imgprep.io.discover import Discovery, discover
 from imgprep.plan import check_output
-from imgprep.run.engine import compute_stats
+from imgprep.run.runner import as_runner
+from imgprep.run.stats_pass import compute_stats
 from imgprep.stats.file import Stats, load_distinct
 from imgprep.stats.zca import KERAS_ZCA_EPSILON, ZcaFit, compute_zca, zca_sidecar_path
 
@@ -115,7 +116,7 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
 def _fit(found: Discovery, params: dict[str, Any], workers: Any) -> tuple[Stats, ZcaFit | None]:
     """Statistics (and with --zca the whitening fit) over the images found."""
     # On a cluster the progress bar counts completed partitions (see cluster.DaskRunner).
-    quiet_images = params["quiet"] or not isinstance(workers, int)
+    quiet_images = params["quiet"] or as_runner(workers).on_cluster
     with progress_bar(len(found.items), quiet=quiet_images, desc="fit-stats") as advance:
         stats = compute_stats(
             found,

@@ -24,7 +24,7 @@ from imgprep.cli.common import (
 )
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.discover import discover
-from imgprep.run.engine import compute_stats
+from imgprep.run.stats_pass import compute_stats
 from imgprep.stats.file import channel_names
 from imgprep.summary import (
     HDF5_EXTENSIONS,

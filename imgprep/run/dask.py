@@ -2,7 +2,7 @@
 
 The statistics are mergeable and the transform is per image, so both map onto an existing
 distributed engine; imgprep does not schedule anything itself. ``DaskRunner`` is the
-cluster counterpart of ``engine.ordered_map``: the same tasks (batches of files), grouped
+cluster counterpart of ``local.LocalRunner``: the same tasks (batches of files), grouped
 into partitions of about ``partition_files`` files, one Dask task per partition, and the
 results handed back **in input order**, never completion order. The code that folds them
 is the local engine's, so a stats file is byte-identical to a local run's.
@@ -131,10 +131,17 @@ class DaskRunner:
         self.run_token = secrets.token_hex(4)
         self._calls = 0
 
+    on_cluster = True
+
     @property
     def threads(self) -> int:
         """Task slots in the cluster now (at least 1)."""
         return max(1, sum(self.client.nthreads().values()))
+
+    @property
+    def slots(self) -> int:
+        """Tasks that run at the same time: the cluster's threads (the ``Runner`` protocol)."""
+        return self.threads
 
     def map_batches(
         self, func: Callable[[T], R], tasks: Iterable[T], *, desc: str = ""

@@ -40,7 +40,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,11 +48,12 @@ import numpy as np
 
 from imgprep import __version__
 from imgprep.augment import AugmentParams
-from imgprep.errors import DecodeError, ImgprepError
+from imgprep.errors import ImgprepError
 from imgprep.io.atomic import atomic_path
 from imgprep.io.discover import ItemList, absolute_segments, iter_segments
 from imgprep.io.formats.writers import Hdf5Writer, check_like_first, write_dataset_attrs
 from imgprep.io.remote import file_stat
+from imgprep.run.policy import ErrorPolicy
 from imgprep.run.worker import AugmentPlan, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline
 
@@ -262,19 +263,13 @@ def collect_split(
     results: Sequence[ShardResult] | Any,
     items: ItemList,
     *,
-    on_error: str,
-    on_skip: Callable[[str, str], None] | None,
+    policy: ErrorPolicy,
 ) -> None:
     """Fold a split's shard results in order: failures (stop or skip), one shape and dtype."""
     first: ShardResult | None = None
     for task, result in zip(tasks, results, strict=True):
         for offset, reason in result.errors:
-            path = items.path(task.start + offset)
-            if on_error == "stop":
-                raise DecodeError(path, reason)
-            shards.skipped.append({"path": path, "reason": reason})
-            if on_skip:
-                on_skip(path, reason)
+            policy.failed(shards.skipped, items.path(task.start + offset), reason)
         if result.rows:
             first = first or result
             _check_like(first, result)

@@ -67,13 +67,8 @@ from imgprep.io.formats.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
 from imgprep.io.peek import decoded_size
 from imgprep.io.space import check_fits
 from imgprep.plan import check_named_inputs, check_output, plan_png_tree
-from imgprep.run.engine import (
-    StatsFold,
-    Workers,
-    compute_stats,
-    ordered_map,
-    stats_from_fold,
-)
+from imgprep.run.policy import ErrorPolicy
+from imgprep.run.runner import Runner, as_runner
 from imgprep.run.shards import (
     ShardSpec,
     SplitShards,
@@ -84,6 +79,7 @@ from imgprep.run.shards import (
     write_shard,
     write_virtual_file,
 )
+from imgprep.run.stats_pass import StatsFold, compute_stats, stats_from_fold
 from imgprep.run.worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
 from imgprep.splits import stratified_split
 from imgprep.stats.file import Stats
@@ -409,7 +405,7 @@ def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch:
 
 
 def first_image(
-    splits: Sequence[Split], settings: DecodeSettings, *, on_error: str
+    splits: Sequence[Split], settings: DecodeSettings, *, policy: ErrorPolicy
 ) -> tuple[str, np.ndarray] | None:
     """The run's first decodable image (path, array), decoded before anything is written:
     the dtype every other image must share, and what a stats file is checked against.
@@ -426,7 +422,7 @@ def first_image(
                 try:
                     return path, decode_file(path, settings).array
                 except DecodeError:
-                    if on_error == "stop":
+                    if policy.stops:
                         return None
     return None
 
@@ -469,7 +465,7 @@ def run_transform(
     allow_mismatch: bool = False,
     compression: str = "none",
     overwrite: bool = False,
-    workers: Workers = 1,
+    workers: int | Runner = 1,
     batch_size: int | None = None,
     on_error: str = "stop",
     plan: AugmentPlan | None = None,
@@ -492,7 +488,10 @@ def run_transform(
     function of the pixel values, so the output is byte-identical to computing the
     statistics first (``single_pass=False``, tested).
     """
-    check_format(fmt, options, on_cluster=not isinstance(workers, int))
+    runner = as_runner(workers)
+    policy = ErrorPolicy(on_error, on_skip)
+    on_cluster = runner.on_cluster
+    check_format(fmt, options, on_cluster=on_cluster)
     names = (
         planned
         if planned is not None
@@ -502,18 +501,15 @@ def run_transform(
         raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
     if stats is not None and options.needs_stats:
         check_stats_space(stats, options, allow_mismatch=allow_mismatch)
-    first = first_image(splits, options.decode, on_error=on_error)
+    first = first_image(splits, options.decode, policy=policy)
     used = stats if options.needs_stats else None
     expect = check_stats_match_images(used, first, options, allow_mismatch=allow_mismatch)
-    on_cluster = not isinstance(workers, int)
     first_rows = FirstRows(options)
     batch_size = batch_size or default_batch_size(splits, options, fmt, plan, first_rows)
     check_output_space(
         splits, options, output, fmt=fmt, plan=plan, compression=compression, first_rows=first_rows
     )
-    job = _Job(
-        splits, output, fmt, compression, overwrite, workers, batch_size, on_error, plan, names
-    )
+    job = _Job(splits, output, fmt, compression, overwrite, runner, batch_size, policy, plan, names)
     job.expect = expect
     job.first_rows = first_rows
     if not options.needs_stats:
@@ -524,19 +520,19 @@ def run_transform(
         index, label = training_split(splits)
         source = f"computed from {label}"
         if single_pass and not on_cluster and single_pass_applies(fmt, options):
-            return job.run(options, None, source, progress, on_skip, index)
+            return job.run(options, None, source, progress, index)
         computed = compute_stats(
             splits[index].discovery,
             settings=options.decode,
-            workers=workers,
+            workers=runner,
             batch_size=batch_size,
             on_error=on_error,
             progress=progress,
         )
         pipeline = Pipeline(options, computed)
     if on_cluster:
-        return job.run_sharded(pipeline, source, on_skip)
-    return job.run(options, pipeline, source, progress, on_skip)
+        return job.run_sharded(pipeline, source)
+    return job.run(options, pipeline, source, progress)
 
 
 def plan_output(
@@ -608,9 +604,9 @@ class _Job:
     fmt: str
     compression: str
     overwrite: bool
-    workers: Workers
+    runner: Runner
     batch_size: int
-    on_error: str
+    policy: ErrorPolicy
     plan: AugmentPlan | None
     png_names: list[dict[str, str]]
     expect: PixelKind | None = None  # what every image must decode to (workers check it)
@@ -622,7 +618,6 @@ class _Job:
         pipeline: Pipeline | None,
         stats_source: str,
         progress: Callable[[int], None] | None,
-        on_skip: Callable[[str, str], None] | None,
         fit_split: int | None = None,
     ) -> TransformReport:
         """Write every split; with ``fit_split``, fit the statistics on it in the same pass."""
@@ -645,12 +640,10 @@ class _Job:
                 split_plan = self.plan if ordinal in augmented else None
                 if ordinal == fit_split:
                     pipeline = self._write_and_fit(writer, ordinal, options, split_plan, report,
-                                                   progress, on_skip)  # fmt: skip
+                                                   progress)  # fmt: skip
                 else:
                     assert pipeline is not None
-                    self._write_split(
-                        writer, ordinal, pipeline, split_plan, report, progress, on_skip
-                    )
+                    self._write_split(writer, ordinal, pipeline, split_plan, report, progress)
             assert pipeline is not None
             report.stats = pipeline.stats
             writer.finish(self.metadata(pipeline, stats_source))
@@ -678,10 +671,9 @@ class _Job:
         self,
         pipeline: Pipeline,
         stats_source: str,
-        on_skip: Callable[[str, str], None] | None,
     ) -> TransformReport:
         """Write every split as shards on the Dask cluster, then the virtual main file."""
-        runner = self.workers
+        runner: Any = self.runner  # a DaskRunner: shards are written by partitions
         target = os.path.abspath(resolve_target(self.output))  # a symbolic link: its target
         augmented = augmented_splits(self.splits) if self.plan is not None else set()
         report = TransformReport(stats_source=stats_source, stats=pipeline.stats)
@@ -703,9 +695,7 @@ class _Job:
             desc = f"transform {split.name}" if split.name else "transform"
             results = runner.map(write_shard, [(task,) for task in tasks], desc=desc)
             with contextlib.closing(results):  # at the first error, stop the queued work
-                collect_split(
-                    shards, tasks, results, items, on_error=self.on_error, on_skip=on_skip
-                )
+                collect_split(shards, tasks, results, items, policy=self.policy)
             done.append(shards)
             key = split.name or ""
             report.written[key] = sum(result.rows for result in shards.results)
@@ -730,14 +720,14 @@ class _Job:
         plan: AugmentPlan | None,
         report: TransformReport,
         progress: Callable[[int], None] | None,
-        on_skip: Callable[[str, str], None] | None,
     ) -> Pipeline:
         """Hold the split's rows raw while folding its statistics, then write them normalized."""
         assert isinstance(writer, Hdf5Writer)
         split = self.splits[ordinal]
-        fold = StatsFold(split.discovery.items, self.on_error, None)
+        # the fold only decides what stops: the failures are reported as the rows are written
+        fold = StatsFold(split.discovery.items, ErrorPolicy(self.policy.mode))
         raw = Pipeline.unfitted(options)
-        self._write_split(writer, ordinal, raw, plan, report, progress, on_skip, fold=fold)
+        self._write_split(writer, ordinal, raw, plan, report, progress, fold=fold)
         stats = stats_from_fold(fold, split.discovery, options.decode)
         pipeline = Pipeline(options, stats)
         writer.release_images(pipeline.apply_block)
@@ -751,7 +741,6 @@ class _Job:
         plan: AugmentPlan | None,
         report: TransformReport,
         progress: Callable[[int], None] | None,
-        on_skip: Callable[[str, str], None] | None,
         *,
         fold: StatsFold | None = None,
     ) -> None:
@@ -777,7 +766,7 @@ class _Job:
             items,
             pipeline,
             self.batch_size,
-            self.workers,
+            self.runner,
             ordinal,
             plan,
             fit=fold is not None,
@@ -787,9 +776,7 @@ class _Job:
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
         with contextlib.closing(batches):
             for start, batch in batches:
-                written += self._take_batch(
-                    writer, items, start, batch, plan, fold, skipped, on_skip
-                )
+                written += self._take_batch(writer, items, start, batch, plan, fold, skipped)
                 if progress:
                     progress(batch.count)
         writer.end_split(skipped=skipped)
@@ -806,7 +793,6 @@ class _Job:
         plan: AugmentPlan | None,
         fold: StatsFold | None,
         skipped: list[dict[str, str]],
-        on_skip: Callable[[str, str], None] | None,
     ) -> int:
         """Fold a batch's statistics, record its failures, write its rows; rows written."""
         if fold is not None:
@@ -819,12 +805,7 @@ class _Job:
                     "(or pass --stats computed beforehand)"
                 )
         for offset, reason in batch.errors:
-            path = items.path(start + offset)
-            if self.on_error == "stop":
-                raise DecodeError(path, reason)
-            skipped.append({"path": path, "reason": reason})
-            if on_skip:
-                on_skip(path, reason)
+            self.policy.failed(skipped, items.path(start + offset), reason)
         images = batch.images if fold is None or plan is None else _float32(batch.images)
         owners = batch.owners
         # Without augmentation each file gives at most one row and owners ascend: no gap
@@ -870,7 +851,7 @@ def _batches(
     items: ItemList,
     pipeline: Pipeline,
     batch_size: int,
-    workers: int,
+    runner: Runner,
     split: int = 0,
     plan: AugmentPlan | None = None,
     *,
@@ -901,5 +882,5 @@ def _batches(
                 uniform=fmt == "hdf5",
             )
 
-    for batch in ordered_map(transform_batch, tasks(), workers=workers):
+    for batch in runner.map_batches(transform_batch, tasks()):
         yield starts.popleft(), batch

@@ -16,7 +16,7 @@ from imgprep.augment import AugmentParams, AugmentSettings, augment
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import iter_segments
-from imgprep.run.engine import BatchSummarizer, BatchSummary
+from imgprep.run.stats_pass import BatchSummarizer, BatchSummary
 from imgprep.transforms.pipeline import Pipeline
 
 

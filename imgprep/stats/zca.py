@@ -432,11 +432,13 @@ def compute_zca(
     exact anyway, and float sums are grouped the same way for any ``--workers`` and
     ``--batch-size``, so the result never depends on them.
     """
-    from imgprep.run.engine import ordered_map
+    from imgprep.run.runner import as_runner
+
+    runner = as_runner(workers)
 
     dimension = int(np.prod(shape))
     # On a cluster this machine holds the running total and one partial at a time.
-    check_memory(dimension, workers if isinstance(workers, int) else 1)
+    check_memory(dimension, 1 if runner.on_cluster else runner.slots)
     size = SHARE_IMAGES  # fixed, not per worker: float sums then group the same way for any -j
     tasks = [
         ZcaTask(items.segments(start, min(start + size, len(items))), settings, shape)
@@ -444,7 +446,7 @@ def compute_zca(
     ]
     total = ZcaAccumulator(shape=shape)
     for task, partial in zip(
-        tasks, ordered_map(accumulate_task, tasks, workers=workers, desc="zca"), strict=True
+        tasks, runner.map_batches(accumulate_task, tasks, desc="zca"), strict=True
     ):
         total = total.merge(partial)
         if progress:

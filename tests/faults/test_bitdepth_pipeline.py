@@ -16,7 +16,7 @@ from PIL import Image
 from imgprep.cli import main
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError
-from imgprep.run.engine import compute_stats
+from imgprep.run.stats_pass import compute_stats
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 from tests.conftest import write_image
 

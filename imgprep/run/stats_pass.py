@@ -1,37 +1,27 @@
-"""Batches, worker processes, ordered merging and progress.
+"""The statistics pass: batches of files decoded and summarised by workers, folded in order.
 
-Files are cut into batches of ``batch_size``; each batch is decoded and summarised by a
-worker process (or in this process when ``workers == 1``). Results are consumed in input
-order, never completion order, with at most ``2 * workers`` batches in flight, so memory is
-bounded by the batch size and the output does not depend on ``workers`` or ``batch_size``.
+Files are cut into batches; each batch is decoded and summarised by a runner's worker
+(``imgprep.run.runner``). Summaries are folded in input order, never completion order, so the
+statistics do not depend on the runner, ``workers`` or ``batch_size``; integer pixels are
+counted exactly, float pixels merged with Chan's formula one image at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
-import os
-import signal
-import sys
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
-from imgprep import interrupts
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.bitdepth import mixed_depth_reason
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.io.remote import file_stat
-from imgprep.lifetime import die_with_parent
+from imgprep.run.policy import ErrorPolicy
+from imgprep.run.runner import Runner, as_runner
 from imgprep.stats.accumulator import (
     ExactRun,
     ImageMoments,
@@ -41,169 +31,9 @@ from imgprep.stats.accumulator import (
 )
 from imgprep.stats.file import Stats
 
-ON_ERROR_CHOICES = ("stop", "skip")
-_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 DEFAULT_BATCH_SIZE = 256  # files per task on a Dask cluster (partitions group them)
 MIN_AUTO_BATCH, MAX_AUTO_BATCH, TASKS_PER_WORKER = 16, 1024, 8
-
-T = TypeVar("T")
-R = TypeVar("R")
 ProgressCallback = Callable[[int], None]
-# Worker processes on this machine, or a cluster.DaskRunner (duck-typed: Dask is optional).
-Workers = Any
-
-
-def ordered_map(
-    func: Callable[[T], R],
-    tasks: Iterable[T],
-    *,
-    workers: Workers = 1,
-    window: int | None = None,
-    desc: str = "",
-) -> Iterator[R]:
-    """``map(func, tasks)`` over worker processes, yielding results in task order.
-
-    ``workers`` may also be a ``cluster.DaskRunner``: the same tasks then run on a Dask
-    cluster, grouped into partitions, and come back in the same order (``desc`` names its
-    progress bar over partitions).
-
-    At most ``window`` (default ``2 * workers``) tasks are in flight, which bounds memory.
-    With ``workers <= 1`` everything runs in this process. On Linux, workers are forked
-    (they start in milliseconds, with the modules already imported); elsewhere they are
-    spawned, since fork is unsafe on macOS and absent on Windows.
-
-    Signals and the lifetime of workers (see ``_start_worker``): workers ignore SIGINT
-    (Ctrl-C reaches the whole process group, and the main process alone handles it), take
-    SIGTERM as by default, and die with the main process, even when it is killed with
-    SIGKILL. Every call into the executor runs ``interrupts.shielded`` (SIGINT and SIGTERM
-    blocked around the forks), and results are awaited in slices of ``POLL_SECONDS`` with
-    ``interrupts.check()`` between them, so a Ctrl-C under ``interrupts.deliver_safely`` is
-    raised here, never inside the executor's own code.
-
-    The workers are a ``concurrent.futures.ProcessPoolExecutor``, not a
-    ``multiprocessing.Pool``: ``Pool.terminate`` can hang for good while joining its
-    handler threads (CPython issues 73945, 78178, 96995; seen here once in about 40 test
-    runs), whereas the executor notices dead workers. On any exception, or when the
-    consumer stops early, queued tasks are cancelled and the workers are killed rather than
-    waited for (``_stop_now``: every wait bounded), so Ctrl-C stops a run at once.
-    """
-    if not isinstance(workers, int):
-        yield from workers.map_batches(func, tasks, desc=desc)
-        return
-    if workers <= 1:
-        for task in tasks:
-            interrupts.check()
-            yield func(task)
-        return
-    window = window or 2 * workers
-    context = multiprocessing.get_context(_START_METHOD)
-    with interrupts.shielded():
-        executor = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-        )
-    pending: deque[Future[R]] = deque()
-    try:
-        for task in tasks:
-            with interrupts.shielded(), _signals_blocked():  # the first submit forks
-                pending.append(executor.submit(func, task))
-            if len(pending) >= window:
-                yield _result(pending.popleft())
-        while pending:
-            yield _result(pending.popleft())
-    except BrokenProcessPool as exc:
-        _stop_now(executor)
-        interrupts.check()  # SIGTERM to the whole process group ends the workers first
-        raise ImgprepError(
-            "a worker process died (killed, or out of memory?); try fewer --workers "
-            "or a smaller --batch-size"
-        ) from exc
-    except BaseException:
-        _stop_now(executor)
-        raise
-    with interrupts.shielded():
-        executor.shutdown(wait=True)
-
-
-POLL_SECONDS = 0.1  # how long a signal may wait for the engine to notice it
-STOP_SECONDS = 2.0  # how long _stop_now waits for each part of the pool to end
-
-
-def _result(future: Future[R]) -> R:
-    """The future's result, waited for in slices so that a signal is taken between them."""
-    while True:
-        interrupts.check()
-        with interrupts.shielded():
-            try:
-                return future.result(timeout=POLL_SECONDS)
-            except FutureTimeout:
-                continue
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """SIGINT and SIGTERM held back in this thread (POSIX): a worker forked here starts with
-    them blocked, so it cannot take one before ``_start_worker`` has set its handlers."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, interrupts.HANDLED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _stop_now(executor: ProcessPoolExecutor) -> None:
-    """Kill the workers and end the pool without ever waiting for good.
-
-    ``shutdown(wait=True)`` can block forever after its workers died: the manager thread
-    joins the call queue's feeder thread, which may be stuck writing to a pipe nobody reads,
-    and it waits on locks a killed worker held. So the workers are killed and reaped here,
-    the feeder is not waited for, and the manager thread gets ``STOP_SECONDS``; one still
-    running then is left behind, and taken off the lists that interpreter exit joins
-    (``concurrent.futures``' atexit hook and threading's shutdown), so that exit cannot
-    block on it either.
-    """
-    with interrupts.shielded():
-        processes = list((getattr(executor, "_processes", None) or {}).values())
-        manager = getattr(executor, "_executor_manager_thread", None)
-        calls = getattr(executor, "_call_queue", None)
-        for process in processes:
-            with contextlib.suppress(OSError, ValueError):
-                process.kill()
-        if calls is not None:
-            calls.cancel_join_thread()  # its feeder may be blocked on a pipe nobody reads
-        executor.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + STOP_SECONDS
-        for process in processes:
-            with contextlib.suppress(ValueError, AssertionError):
-                process.join(max(0.0, deadline - time.monotonic()))
-        if manager is not None:
-            manager.join(max(0.1, deadline - time.monotonic()))
-            if manager.is_alive():
-                _leave_behind(manager)
-
-
-def _leave_behind(thread: threading.Thread) -> None:
-    """Let the interpreter exit without joining ``thread`` (a stuck executor manager)."""
-    from concurrent.futures import process as futures_process
-
-    wakeups = getattr(futures_process, "_threads_wakeups", None)
-    if wakeups is not None:
-        wakeups.pop(thread, None)
-    locks = getattr(threading, "_shutdown_locks", None)
-    lock = getattr(thread, "_tstate_lock", None)
-    if locks is not None and lock is not None:
-        locks.discard(lock)
-
-
-def _start_worker(parent: int) -> None:
-    """Initializer of every worker process: its own signal handlers, and death with the
-    main process (``lifetime.die_with_parent``), then the signals let through."""
-    interrupts.reset_in_worker()
-    die_with_parent(parent)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.HANDLED)
 
 
 @dataclass(frozen=True)
@@ -311,7 +141,7 @@ def summarise_batch(task: StatsTask) -> BatchSummary:
     return summary.finish(task.count)
 
 
-def auto_batch_size(files: int, workers: Workers) -> int:
+def auto_batch_size(files: int, runner: Runner) -> int:
     """Files per statistics task when none is given: at least ``TASKS_PER_WORKER`` tasks per
     worker (so the last tasks balance and the progress bar moves), between 16 and 1024 files.
 
@@ -323,9 +153,9 @@ def auto_batch_size(files: int, workers: Workers) -> int:
     Photos get small tasks instead: 400 photos on 2 workers are 25 tasks of 16, not 2 of 256
     split 256 / 144. The result is byte-identical for any batch size.
     """
-    if not isinstance(workers, int):
+    if runner.on_cluster:
         return DEFAULT_BATCH_SIZE
-    per_task = -(-files // (TASKS_PER_WORKER * max(1, workers)))
+    per_task = -(-files // (TASKS_PER_WORKER * runner.slots))
     return max(MIN_AUTO_BATCH, min(MAX_AUTO_BATCH, per_task))
 
 
@@ -333,7 +163,7 @@ def compute_stats(
     inputs: Sequence[str] | Discovery,
     *,
     settings: DecodeSettings | None = None,
-    workers: Workers = 1,
+    workers: int | Runner = 1,
     batch_size: int | None = None,
     on_error: str = "stop",
     progress: ProgressCallback | None = None,
@@ -344,8 +174,8 @@ def compute_stats(
     Args:
         inputs: directories and files (see ``imgprep.io.discover``) or a ``Discovery``.
         settings: the pre-processing that defines the space of the statistics.
-        workers: worker processes, or a ``cluster.DaskRunner``; the result is
-            byte-identical for any value.
+        workers: worker processes, or a runner (``imgprep.run.runner``: a ``DaskRunner``
+            from ``imgprep.connect_dask``); the result is byte-identical for any value.
         batch_size: files per task (default: ``auto_batch_size``); the result is
             byte-identical for any value.
         on_error: ``stop`` raises at the first unreadable file (in input order); ``skip``
@@ -359,23 +189,23 @@ def compute_stats(
         InputError: bad arguments, missing paths, no images.
     """
     settings = settings or DecodeSettings()
-    if on_error not in ON_ERROR_CHOICES:
-        raise InputError(f"invalid on_error {on_error!r}: choose stop or skip")
-    if (isinstance(workers, int) and workers < 1) or (batch_size is not None and batch_size < 1):
+    policy = ErrorPolicy(on_error, on_skip)
+    if batch_size is not None and batch_size < 1:
         raise InputError("workers and batch_size must be at least 1")
+    runner = as_runner(workers)
     if isinstance(inputs, Discovery):
         found = inputs
     else:
         found = discover([inputs] if isinstance(inputs, str) else list(inputs))
     items = found.items
-    batch_size = batch_size or auto_batch_size(len(items), workers)
+    batch_size = batch_size or auto_batch_size(len(items), runner)
     tasks = (
         StatsTask(items.segments(start, min(start + batch_size, len(items))), settings)
         for start in range(0, len(items), batch_size)
     )
-    fold = StatsFold(items, on_error, on_skip)
+    fold = StatsFold(items, policy)
     # closing(): a stop at a bad file cancels the work still queued, at once
-    summaries = ordered_map(summarise_batch, tasks, workers=workers, desc="statistics")
+    summaries = runner.map_batches(summarise_batch, tasks, desc="statistics")
     with contextlib.closing(summaries):
         for batch, summary in enumerate(summaries):
             fold.add_batch(batch * batch_size, summary)
@@ -407,15 +237,9 @@ def stats_from_fold(fold: StatsFold, found: Discovery, settings: DecodeSettings)
 class StatsFold:
     """Merges batch summaries in input order; decides what is skipped and what stops."""
 
-    def __init__(
-        self,
-        items: ItemList,
-        on_error: str,
-        on_skip: Callable[[str, str], None] | None,
-    ) -> None:
+    def __init__(self, items: ItemList, policy: ErrorPolicy) -> None:
         self.items = items
-        self.on_error = on_error
-        self.on_skip = on_skip
+        self.policy = policy
         self.accumulator = MomentAccumulator()
         self.digest = hashlib.sha256()
         self.skipped: list[dict[str, str]] = []
@@ -451,12 +275,7 @@ class StatsFold:
         self.shape = self.shape or part.shape
 
     def _fail(self, index: int, reason: str) -> None:
-        path = self.items.path(index)
-        if self.on_error == "stop":
-            raise DecodeError(path, reason)
-        self.skipped.append({"path": path, "reason": reason})
-        if self.on_skip:
-            self.on_skip(path, reason)
+        self.policy.failed(self.skipped, self.items.path(index), reason)
 
 
 def _provenance_line(rel: str, size: int, mtime_ns: int) -> str:
