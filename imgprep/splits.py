@@ -1,4 +1,6 @@
-"""Named splits of a dataset: parsing ``train=0.8,val=0.2`` and a stratified, seeded split.
+"""Named splits of a dataset: parsing ``train=0.8,val=0.2``, a stratified, seeded split, and
+which split is the training part (the one statistics are fitted on and augmentation applies
+to).
 
 The split is stratified by class (each class is divided in the given proportions, so rare
 classes reach every split), reproducible (class ``k``'s images are shuffled by a generator
@@ -12,10 +14,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from imgprep.errors import InputError
+from imgprep.io.discover import Discovery, class_folder_names, discover
+from imgprep.plan import check_named_inputs
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -78,3 +83,93 @@ def split_counts(total: int, fractions: Sequence[tuple[str, float]]) -> list[int
     for i in ranked[:missing]:
         counts[i] += 1
     return counts
+
+
+TRAIN = "train"
+
+
+@dataclass
+class Split:
+    """One part of the output: its name (None for a single input) and its images."""
+
+    name: str | None
+    discovery: Discovery
+
+
+def build_splits(
+    inputs: Sequence[str],
+    named: Sequence[tuple[str, str]],
+    split_spec: Sequence[tuple[str, float]] | None,
+    seed: int | None,
+) -> list[Split]:
+    """The splits to write, from plain inputs, ``--input NAME=PATH`` or ``--split``."""
+    if named and inputs:
+        raise InputError("give either INPUTS or --input NAME=PATH, not both")
+    if named:
+        if split_spec:
+            raise InputError("--split divides one input; it cannot be combined with --input")
+        names = [name for name, _ in named]
+        if len(set(names)) != len(names):
+            raise InputError(f"--input names must be unique, got {', '.join(names)}")
+        check_named_inputs(named)
+        classes = class_folder_names([path for _, path in named])
+        return [Split(name, discover([path], class_names=classes)) for name, path in named]
+    found = discover(list(inputs))
+    if not split_spec:
+        return [Split(None, found)]
+    if seed is None:
+        raise InputError("--split needs --seed so that the split can be reproduced")
+    if seed < 0:
+        raise InputError(f"--seed must be >= 0, got {seed}")
+    parts = stratified_split(found.items.labels(), split_spec, seed)
+    empty = [name for name, _ in split_spec if not parts[name]]
+    if empty:
+        raise InputError(
+            f"split {empty[0]!r} would be empty: {len(found.items)} image(s) cannot be divided "
+            f"as {', '.join(f'{n}={f:g}' for n, f in split_spec)} per class; use fewer splits "
+            "or more images"
+        )
+    return [
+        Split(
+            name,
+            Discovery(
+                items=found.items.take(parts[name]),
+                classes=found.classes,
+                ignored=found.ignored,
+                inputs=found.inputs,
+            ),
+        )
+        for name, _ in split_spec
+    ]
+
+
+_NO_TRAIN_FOR_STATS = (
+    f"featurewise statistics must come from the training part: name one split {TRAIN!r} or "
+    "pass --stats"
+)
+
+
+_NO_TRAIN_FOR_AUGMENTATION = (
+    f"augmentation applies to the training part only: name one split {TRAIN!r}"
+)
+
+
+def training_split(
+    splits: Sequence[Split], *, missing: str = _NO_TRAIN_FOR_STATS
+) -> tuple[int, str]:
+    """The training part: the single input, or the split named 'train' (else ``missing``)."""
+    if len(splits) == 1 and splits[0].name is None:
+        return 0, "this input"
+    for index, split in enumerate(splits):
+        if split.name == TRAIN:
+            return index, f"the {TRAIN!r} split"
+    raise InputError(missing)
+
+
+def augmented_splits(splits: Sequence[Split]) -> set[int]:
+    """Which splits are augmented: a single input, or the split named ``train`` only.
+
+    Validation and test data are never augmented, as with Keras users' separate generators.
+    """
+    index, _ = training_split(splits, missing=_NO_TRAIN_FOR_AUGMENTATION)
+    return {index}

@@ -147,8 +147,9 @@ def test_the_default_batch_gives_the_same_file_bytes_with_any_workers(
 def test_default_batch_size_is_about_4_mib_of_rows(gray, tmp_path: Path):
     from imgprep.augment import AugmentSettings
     from imgprep.config import DecodeSettings
-    from imgprep.run.transform_pass import build_splits, default_batch_size
+    from imgprep.run.tasks import default_batch_size
     from imgprep.run.worker import AugmentPlan
+    from imgprep.splits import build_splits
     from imgprep.transforms.pipeline import PipelineOptions
 
     root, _ = gray
@@ -368,7 +369,8 @@ def test_gzip_compression(runner, dataset, tmp_path: Path):
 )
 def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path, rng, extra):
     from imgprep.run.stats_pass import compute_stats
-    from imgprep.run.transform_pass import AugmentPlan, build_splits, run_transform
+    from imgprep.run.transform_pass import AugmentPlan, run_transform
+    from imgprep.splits import build_splits
     from imgprep.transforms.pipeline import PipelineOptions
 
     make_dataset(tmp_path / "d", rng, classes=("a", "b"), per_class=7, shape=(9, 8, 3))

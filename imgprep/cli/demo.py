@@ -14,7 +14,8 @@ from imgprep.io.atomic import OutputError
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
 from imgprep.run.stats_pass import compute_stats
-from imgprep.run.transform_pass import build_splits, run_transform
+from imgprep.run.transform_pass import run_transform
+from imgprep.splits import build_splits
 from imgprep.stats.file import Stats
 from imgprep.summary import summarize_hdf5
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions

@@ -30,20 +30,23 @@ from imgprep.io.atomic import atomic_path, check_writable
 from imgprep.io.formats.writers import COMPRESSIONS
 from imgprep.plan import check_output
 from imgprep.preview import preview_sheet
+from imgprep.run.checks import plan_output
 from imgprep.run.shards import SHARDS_SUFFIX
 from imgprep.run.transform_pass import (
     FORMATS,
     AugmentPlan,
-    augmented_splits,
-    build_splits,
     check_format,
     output_format,
-    plan_output,
     run_transform,
     single_pass_applies,
+)
+from imgprep.splits import (
+    augmented_splits,
+    build_splits,
+    parse_named_input,
+    parse_split_spec,
     training_split,
 )
-from imgprep.splits import parse_named_input, parse_split_spec
 from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import (
     KERAS_EPSILON,

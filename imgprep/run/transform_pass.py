@@ -41,32 +41,30 @@ and with ``--batch-size 1``; 40 photos to 224 x 224 float32 (``bench/transform_b
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from imgprep.augment import AugmentParams
-from imgprep.config import DecodeSettings
-from imgprep.errors import DecodeError, ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
 from imgprep.io.bitdepth import PixelKind
-from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import (
     IMAGE_EXTENSIONS,
-    Discovery,
     ItemList,
-    class_folder_names,
-    discover,
 )
-from imgprep.io.formats.writers import CHUNK_BYTES, Hdf5Writer, PngWriter
-from imgprep.io.peek import decoded_size
-from imgprep.io.space import check_fits
-from imgprep.plan import check_named_inputs, check_output, plan_png_tree
+from imgprep.io.formats.writers import Hdf5Writer, PngWriter
+from imgprep.run.checks import (
+    check_output_space,
+    check_stats_match_images,
+    check_stats_space,
+    first_image,
+    plan_output,
+)
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.runner import Runner, as_runner
 from imgprep.run.shards import (
@@ -80,22 +78,14 @@ from imgprep.run.shards import (
     write_virtual_file,
 )
 from imgprep.run.stats_pass import StatsFold, compute_stats, stats_from_fold
+from imgprep.run.tasks import FirstRows, default_batch_size, row_sizes, task_spans
 from imgprep.run.worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
-from imgprep.splits import stratified_split
+from imgprep.splits import Split, augmented_splits, training_split
 from imgprep.stats.file import Stats
 from imgprep.summary import HDF5_EXTENSIONS
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 FORMATS = ("hdf5", "png")
-TRAIN = "train"
-
-
-@dataclass
-class Split:
-    """One part of the output: its name (None for a single input) and its images."""
-
-    name: str | None
-    discovery: Discovery
 
 
 @dataclass
@@ -170,289 +160,6 @@ def check_format(fmt: str, options: PipelineOptions, *, on_cluster: bool = False
         )
     if fmt == "png" and options.dtype not in ("auto", "uint8", "uint16"):
         raise InputError(f"PNG output holds integers only, not {options.dtype}")
-
-
-def build_splits(
-    inputs: Sequence[str],
-    named: Sequence[tuple[str, str]],
-    split_spec: Sequence[tuple[str, float]] | None,
-    seed: int | None,
-) -> list[Split]:
-    """The splits to write, from plain inputs, ``--input NAME=PATH`` or ``--split``."""
-    if named and inputs:
-        raise InputError("give either INPUTS or --input NAME=PATH, not both")
-    if named:
-        if split_spec:
-            raise InputError("--split divides one input; it cannot be combined with --input")
-        names = [name for name, _ in named]
-        if len(set(names)) != len(names):
-            raise InputError(f"--input names must be unique, got {', '.join(names)}")
-        check_named_inputs(named)
-        classes = class_folder_names([path for _, path in named])
-        return [Split(name, discover([path], class_names=classes)) for name, path in named]
-    found = discover(list(inputs))
-    if not split_spec:
-        return [Split(None, found)]
-    if seed is None:
-        raise InputError("--split needs --seed so that the split can be reproduced")
-    if seed < 0:
-        raise InputError(f"--seed must be >= 0, got {seed}")
-    parts = stratified_split(found.items.labels(), split_spec, seed)
-    empty = [name for name, _ in split_spec if not parts[name]]
-    if empty:
-        raise InputError(
-            f"split {empty[0]!r} would be empty: {len(found.items)} image(s) cannot be divided "
-            f"as {', '.join(f'{n}={f:g}' for n, f in split_spec)} per class; use fewer splits "
-            "or more images"
-        )
-    return [
-        Split(
-            name,
-            Discovery(
-                items=found.items.take(parts[name]),
-                classes=found.classes,
-                ignored=found.ignored,
-                inputs=found.inputs,
-            ),
-        )
-        for name, _ in split_spec
-    ]
-
-
-FALLBACK_BATCH = 64  # files per task at most when the size of the output rows is not known
-MAX_BATCH = 1024
-TASK_BYTES = CHUNK_BYTES  # output rows a task holds: about this many bytes, or one row
-# and at most this many rows: an augmented row also costs about 1.5 kB of Python objects
-# (its parameters, owner, copy number) in the worker and again in the main process
-MAX_TASK_ROWS = 8192
-
-
-def default_batch_size(
-    splits: Sequence[Split],
-    options: PipelineOptions,
-    fmt: str,
-    plan: AugmentPlan | None,
-    first_rows: FirstRows | None = None,
-) -> int:
-    """Files per transform task when none is given: about 4 MiB of output rows (1 to 1024
-    files), or 64 when row sizes may vary (a PNG tree without ``--size``).
-
-    The rows' size comes from the first file, decoded here (HDF5 rows all share its shape,
-    or the run stops). The choice depends on the data and the options only, never on
-    ``--workers``: the batch also sets the HDF5 chunk shape, and the file must be the same
-    byte for byte with any number of workers. 28x28 digits go 1024 to a task instead of 64
-    (a task costs about 1 ms besides its files: 3.4 s instead of 3.9 s for 60,000 on 2
-    workers); 224x224 RGB float32 rows go 6 to a task (4 MiB, rather than 38 MB at 64).
-    This is the most files a task holds: ``task_spans`` cuts tasks by bytes as well.
-    """
-    items = splits[0].discovery.items
-    if not len(items) or (fmt != "hdf5" and options.decode.size is None):
-        return FALLBACK_BATCH
-    row_bytes = (first_rows or FirstRows(options)).of(items)
-    if row_bytes is None:
-        return FALLBACK_BATCH
-    rows_per_file = plan.rows_per_file if plan is not None else 1
-    return max(1, min(MAX_BATCH, CHUNK_BYTES // (row_bytes * rows_per_file)))
-
-
-class FirstRows:
-    """Bytes of the output row of each split's first file, decoded once per run: the batch
-    size, the space check and the task cutting all need it, and one 9,400 x 9,400 PNG takes
-    seconds to decode. Keyed by the split's item list (one object per split)."""
-
-    def __init__(self, options: PipelineOptions) -> None:
-        self._pipeline = Pipeline.unfitted(options)
-        self._known: dict[int, int | None] = {}
-
-    def of(self, items: ItemList) -> int | None:
-        key = id(items)
-        if key not in self._known:
-            self._known[key] = first_row_bytes(items, self._pipeline)
-        return self._known[key]
-
-
-def first_row_bytes(items: ItemList, pipeline: Pipeline) -> int | None:
-    """Bytes of the output row of the first file (decoded here), None if it cannot be read."""
-    if not len(items):
-        return None
-    try:
-        with bomb_warnings_silenced():
-            first = decode_file(items.path(0), pipeline.decode).array
-    except ImgprepError:  # the run itself reports it
-        return None
-    return max(1, first.size * np.dtype(pipeline.output_dtype(first.dtype)).itemsize)
-
-
-def row_sizes(
-    items: ItemList, pipeline: Pipeline, fmt: str, first_rows: FirstRows | None = None
-) -> Iterator[int]:
-    """Bytes of one output row of each file, in order, lazily: the first file's for all of
-    them when rows share a size (HDF5, or ``--size``), else each file's header's
-    (``imgprep.io.peek``); a file whose header says nothing counts as a whole task."""
-    known = None
-    if fmt == "hdf5" or pipeline.decode.size is not None:
-        known = first_rows.of(items) if first_rows else first_row_bytes(items, pipeline)
-    if known is not None:
-        yield from itertools.repeat(known, len(items))
-        return
-    color = pipeline.decode.color
-    for index in range(len(items)):
-        size = decoded_size(items.path(index), color)
-        if size is None:
-            yield TASK_BYTES
-        else:
-            values, dtype = size
-            yield max(1, values * np.dtype(pipeline.output_dtype(np.dtype(dtype))).itemsize)
-
-
-@dataclass(frozen=True)
-class TaskSpan:
-    """The files ``start:stop`` of a task, or with ``rows`` a range of one file's rows."""
-
-    start: int
-    stop: int
-    rows: tuple[int, int] | None = None
-
-
-def task_spans(sizes: Iterable[int], batch_size: int, rows_per_file: int = 1) -> Iterator[TaskSpan]:
-    """Cut consecutive files into tasks of at most ``batch_size`` files, ``MAX_TASK_ROWS``
-    rows and about ``TASK_BYTES`` of output rows (``sizes``: one row's bytes per file); a
-    file whose rows alone exceed that gets tasks of its own, each a range of its rows
-    (copies) within those bounds (at least one row).
-
-    Deterministic: a function of the files and the options, never of ``--workers``. For
-    rows of one size it gives what a count of files did before: ``TASK_BYTES // row`` files
-    (at most ``batch_size``) per task.
-    """
-    start = total = 0
-    index = -1
-    for index, size in enumerate(sizes):
-        cost = size * rows_per_file
-        files = index - start
-        if files and (
-            total + cost > TASK_BYTES
-            or files >= batch_size
-            or (files + 1) * rows_per_file > MAX_TASK_ROWS
-        ):
-            yield TaskSpan(start, index)
-            start, total = index, 0
-        if rows_per_file > 1 and (cost > TASK_BYTES or rows_per_file > MAX_TASK_ROWS):
-            if index > start:
-                yield TaskSpan(start, index)
-            step = max(1, min(MAX_TASK_ROWS, TASK_BYTES // size))
-            for first in range(0, rows_per_file, step):
-                yield TaskSpan(index, index + 1, (first, min(rows_per_file, first + step)))
-            start, total = index + 1, 0
-            continue
-        total += cost
-    if index + 1 > start:
-        yield TaskSpan(start, index + 1)
-
-
-MIN_PNG_BYTES = 67  # the smallest PNG file: signature, IHDR, one IDAT, IEND
-# HDF5 columns beside ``images`` (never compressed): labels; source_index, copy and the
-# sampled parameters (eight float64, two flags) of an augmented split
-_LABEL_BYTES = 8
-_AUGMENTATION_BYTES = 8 + 4 + 8 * 8 + 2
-
-
-def check_output_space(
-    splits: Sequence[Split],
-    options: PipelineOptions,
-    output: str,
-    *,
-    fmt: str,
-    plan: AugmentPlan | None,
-    compression: str = "none",
-    first_rows: FirstRows | None = None,
-) -> None:
-    """Refuse, before any work, a run whose output cannot fit on the disk that would hold
-    it (``imgprep.io.space``): its rows times the bytes each row surely takes. For HDF5
-    that is the uncompressed columns, and the pixels too unless compressed (the first
-    file of each split gives their size, rows all share it); for a PNG tree, one file of
-    at least ``MIN_PNG_BYTES`` per row (and one inode)."""
-    augmented = augmented_splits(splits) if plan is not None else set()
-    first_rows = first_rows or FirstRows(options)
-    rows = needed = 0
-    for ordinal, split in enumerate(splits):
-        items = split.discovery.items
-        count = len(items) * (plan.rows_per_file if plan and ordinal in augmented else 1)
-        if fmt == "png":
-            per_row = MIN_PNG_BYTES
-        else:
-            per_row = items.longest_rel_bytes() if len(items) else 0
-            per_row += _LABEL_BYTES if split.discovery.labelled else 0
-            per_row += _AUGMENTATION_BYTES if ordinal in augmented else 0
-            if compression == "none" and len(items):
-                per_row += first_rows.of(items) or 0
-        rows += count
-        needed += count * per_row
-    if not rows:
-        return
-    what = f"--copies {plan.copies}" if plan is not None and plan.copies > 1 else "this run"
-    check_fits(output, rows, -(-needed // rows), files=fmt == "png", what=what)
-
-
-def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
-    """Refuse statistics computed on differently prepared images (colour, size, resize)."""
-    if stats.settings.same_space(options.decode) or allow_mismatch:
-        return
-    raise InputError(
-        "the statistics were computed on differently prepared images: stats file has "
-        f"{stats.settings.describe()}, this run has {options.decode.describe()}; recompute "
-        "them with the same options or pass --allow-stats-mismatch"
-    )
-
-
-def first_image(
-    splits: Sequence[Split], settings: DecodeSettings, *, policy: ErrorPolicy
-) -> tuple[str, np.ndarray] | None:
-    """The run's first decodable image (path, array), decoded before anything is written:
-    the dtype every other image must share, and what a stats file is checked against.
-
-    None when the first file cannot be read and the run stops there anyway, or when no file
-    can be read at all (under ``--on-error skip`` the files are tried in order until one
-    decodes); the run itself then reports it.
-    """
-    with bomb_warnings_silenced():
-        for split in splits:
-            items = split.discovery.items
-            for index in range(len(items)):
-                path = items.path(index)
-                try:
-                    return path, decode_file(path, settings).array
-                except DecodeError:
-                    if policy.stops:
-                        return None
-    return None
-
-
-def check_stats_match_images(
-    stats: Stats | None,
-    first: tuple[str, np.ndarray] | None,
-    options: PipelineOptions,
-    *,
-    allow_mismatch: bool = False,
-) -> PixelKind | None:
-    """Refuse statistics of another dtype or channel count than the images' (exit 2), and
-    return what every image of the run must then decode to (checked per file by the workers).
-
-    Statistics of 16-bit pixels subtracted from 8-bit ones give numbers on no scale at all, so
-    a dtype mismatch is refused even with ``--allow-stats-mismatch``. A channel mismatch is
-    allowed by it only when the statistics are applied as one global value (``--stats-scope
-    global``, without ZCA), which is defined for any channel count; per-channel statistics of
-    another channel count cannot be applied at all. Without statistics, the first image's
-    dtype is the run's (a later image of another depth is a mix, see ``imgprep.io.bitdepth``).
-    """
-    if stats is None:
-        return PixelKind(first[1].dtype.name) if first is not None else None
-    global_values = options.scope("featurewise") == "global" and not options.zca
-    loose = allow_mismatch and global_values
-    kind = PixelKind(stats.dtype, None if loose else (stats.channels or None), from_stats=True)
-    reason = kind.mismatch(first[1]) if first is not None else None
-    if first is not None and reason is not None:
-        raise InputError(f"{first[0]}: {reason}")
-    return kind
 
 
 def run_transform(
@@ -535,64 +242,10 @@ def run_transform(
     return job.run(options, pipeline, source, progress)
 
 
-def plan_output(
-    splits: Sequence[Split],
-    output: str,
-    *,
-    fmt: str,
-    overwrite: bool,
-    plan: AugmentPlan | None,
-) -> list[dict[str, str]]:
-    """The output rules of ``imgprep.plan`` for this run, before any image is read: the output
-    is none of the inputs, and (a PNG tree) every name it will hold is inside it and unique.
-
-    Returns:
-        For a PNG tree, per split, the tree names of files given one by one; else [].
-    """
-    inputs = [path for split in splits for path in split.discovery.inputs]
-    files = frozenset(
-        rel
-        for split in splits
-        for root, rels in split.discovery.items.segments(0, len(split.discovery.items))
-        if not root
-        for rel in rels
-    )
-    check_output(output, inputs, folder=fmt == "png", overwrite=overwrite, files=files)
-    if fmt != "png":
-        return []
-    augmented = augmented_splits(splits) if plan is not None else set()
-    parts = [
-        (split.name, split.discovery.items, plan.copies if index in augmented and plan else 0)
-        for index, split in enumerate(splits)
-    ]
-    return plan_png_tree(output, parts, overwrite=overwrite)
-
-
 def single_pass_applies(fmt: str, options: PipelineOptions) -> bool:
     """Whether computed statistics come from the writing pass itself (float32 HDF5 holds the
     raw rows exactly) rather than from a separate statistics pass."""
     return fmt == "hdf5" and options.dtype in ("auto", "float32")
-
-
-_NO_TRAIN_FOR_STATS = (
-    f"featurewise statistics must come from the training part: name one split {TRAIN!r} or "
-    "pass --stats"
-)
-_NO_TRAIN_FOR_AUGMENTATION = (
-    f"augmentation applies to the training part only: name one split {TRAIN!r}"
-)
-
-
-def training_split(
-    splits: Sequence[Split], *, missing: str = _NO_TRAIN_FOR_STATS
-) -> tuple[int, str]:
-    """The training part: the single input, or the split named 'train' (else ``missing``)."""
-    if len(splits) == 1 and splits[0].name is None:
-        return 0, "this input"
-    for index, split in enumerate(splits):
-        if split.name == TRAIN:
-            return index, f"the {TRAIN!r} split"
-    raise InputError(missing)
 
 
 @dataclass
@@ -836,15 +489,6 @@ def _float32(images: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndar
     if isinstance(images, np.ndarray):
         return images.astype(np.float32, copy=False)
     return [image.astype(np.float32, copy=False) for image in images]
-
-
-def augmented_splits(splits: Sequence[Split]) -> set[int]:
-    """Which splits are augmented: a single input, or the split named ``train`` only.
-
-    Validation and test data are never augmented, as with Keras users' separate generators.
-    """
-    index, _ = training_split(splits, missing=_NO_TRAIN_FOR_AUGMENTATION)
-    return {index}
 
 
 def _batches(

@@ -153,7 +153,7 @@ def _columns(path: Path) -> dict[str, bytes]:
 def test_cutting_copies_into_tasks_changes_no_byte(runner, tmp_path: Path):
     """Copies are keyed by (seed, split, image, copy): a file's copies cut into ranges (here
     one 64 x 64 float32 file's 120 rows in pieces of 85) give the same rows as whole."""
-    from imgprep.run.transform_pass import task_spans
+    from imgprep.run.tasks import task_spans
 
     rng = np.random.default_rng(5)
     root = tmp_path / "data"

@@ -296,7 +296,8 @@ def test_relative_files_named_one_by_one_keep_their_path(
 def test_the_library_checks_the_output_rules_too(data: Path):
     """run_transform called directly (no command line before it) refuses the same outputs."""
     from imgprep.errors import InputError
-    from imgprep.run.transform_pass import build_splits, run_transform
+    from imgprep.run.transform_pass import run_transform
+    from imgprep.splits import build_splits
     from imgprep.transforms.pipeline import PipelineOptions
 
     splits = build_splits([str(data)], [], None, None)
