@@ -77,6 +77,7 @@ def test_transform_bench_scripts(benches, digits, photos, tmp_path):
     np.testing.assert_allclose(normalized.mean(axis=0), 0, atol=1e-4)
 
 
+@pytest.mark.dask
 def test_dask_bench_driver_cost(benches, digits, tmp_path):
     pytest.importorskip("dask")
     import dask_bench

@@ -33,6 +33,10 @@ from imgprep.errors import DecodeError, InputError
 from imgprep.run.dask import DaskRunner, group_tasks, task_files
 from tests.conftest import make_dataset, write_image
 
+pytestmark = (
+    pytest.mark.dask
+)  # the Dask engine: about half the suite's time (-m 'not dask' skips it)
+
 
 def start_cluster() -> LocalCluster:
     return LocalCluster(

@@ -81,6 +81,7 @@ def test_fit_stats_and_transform_read_urls(tree, memory_tree, tmp_path):
             np.testing.assert_array_equal(b[name][()], a[name][()])
 
 
+@pytest.mark.dask
 def test_file_urls_on_the_dask_engine(tree, tmp_path):
     url = tree.as_uri()
     assert url.startswith("file://")

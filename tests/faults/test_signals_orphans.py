@@ -62,6 +62,7 @@ def _descendants(pid: int) -> list[int]:
 @pytest.mark.skipif(
     not FULL, reason="a local Dask cluster takes seconds to start: IMGPREP_FAULTS_FULL=1"
 )
+@pytest.mark.dask
 def test_dask_local_cluster_workers_die_with_a_killed_main_process(tmp_path):
     """Dask's own guard (its worker processes watch their parent), checked: after ``kill
     -9`` of imgprep nothing of its LocalCluster stays running."""

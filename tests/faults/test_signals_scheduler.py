@@ -21,6 +21,10 @@ from imgprep.errors import ImgprepError
 from imgprep.run.dask import connect
 from tests.faults.signals_support import small_images, start
 
+pytestmark = (
+    pytest.mark.dask
+)  # the Dask engine: about half the suite's time (-m 'not dask' skips it)
+
 HTTP = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi"
 BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 NOISE = np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8).tobytes()
