@@ -179,3 +179,19 @@ def test_absolute_segments_keep_stored_paths_and_open_the_same_files(tmp_path, m
         "s3://bucket/w.png",
         "s3://bucket/root/c/3.png",
     ]
+
+
+def test_the_extension_table_is_pillows_registry_for_the_decoded_formats():
+    """FORMAT_OF_EXTENSION is written out (no Image.init() at import): it must say what
+    Pillow itself registers for the formats imgprep decodes."""
+    from PIL import Image
+
+    from imgprep.io.discover import DECODED_FORMATS, FORMAT_OF_EXTENSION
+
+    Image.init()
+    registered = {
+        extension.lower(): "JPEG" if name == "MPO" else name
+        for extension, name in Image.registered_extensions().items()
+        if ("JPEG" if name == "MPO" else name) in DECODED_FORMATS
+    }
+    assert registered == FORMAT_OF_EXTENSION

@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TextIO, overload
 
-from PIL import Image
-
 from imgprep.errors import InputError
 from imgprep.io.remote import is_url, join_url, list_files, url_exists, url_is_dir
 
@@ -49,18 +47,17 @@ DECODED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 DECODED_FORMATS_TEXT = "PNG, JPEG, BMP, GIF, TIFF, WebP or PPM/PGM/PBM"
 
 
-def _decodable_extensions() -> dict[str, str]:
-    """Every extension Pillow registers for one of ``DECODED_FORMATS``, with its format."""
-    Image.init()
-    extensions = {}
-    for extension, name in Image.registered_extensions().items():
-        plugin = "JPEG" if name == "MPO" else name  # .mpo: opened by the JPEG plugin
-        if plugin in DECODED_FORMATS and plugin in Image.OPEN:
-            extensions[extension.lower()] = plugin
-    return extensions
-
-
-FORMAT_OF_EXTENSION = _decodable_extensions()
+# Every extension Pillow registers for one of ``DECODED_FORMATS``, with the plugin that opens
+# it (.mpo: camera JPEGs, opened by the JPEG plugin). A table, not ``Image.init()`` at import:
+# that loads all of Pillow's plugins (global state, and start-up time) to learn a constant;
+# tests/test_discover.py checks the table against Pillow's own registry.
+FORMAT_OF_EXTENSION = {
+    ".bmp": "BMP", ".gif": "GIF",
+    ".jfif": "JPEG", ".jpe": "JPEG", ".jpeg": "JPEG", ".jpg": "JPEG", ".mpo": "JPEG",
+    ".apng": "PNG", ".png": "PNG",
+    ".pbm": "PPM", ".pfm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".ppm": "PPM",
+    ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
+}  # fmt: skip
 IMAGE_EXTENSIONS = frozenset(FORMAT_OF_EXTENSION)
 
 
