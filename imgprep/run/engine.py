@@ -32,14 +32,9 @@ from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.io.remote import file_stat
 from imgprep.lifetime import die_with_parent
-from imgprep.stats.accumulator import (
-    ExactRun,
-    ImageMoments,
-    MomentAccumulator,
-    batch_moments,
-    is_exact_dtype,
-)
+from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats
+from imgprep.stats.moments import ExactRun, ImageMoments, batch_moments, is_exact_dtype
 
 ON_ERROR_CHOICES = ("stop", "skip")
 _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
