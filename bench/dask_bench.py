@@ -245,10 +245,10 @@ def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
     """Case ``driver cost``: the driver's serial work, per image and per partition."""
     from imgprep.config import DecodeSettings
     from imgprep.io.discover import discover
+    from imgprep.io.stats_io import read_stats
     from imgprep.run.policy import ErrorPolicy
     from imgprep.run.shards import ShardSpec, plan_shards
     from imgprep.run.stats_pass import StatsFold, StatsTask, summarise_batch
-    from imgprep.stats.file import Stats
     from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
     start = time.perf_counter()
@@ -269,7 +269,7 @@ def child_driver_cost(root: Path, stats: Path, out: Path) -> dict[str, Any]:
             folding.add_batch(number * FIT_BATCH, summary)
 
     options = PipelineOptions(rescale=1 / 255, center="featurewise", standardize="featurewise")
-    pipeline = Pipeline(options, Stats.load(str(stats)))
+    pipeline = Pipeline(options, read_stats(str(stats)))
 
     spec = ShardSpec(
         pipeline=pipeline,

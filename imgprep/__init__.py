@@ -2,9 +2,9 @@
 
 Public API::
 
-    from imgprep import Stats, compute_stats, discover, decode_image, DecodeSettings
+    from imgprep import compute_stats, read_stats, write_stats, DecodeSettings
     stats = compute_stats(["data/train"], settings=DecodeSettings(color="grayscale"))
-    stats.save("stats.json"); Stats.load("stats.json").mean  # NumPy arrays
+    write_stats(stats, "stats.json"); read_stats("stats.json").mean  # NumPy arrays
     pipeline = imgprep.Pipeline.from_hdf5("train.h5"); pipeline.apply("new.png")
     imgprep.normalization_args(stats, "torchvision")
 
@@ -35,6 +35,8 @@ _EXPORTS = {
     "normalization_code": ("imgprep.export", "normalization_code"),
     "decode_image": ("imgprep.io.decode", "decode_image"),
     "discover": ("imgprep.io.discover", "discover"),
+    "read_stats": ("imgprep.io.stats_io", "read_stats"),
+    "write_stats": ("imgprep.io.stats_io", "write_stats"),
     "MomentAccumulator": ("imgprep.stats.accumulator", "MomentAccumulator"),
     "Stats": ("imgprep.stats.file", "Stats"),
     "Pipeline": ("imgprep.transforms.pipeline", "Pipeline"),
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from imgprep.export import normalization_args, normalization_code
     from imgprep.io.decode import decode_image
     from imgprep.io.discover import discover
+    from imgprep.io.stats_io import read_stats, write_stats
     from imgprep.run.dask import connect as connect_dask
     from imgprep.run.stats_pass import compute_stats
     from imgprep.stats.accumulator import MomentAccumulator
@@ -94,4 +97,6 @@ __all__ = [
     "normalization_args",
     "normalization_code",
     "parse_size",
+    "read_stats",
+    "write_stats",
 ]

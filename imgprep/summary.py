@@ -18,15 +18,11 @@ from typing import Any
 import numpy as np
 
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.formats.hdf5_read import MAX_ATTRIBUTE_BYTES, MAX_JSON_DEPTH, json_depth
-from imgprep.stats.accumulator import (
-    ExactRun,
-    ImageMoments,
-    MomentAccumulator,
-    batch_moments,
-    is_exact_dtype,
-)
+from imgprep.io.formats.hdf5_read import MAX_ATTRIBUTE_BYTES
+from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats, channel_names
+from imgprep.stats.moments import ExactRun, ImageMoments, batch_moments, is_exact_dtype
+from imgprep.values import MAX_JSON_DEPTH, json_depth
 
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".he5")
 DEFAULT_CHUNK_BYTES = 64 << 20
@@ -51,7 +47,6 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; statistics under the same keys as the stats file."""
-        channel = self.accumulator.channel_stats()
         data: dict[str, Any] = {
             "source": self.source,
             "kind": self.kind,
@@ -60,11 +55,7 @@ class Summary:
             "channel_names": channel_names(self.accumulator.channels or 0),
             "dtype": self.dtype,
             "image_shape": self.shape,
-            "mean": channel["mean"].tolist(),
-            "std": channel["std"].tolist(),
-            "min": [_plain(v) for v in channel["min"].tolist()],
-            "max": [_plain(v) for v in channel["max"].tolist()],
-            "global": {k: _plain(v) for k, v in self.accumulator.global_stats().items()},
+            **self.accumulator.summary(),  # mean, std, min, max, global
         }
         if self.kind == "hdf5":
             data["dataset"] = self.dataset
@@ -366,12 +357,6 @@ def _attribute(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | list | dict):
         return value
     return repr(value)  # complex, datetime...: shown, since JSON has no such value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
 
 
 def shapes_text(shape: Sequence[int] | None) -> str:

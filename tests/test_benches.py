@@ -84,6 +84,6 @@ def test_dask_bench_driver_cost(benches, digits, tmp_path):
 
     root, _ = digits
     stats = tmp_path / "stats.json"
-    imgprep.compute_stats([str(root)]).save(str(stats))
+    imgprep.write_stats(imgprep.compute_stats([str(root)]), str(stats))
     result = dask_bench.child_driver_cost(root, stats, tmp_path)
     assert result["images"] == 10 and result["plan_s"] >= 0

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from imgprep.cli import main
 from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import write_image
-from tests.test_zca import correlated_images, textbook_zca
+from tests.stats.test_zca import correlated_images, textbook_zca
 
 
 @pytest.fixture

@@ -152,7 +152,7 @@ def test_bad_arguments_are_input_errors(dataset):
         compute_stats([str(root)], workers=0)
 
 
-def test_ordered_map_keeps_task_order_with_workers():
+def test_local_runner_keeps_task_order_with_workers():
     assert list(LocalRunner(2).map_batches(abs, [-3, 1, -2, 5, -8], window=2)) == [3, 1, 2, 5, 8]
 
 

@@ -260,7 +260,7 @@ def test_an_unreadable_zca_sidecar_is_not_blamed_on_the_output(
     def denied(path: str) -> str:
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr("imgprep.stats.zca._stream_sha256", denied)
+    monkeypatch.setattr("imgprep.io.zca_sidecar._stream_sha256", denied)
     out = tmp_path / "t.h5"
     args = ["transform", str(root), "-q", "--size", "4x4", "--zca", "--stats", str(stats)]
     result = runner.invoke(main, [*args, "-o", str(out)])

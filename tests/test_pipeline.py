@@ -148,6 +148,7 @@ def _identity_sidecar() -> ZcaWhiten:
     """A real sidecar for 9 x 7 x 3 images: zero mean, W = 2 I (so the step is checkable)."""
     import tempfile
 
+    from imgprep.io.zca_sidecar import write_sidecar
     from imgprep.stats.zca import ZcaFit
 
     dimension = 9 * 7 * 3
@@ -162,7 +163,8 @@ def _identity_sidecar() -> ZcaWhiten:
         True,
     )
     path = os.path.join(tempfile.mkdtemp(prefix="imgprep-test-zca-"), "s.zca.npz")
-    return ZcaWhiten(sidecar=path, sha256=fit.save(path), zca_epsilon=1e-6, dimension=dimension)
+    sha256 = write_sidecar(fit, path)
+    return ZcaWhiten(sidecar=path, sha256=sha256, zca_epsilon=1e-6, dimension=dimension)
 
 
 STEPS = [
@@ -246,6 +248,7 @@ def test_parse_rescale():
 
 
 def test_from_stats_uses_the_files_space(tmp_path: Path, images):
+    from imgprep.io.stats_io import write_stats
     from imgprep.run.stats_pass import compute_stats
 
     for i, image in enumerate(images):
@@ -253,7 +256,7 @@ def test_from_stats_uses_the_files_space(tmp_path: Path, images):
     settings = DecodeSettings(color="grayscale", size=(4, 3))
     stats = compute_stats([str(tmp_path)], settings=settings)
     path = tmp_path / "s.json"
-    stats.save(str(path))
+    write_stats(stats, str(path))
     pipeline = Pipeline.from_stats(str(path), rescale=1 / 255)
     assert pipeline.decode == settings
     out = np.stack([pipeline.apply(str(tmp_path / f"{i}.png")) for i in range(len(images))])

@@ -13,10 +13,10 @@ from imgprep.examples import example_path
 from imgprep.io.atomic import OutputError
 from imgprep.io.decode import decode_image
 from imgprep.io.discover import discover
+from imgprep.io.stats_io import read_stats, write_stats
 from imgprep.run.stats_pass import compute_stats
 from imgprep.run.transform_pass import run_transform
 from imgprep.splits import build_splits
-from imgprep.stats.file import Stats
 from imgprep.summary import summarize_hdf5
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
@@ -65,7 +65,7 @@ def _run_demo(out: str) -> None:
     click.echo(f"1. fit-stats on the bundled MNIST digits ({mnist})")
     stats = compute_stats([mnist])
     stats_path = os.path.join(out, "mnist-stats.json")
-    stats.save(stats_path)
+    write_stats(stats, stats_path)
     click.echo(f"   {stats.images} images, {stats.pixels} pixels, written to {stats_path}")
     click.echo(f"   mean {stats.global_mean!r}  std {stats.global_std!r}")
 
@@ -92,15 +92,15 @@ def _run_demo(out: str) -> None:
     settings = DecodeSettings(color="rgb", size=(64, 64), resize_mode="fill")
     photo_stats = compute_stats([photos], settings=settings, workers=2)
     photo_path = os.path.join(out, "photos-stats.json")
-    photo_stats.save(photo_path)
+    write_stats(photo_stats, photo_path)
     for name, mean, std in zip("RGB", photo_stats.mean, photo_stats.std, strict=True):
         click.echo(f"   {name}: mean {mean:.6f}  std {std:.6f}")
     click.echo(f"   written to {photo_path}")
 
     click.echo("4. the same statistics reloaded from the file, as a training script would")
-    reloaded = Stats.load(photo_path)
-    click.echo(f"   Stats.load(...).mean = {np.array2string(reloaded.mean, precision=6)}")
-    click.echo(f"   Stats.load(...).std  = {np.array2string(reloaded.std, precision=6)}")
+    reloaded = read_stats(photo_path)
+    click.echo(f"   read_stats(...).mean = {np.array2string(reloaded.mean, precision=6)}")
+    click.echo(f"   read_stats(...).std  = {np.array2string(reloaded.std, precision=6)}")
 
     click.echo(
         "5. transform: digits split 80/20 (seed 0), standardized with the train part's stats; "

@@ -8,7 +8,7 @@ import click
 
 from imgprep.errors import EXIT_CODES_HELP
 from imgprep.export import FRAMEWORKS, normalization_args, normalization_code
-from imgprep.stats.file import Stats
+from imgprep.io.stats_io import read_stats
 
 
 @click.command("export-stats", epilog=EXIT_CODES_HELP)
@@ -36,7 +36,7 @@ def export_stats(stats_file: str, frameworks: str, stats_scope: str, as_json: bo
     0-1 (after ToTensor / with max_pixel_value), Keras' Normalization on raw 0-255 pixels
     with variance = std squared.
     """
-    stats = Stats.load(stats_file)
+    stats = read_stats(stats_file)
     chosen = FRAMEWORKS if frameworks == "all" else (frameworks,)
     if as_json:
         args = {name: normalization_args(stats, name, scope=stats_scope) for name in chosen}

@@ -26,11 +26,14 @@ from imgprep.cli.common import (
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import check_writable
 from imgprep.io.discover import Discovery, discover
+from imgprep.io.stats_io import read_stats_files, write_stats
+from imgprep.io.zca_sidecar import zca_sidecar_path
 from imgprep.plan import check_output
 from imgprep.run.runner import as_runner
 from imgprep.run.stats_pass import compute_stats
-from imgprep.stats.file import Stats, load_distinct
-from imgprep.stats.zca import KERAS_ZCA_EPSILON, ZcaFit, compute_zca, zca_sidecar_path
+from imgprep.run.zca_pass import compute_zca
+from imgprep.stats.file import Stats
+from imgprep.stats.zca import KERAS_ZCA_EPSILON, ZcaFit
 
 
 @click.command(
@@ -104,7 +107,7 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
         with workers_from(ctx, params) as workers:
             stats, fit = _fit(found, params, workers)
     if output:
-        stats.save(output, zca=fit)  # with --zca, the pair is written as one
+        write_stats(stats, output, zca=fit)  # with --zca, the pair is written as one
         if fit is not None:
             log(f"fit-stats: ZCA whitening ({fit.count} images, D={len(fit.mean)}) written to "
                 f"{zca_sidecar_path(output)}", quiet=params["quiet"])  # fmt: skip
@@ -181,7 +184,7 @@ def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
     files = list(params["inputs"])
     if len(files) < 2:
         raise click.UsageError("--merge needs at least two stats files")
-    parts = load_distinct(files)
+    parts = read_stats_files(files)
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.merge(part)

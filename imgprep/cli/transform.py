@@ -28,6 +28,7 @@ from imgprep.config import load_config
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import atomic_path, check_writable
 from imgprep.io.formats.writers import COMPRESSIONS
+from imgprep.io.stats_io import read_stats
 from imgprep.plan import check_output
 from imgprep.preview import preview_sheet
 from imgprep.run.checks import plan_output
@@ -47,7 +48,6 @@ from imgprep.splits import (
     parse_split_spec,
     training_split,
 )
-from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import (
     KERAS_EPSILON,
     NORMALIZE_MODES,
@@ -344,7 +344,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
     workers = worker_count(params["workers"])
     for note in dict.fromkeys(note for split in splits for note in split.discovery.notes):
         log(f"note: {note}", quiet=quiet)
-    given_stats = Stats.load(params["stats_path"]) if params["stats_path"] else None
+    given_stats = read_stats(params["stats_path"]) if params["stats_path"] else None
     params["workers"] = workers
     if given_stats is not None and not options.needs_stats:
         log("transform: --stats given but no featurewise or --zca step uses it", quiet=quiet)

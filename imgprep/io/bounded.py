@@ -26,6 +26,7 @@ import stat
 from typing import BinaryIO
 
 from imgprep.errors import ImgprepError, InputError
+from imgprep.values import is_bare_name
 
 STATS_LIMIT = 256 << 20  # bytes of a stats JSON file
 CONFIG_LIMIT = 1 << 20  # bytes of a TOML config file
@@ -127,18 +128,6 @@ def read_regular_file(path: str, *, limit: int, what: str) -> bytes:
             raise ImgprepError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
     _check_size(os.fspath(path), total, limit, what)
     return b"".join(blocks)
-
-
-def is_bare_name(name: str) -> bool:
-    """A plain file name: no folder part, not ``.`` or ``..``, not absolute, no NUL."""
-    separators = {"/", os.sep, *([os.altsep] if os.altsep else [])}
-    return (
-        bool(name)
-        and name not in (".", "..")
-        and "\0" not in name
-        and not any(sep in name for sep in separators)
-        and not os.path.isabs(name)
-    )
 
 
 def path_beside(naming_file: str, name: object, *, what: str) -> str:

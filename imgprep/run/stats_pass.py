@@ -22,14 +22,9 @@ from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
 from imgprep.io.remote import file_stat
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.runner import Runner, as_runner
-from imgprep.stats.accumulator import (
-    ExactRun,
-    ImageMoments,
-    MomentAccumulator,
-    batch_moments,
-    is_exact_dtype,
-)
+from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats
+from imgprep.stats.moments import ExactRun, ImageMoments, batch_moments, is_exact_dtype
 
 DEFAULT_BATCH_SIZE = 256  # files per task on a Dask cluster (partitions group them)
 MIN_AUTO_BATCH, MAX_AUTO_BATCH, TASKS_PER_WORKER = 16, 1024, 8

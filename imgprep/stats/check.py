@@ -18,14 +18,13 @@ readers see those, imgprep applies the accumulators); a ZCA sidecar named with a
 an absolute path (a sidecar is always looked up beside the file that names it), or a ZCA
 shape other than the statistics' image shape.
 
-Hostile JSON is refused too: nesting deeper than the parser's recursion limit (``json``
-raises ``RecursionError``), and integers longer than Python's int-string limit (4,300
-digits), which ``parse_json`` turns into a marker so that the message can name the key.
+Hostile JSON is refused too: free-form parts nested deeper than ``MAX_JSON_DEPTH``, and
+integers longer than Python's int-string limit (4,300 digits), which the stats file's parser
+keeps as ``HugeInteger`` markers (``imgprep.values``) so that the message can name the key.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any, NoReturn
@@ -33,57 +32,16 @@ from typing import Any, NoReturn
 import numpy as np
 
 from imgprep.errors import StatsFileError
-from imgprep.io.bounded import is_bare_name
+from imgprep.values import MAX_JSON_DEPTH, HugeInteger, is_bare_name, shown
 
 REL_TOLERANCE = 1e-9  # rounding allowed between derived numbers (float64 gives ~1e-16)
-MAX_DEPTH = 32  # nesting accepted in the free-form parts (provenance and zca extras)
 MAX_COUNT = 2**63 - 1  # pixels per channel: what a 64-bit count holds
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class HugeInteger:
-    """An integer literal longer than Python converts (kept so the message names its key)."""
-
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
-
-    def __repr__(self) -> str:
-        return f"an integer of {self.digits:,} digits"
-
-
-def _parse_int(text: str) -> int | HugeInteger:
-    try:
-        return int(text)
-    except ValueError:  # longer than sys.get_int_max_str_digits()
-        return HugeInteger(len(text.lstrip("-")))
-
-
-def parse_json(raw: bytes | str, *, source: str) -> Any:
-    """The JSON value of a stats file's bytes; one ``StatsFileError`` if it is not JSON.
-
-    Huge integers become ``HugeInteger`` (refused by ``check_document`` with their key).
-    """
-    if isinstance(raw, bytes):
-        if raw.startswith(HDF5_SIGNATURE):
-            raise StatsFileError(
-                f"{source}: an HDF5 file, not an imgprep stats file (the JSON that "
-                "fit-stats -o writes)"
-            )
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise StatsFileError(
-                f"{source}: not an imgprep stats file (not UTF-8 text: byte "
-                f"0x{exc.object[exc.start]:02x} at offset {exc.start})"
-            ) from None
-    try:
-        return json.loads(raw, parse_int=_parse_int)
-    except RecursionError:
-        reason = "JSON nested too deeply"
-        raise StatsFileError(f"{source}: not an imgprep stats file ({reason})") from None
-    except json.JSONDecodeError as exc:
-        raise StatsFileError(f"{source}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+def _show(value: Any) -> str:
+    """A wrong value in a stats check's message (after its key: 40 characters at most)."""
+    return shown(value, width=40, kinds=True)
 
 
 class _Checker:
@@ -165,8 +123,8 @@ class _Checker:
         pending = [(value, key, 0)]
         while pending:
             item, path, depth = pending.pop()
-            if depth > MAX_DEPTH:
-                self.fail(path, f"nested deeper than {MAX_DEPTH} levels")
+            if depth > MAX_JSON_DEPTH:
+                self.fail(path, f"nested deeper than {MAX_JSON_DEPTH} levels")
             self.refuse_huge(item, path)
             if isinstance(item, float) and not math.isfinite(item):
                 self.fail(path, f"not a finite number ({item})")
@@ -174,20 +132,6 @@ class _Checker:
                 pending.extend((v, f"{path}.{k}", depth + 1) for k, v in item.items())
             elif isinstance(item, list):
                 pending.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
-
-
-def _show(value: Any) -> str:
-    """A short description of a wrong value for messages."""
-    if isinstance(value, HugeInteger):
-        return repr(value)
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_document(data: dict[str, Any], *, source: str) -> None:

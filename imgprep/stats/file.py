@@ -1,5 +1,9 @@
 """The stats file: a versioned JSON document that later runs and the Python API apply.
 
+This module is the document and its numbers only: ``Stats`` <-> dict <-> JSON text, checked
+(``imgprep.stats.check``) and merged. Files are read and written by ``imgprep.io.stats_io``
+(``read_stats``, ``write_stats``: bounded reads, atomic writes, the ZCA sidecar pair).
+
 Layout (format version 1; keys in this order)::
 
     {
@@ -37,33 +41,22 @@ INPUT_EXAMPLES (5)]}``, so the file stays small and ``inspect`` short. Both form
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from imgprep import __version__, interrupts
+from imgprep import __version__
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
-from imgprep.io.atomic import (
-    OutputError,
-    atomic_path,
-    create_temporary_file,
-    is_special,
-    resolve_target,
-    write_failure,
-    write_text_atomic,
-)
-from imgprep.io.bounded import STATS_LIMIT, read_regular_file
-from imgprep.stats.accumulator import FORMAT_NAME, FORMAT_VERSION, MomentAccumulator
-from imgprep.stats.check import check_document, check_summary, parse_json
+from imgprep.stats.accumulator import MomentAccumulator
+from imgprep.stats.check import check_document, check_summary
+from imgprep.values import parse_int
 
-if TYPE_CHECKING:
-    from imgprep.stats.zca import ZcaFit
-
+FORMAT_NAME = "imgprep-stats"
+FORMAT_VERSION = 1
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 INPUTS_LISTED = 20  # more inputs are written as a count and a few examples
 INPUT_EXAMPLES = 5
 CHANNEL_NAMES = {1: ["L"], 2: ["L", "A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}
@@ -76,10 +69,12 @@ def channel_names(channels: int) -> list[str]:
 
 @dataclass
 class Stats:
-    """Statistics of a dataset in one pre-processing space, loadable and mergeable.
+    """Statistics of a dataset in one pre-processing space, serialisable and mergeable.
 
     The per-channel values are NumPy float64 arrays: ``stats.mean``, ``stats.std``,
     ``stats.min``, ``stats.max``; the whole-image ones are ``stats.global_mean`` etc.
+    ``source_path`` is the file it was read from (``read_stats``), beside which the ZCA
+    sidecar it names is looked up.
     """
 
     accumulator: MomentAccumulator
@@ -143,8 +138,7 @@ class Stats:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document described in the module docstring."""
-        channel = self.accumulator.channel_stats()
-        glob = self.accumulator.global_stats()
+        numbers = self.accumulator.summary()
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -156,11 +150,7 @@ class Stats:
             "image_shape": self.image_shape,
             "images": self.images,
             "pixels": self.pixels,
-            "mean": channel["mean"].tolist(),
-            "std": channel["std"].tolist(),
-            "min": [_plain(v) for v in channel["min"].tolist()],
-            "max": [_plain(v) for v in channel["max"].tolist()],
-            "global": {key: _plain(value) for key, value in glob.items()},
+            **numbers,  # mean, std, min, max, global
             "accumulators": self.accumulator.to_dict(),
             "provenance": dict(self.provenance),
             "skipped": list(self.skipped),
@@ -170,44 +160,6 @@ class Stats:
     def to_json(self) -> str:
         """Deterministic JSON text (floats written with full round-trip precision)."""
         return json.dumps(self.to_dict(), indent=2) + "\n"
-
-    def save(self, path: str, *, zca: ZcaFit | None = None) -> None:
-        """Write atomically: a failure leaves no file under ``path``.
-
-        With ``zca``, also its sidecar ``zca_sidecar_path(path)``, recorded in ``self.zca``.
-        The pair is written as one: both under temporary names, then renamed (sidecar
-        first, then the JSON) only once both are complete. A failure removes both
-        temporaries and leaves an earlier pair untouched, whose JSON still matches its
-        sidecar's checksum.
-        """
-        if zca is None:
-            write_text_atomic(path, self.to_json())
-            return
-        from imgprep.stats.zca import zca_sidecar_path
-
-        sidecar = zca_sidecar_path(path)
-        real_sidecar = resolve_target(sidecar)
-        before = self.zca
-        # Shielded as a whole: a signal between the two renames would pair the old JSON
-        # with the new sidecar; it is raised once both are in place (or both removed).
-        with interrupts.shielded(), atomic_path(path) as json_temporary:
-            sidecar_temporary = create_temporary_file(real_sidecar)
-            try:
-                try:
-                    digest = zca.write(sidecar_temporary)
-                except OSError as exc:  # named here: atomic_path would blame the JSON
-                    failure = write_failure(exc)
-                    if failure is None:
-                        raise
-                    raise OutputError(f"cannot write {sidecar}: {failure}") from None
-                self.zca = zca.describe(sidecar, digest)
-                _write_text(json_temporary, self.to_json())
-                os.replace(sidecar_temporary, real_sidecar)  # then atomic_path renames the JSON
-            except BaseException:
-                self.zca = before
-                with contextlib.suppress(OSError):
-                    os.unlink(sidecar_temporary)
-                raise
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<stats>") -> Stats:
@@ -258,18 +210,6 @@ class Stats:
         """Parse the text of a stats file (also an HDF5 output's ``stats`` attribute)."""
         return cls.from_dict(parse_json(raw, source=source), source=source)
 
-    @classmethod
-    def load(cls, path: str) -> Stats:
-        """Read a stats file written by ``imgprep fit-stats`` or ``Stats.save``.
-
-        Only a regular file of at most 256 MiB is read (``imgprep.io.bounded``): a device, a
-        FIFO or a huge file given as a stats file is refused instead of read without end.
-        """
-        raw = read_regular_file(path, limit=STATS_LIMIT, what="stats file")
-        stats = cls.from_json(raw, source=path)
-        stats.source_path = path
-        return stats
-
     def merge(self, other: Stats) -> Stats:
         """Statistics of the union of two disjoint datasets in the same space.
 
@@ -313,47 +253,33 @@ class Stats:
         )
 
 
-def load_distinct(paths: list[str]) -> list[Stats]:
-    """Load stats files to merge, refusing one file given twice (under any name).
-
-    Merging a file with itself would count its images twice, as the same data twice
-    (``Stats.merge``); the same file is recognised by its device and inode, so a second
-    name (``./a.json``, a link) is refused too.
-
-    Raises:
-        InputError: the same file twice; see ``Stats.load`` for the rest.
-    """
-    seen: dict[tuple[int, int], str] = {}
-    for path in paths:
-        try:
-            info = os.stat(path)
-        except (OSError, TypeError, ValueError):
-            continue  # Stats.load says what is wrong with it
-        first = seen.get((info.st_dev, info.st_ino))
-        if first is not None:
-            same = f"{path} is given twice" if first == path else f"{first} and {path} are one file"
-            raise InputError(
-                f"{same}: merging a stats file with itself would count its images twice"
-            )
-        seen[(info.st_dev, info.st_ino)] = path
-    return [Stats.load(path) for path in paths]
-
-
-def _write_text(path: str, text: str) -> None:
-    """UTF-8 text flushed to disk (the body of ``write_text_atomic``, for a pair's JSON)."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        if not is_special(path):
-            os.fsync(handle.fileno())
-
-
 def _sources(provenance: dict[str, Any]) -> list[dict[str, Any]]:
     merged = provenance.get("merged_from")
     return [dict(p) for p in merged] if merged else [dict(provenance)]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+def parse_json(raw: bytes | str, *, source: str) -> Any:
+    """The JSON value of a stats file's bytes; one ``StatsFileError`` if it is not JSON.
+
+    Huge integers become ``HugeInteger`` (refused by ``check_document`` with their key).
+    """
+    if isinstance(raw, bytes):
+        if raw.startswith(HDF5_SIGNATURE):
+            raise StatsFileError(
+                f"{source}: an HDF5 file, not an imgprep stats file (the JSON that "
+                "fit-stats -o writes)"
+            )
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StatsFileError(
+                f"{source}: not an imgprep stats file (not UTF-8 text: byte "
+                f"0x{exc.object[exc.start]:02x} at offset {exc.start})"
+            ) from None
+    try:
+        return json.loads(raw, parse_int=parse_int)
+    except RecursionError:
+        reason = "JSON nested too deeply"
+        raise StatsFileError(f"{source}: not an imgprep stats file ({reason})") from None
+    except json.JSONDecodeError as exc:
+        raise StatsFileError(f"{source}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc

@@ -32,8 +32,10 @@ from imgprep.io.decode import (
     image_to_array,
     replicate_gray,
 )
+from imgprep.io.stats_io import read_stats
 from imgprep.stats.file import Stats
 from imgprep.transforms import functional as F
+from imgprep.values import shown as _shown
 
 NORMALIZE_MODES = ("samplewise", "featurewise")
 STATS_SCOPES = ("channel", "global")
@@ -143,7 +145,7 @@ class ZcaWhiten:
     def _fit(self) -> Any:
         loaded = self.__dict__.get("_loaded")
         if loaded is None:
-            from imgprep.stats.zca import load_sidecar
+            from imgprep.io.zca_sidecar import read_sidecar as load_sidecar
 
             loaded = load_sidecar(self.sidecar, self.sha256, shape=self.shape or None)
             object.__setattr__(self, "_loaded", loaded)
@@ -356,7 +358,7 @@ class Pipeline:
         exactly as the images the statistics describe; by default featurewise centring and
         standardization, as Keras' ``featurewise_center`` + ``featurewise_std_normalization``.
         """
-        loaded = Stats.load(stats) if isinstance(stats, str) else stats
+        loaded = read_stats(stats) if isinstance(stats, str) else stats
         options = PipelineOptions(
             decode=loaded.settings,
             rescale=rescale,
@@ -705,19 +707,11 @@ def _finite(key: str, value: Any) -> float:
     return number
 
 
-def _shown(value: Any) -> str:
-    """``repr`` of a value from a file, cut to a readable length (a 5,000-digit integer)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return f"an integer of {len(str(abs(value)))} digits"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipeline:
     """A Pipeline from a TOML config; ``stats`` (object or path) overrides the config's.
 
     Both files are read bounded (``load_config``: a regular file of at most 1 MiB, its keys'
-    types checked; ``Stats.load``: at most 256 MiB, every number checked).
+    types checked; ``read_stats``: at most 256 MiB, every number checked).
     """
     from imgprep.config import load_config
 
@@ -725,7 +719,7 @@ def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipelin
     source = stats if stats is not None else data.get("stats")
     if source is not None and not isinstance(source, str | os.PathLike | Stats):
         raise InputError(f"stats must be a Stats object or a file path, not {source!r}")
-    loaded = Stats.load(os.fspath(source)) if isinstance(source, str | os.PathLike) else source
+    loaded = read_stats(os.fspath(source)) if isinstance(source, str | os.PathLike) else source
     return Pipeline(options_from_mapping(data), loaded)
 
 

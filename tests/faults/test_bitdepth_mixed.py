@@ -19,7 +19,7 @@ from imgprep.cli import main
 from imgprep.config import DecodeSettings
 from imgprep.io.bitdepth import to_bit_depth
 from imgprep.io.decode import decode_image
-from imgprep.stats.file import Stats
+from imgprep.io.stats_io import read_stats
 from imgprep.transforms.functional import resize
 from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import write_image
@@ -76,7 +76,7 @@ def test_bit_depth_gives_one_scale_in_every_command(runner, tmp_path: Path, mixe
         stats_path = tmp_path / f"s{depth}.json"
         fit = cli(runner, "fit-stats", str(folder), "-o", str(stats_path), "--bit-depth", depth)
         assert fit.exit_code == 0, fit.output
-        stats = Stats.load(str(stats_path))
+        stats = read_stats(str(stats_path))
         assert stats.dtype == dtype.__name__ and stats.settings.bit_depth == int(depth)
         assert stats.mean[0] == pytest.approx(expected.astype(np.float64).mean(), abs=1e-9)
         shown = runner.invoke(main, ["inspect", str(folder), "--bit-depth", depth, "--json"])
@@ -126,7 +126,7 @@ def test_without_bit_depth_a_mix_is_refused_the_same_way_in_both_commands(
     with h5py.File(out) as f:
         np.testing.assert_array_equal(f["images"][:], (a[None] / 255).astype(np.float32))
         assert json.loads(f.attrs["skipped"]) == [{"path": str(odd), "reason": reason}]
-    assert Stats.load(str(tmp_path / "s.json")).skipped == [{"path": str(odd), "reason": reason}]
+    assert read_stats(str(tmp_path / "s.json")).skipped == [{"path": str(odd), "reason": reason}]
 
 
 def test_float_images_are_never_rescaled_implicitly(runner, tmp_path: Path, mixed, rng):

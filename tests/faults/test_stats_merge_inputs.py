@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from imgprep.cli import main
-from imgprep.stats.file import Stats
+from imgprep.io.stats_io import read_stats
 from tests.conftest import write_image
 
 
@@ -73,10 +73,10 @@ def test_many_inputs_are_a_count_and_examples(tmp_path: Path, rng):
     data = json.loads(stats.read_text())
     assert data["inputs"] == {"count": 25, "examples": paths[:5]}
     assert data["provenance"]["files"] == 25 and len(data["provenance"]["files_sha256"]) == 64
-    loaded = Stats.load(str(stats))
+    loaded = read_stats(str(stats))
     assert loaded.input_total == 25 and loaded.inputs == paths[:5]
     assert loaded.to_json() == stats.read_text()  # the summary loads and is written again
-    merged = loaded.merge(Stats.load(str(_few(tmp_path, paths))))
+    merged = loaded.merge(read_stats(str(_few(tmp_path, paths))))
     assert merged.to_dict()["inputs"] == {"count": 27, "examples": paths[:5]}
 
 

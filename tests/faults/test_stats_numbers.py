@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from imgprep.cli import main
 from imgprep.errors import StatsFileError
-from imgprep.stats.file import Stats
+from imgprep.io.stats_io import read_stats
 from tests.conftest import make_dataset
 
 
@@ -96,7 +96,7 @@ def test_bad_numbers_are_refused_with_their_key(good, tmp_path: Path, keys, valu
     _, _, data = good
     path = damaged(tmp_path, data, keys, value)
     with pytest.raises(StatsFileError) as info:
-        Stats.load(str(path))
+        read_stats(str(path))
     text = str(info.value)
     assert text.startswith(f"{path}: {message}"), text
 
@@ -112,7 +112,7 @@ def test_float_statistics_are_checked_too(good, tmp_path: Path):
     path = tmp_path / "float.json"
     path.write_text(json.dumps(copy))
     with pytest.raises(StatsFileError) as info:
-        Stats.load(str(path))
+        read_stats(str(path))
     assert str(info.value) == (
         f"{path}: key accumulators.mean[2]: {acc['mean'][2]} is outside [min, max]"
     )

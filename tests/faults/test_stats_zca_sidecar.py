@@ -148,7 +148,7 @@ def test_a_tampered_sidecar_is_one_line(fitted, tmp_path: Path, change: str):
 def test_the_sidecar_shape_is_checked_against_the_stats_before_loading(fitted, tmp_path: Path):
     """A sidecar consistent in itself but fitted on other images is refused by its header."""
     from imgprep.errors import ImgprepError
-    from imgprep.stats.zca import load_zca
+    from imgprep.io.zca_sidecar import read_zca
 
     _, stats = fitted
     sidecar = tmp_path / "s.zca.npz"
@@ -163,7 +163,7 @@ def test_the_sidecar_shape_is_checked_against_the_stats_before_loading(fitted, t
     description = json.loads(stats.read_text())["zca"]
     description["sha256"] = hashlib.sha256(content).hexdigest()
     with pytest.raises(ImgprepError) as info:
-        load_zca(str(stats), description)
+        read_zca(str(stats), description)
     assert str(info.value) == (
         f"{sidecar}: key 'shape': (8, 8, 1) differs from the statistics' image shape (4, 4, 1)"
     )

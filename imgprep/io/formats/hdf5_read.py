@@ -41,6 +41,7 @@ from PIL import Image
 
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.discover import is_inside
+from imgprep.values import MAX_JSON_DEPTH, json_depth
 
 MAX_SIDE = 65_535
 MAX_CHANNELS = 1024  # multispectral stacks, not only L, LA, RGB, RGBA
@@ -48,7 +49,6 @@ MAX_CHUNK_BYTES = 256 << 20
 MAX_LINK_HOPS = 16  # HDF5's own limit of nested soft links
 MAX_LISTED = 20  # dataset names listed when the one asked for is missing
 MAX_ATTRIBUTE_BYTES = 16 << 20  # imgprep's own attributes are a few KB
-MAX_JSON_DEPTH = 32  # imgprep's pipeline and stats attributes are 4 levels deep
 # Filters HDF5 (and h5py, for lzf) decode without loading a plugin.
 BUILTIN_FILTERS = {
     1: "gzip",
@@ -414,23 +414,6 @@ def check_file(path: str, *, allow_external: bool) -> None:
         for name in image_dataset_names(handle):
             data = find_dataset(handle, path, name, allow_external=allow_external)
             check_dataset(path, name, data, allow_external=allow_external)
-
-
-def json_depth(value: Any) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (iterative: a deep value
-    would overflow Python's stack in a recursive walk, and in ``json.dumps(indent=...)``)."""
-    deepest = 0
-    pending = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, depth)
-            pending.extend((child, depth + 1) for child in _children(node))
-    return deepest
-
-
-def _children(node: dict[str, Any] | list[Any]) -> list[Any]:
-    return list(node.values()) if isinstance(node, dict) else node
 
 
 def read_json_attribute(handle: Any, path: str, key: str) -> Any:

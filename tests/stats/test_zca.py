@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from imgprep.cli import main
 from imgprep.errors import ImgprepError, InputError
-from imgprep.stats.zca import ZcaAccumulator, check_memory, load_zca
+from imgprep.io.zca_sidecar import read_zca
+from imgprep.run.zca_pass import check_memory
+from imgprep.stats.zca import ZcaAccumulator
 from tests.conftest import write_image
 
 
@@ -50,7 +52,7 @@ def test_whitening_matrix_equals_textbook_zca(zca_dataset, tmp_path: Path):
     described = json.loads(out.read_text())["zca"]
     assert described["file"] == "s.zca.npz" and described["dimension"] == 48
     assert described["zca_epsilon"] == 1e-5 and described["exact"] is True
-    fitted = load_zca(str(out), described)
+    fitted = read_zca(str(out), described)
     mean, whitening = textbook_zca(images, 1e-5, 1 / 255)
     np.testing.assert_allclose(fitted.mean, mean, rtol=1e-12)
     np.testing.assert_allclose(
@@ -109,7 +111,7 @@ def test_a_tampered_sidecar_is_refused(zca_dataset, tmp_path: Path):
     sidecar = tmp_path / "s.zca.npz"
     sidecar.write_bytes(sidecar.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ImgprepError, match="checksum differs"):
-        load_zca(str(out), json.loads(out.read_text())["zca"])
+        read_zca(str(out), json.loads(out.read_text())["zca"])
 
 
 def test_merge_with_zca_is_a_usage_error(zca_dataset, tmp_path: Path):
@@ -136,13 +138,13 @@ def test_float_images_give_the_same_matrix_for_any_workers(tmp_path: Path, monke
 
     from imgprep.config import DecodeSettings
     from imgprep.io.discover import discover
-    from imgprep.stats.zca import compute_zca
+    from imgprep.run.zca_pass import compute_zca
 
     rng = np.random.default_rng(5)
     for index in range(40):
         image = (rng.random((3, 3)) * 10.0 ** rng.integers(-3, 4)).astype(np.float32)
         Image.fromarray(image, "F").save(tmp_path / f"{index:02d}.tif")
-    monkeypatch.setattr("imgprep.stats.zca.SHARE_IMAGES", 7)
+    monkeypatch.setattr("imgprep.run.zca_pass.SHARE_IMAGES", 7)
     items = discover([str(tmp_path)]).items
     fits = [
         compute_zca(items, DecodeSettings(), (3, 3, 1), workers=workers).fit().whitening.tobytes()

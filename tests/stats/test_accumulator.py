@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imgprep.errors import ImgprepError
-from imgprep.stats.accumulator import MomentAccumulator, chan_merge, image_moments
+from imgprep.stats.accumulator import MomentAccumulator, chan_merge
+from imgprep.stats.moments import image_moments
 from tests.conftest import reference_stats
 
 RTOL = 1e-10
@@ -175,7 +176,7 @@ def test_an_exact_run_holds_no_large_image_after_adding_it(rng):
     """
     import weakref
 
-    from imgprep.stats.accumulator import ExactRun
+    from imgprep.stats.moments import ExactRun
 
     large = rng.integers(0, 256, (1200, 1200, 3), dtype=np.uint8)  # 4.3M values
     small = [rng.integers(0, 256, (28, 28, 3), dtype=np.uint8) for _ in range(3)]

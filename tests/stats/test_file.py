@@ -11,6 +11,7 @@ import pytest
 import imgprep
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
+from imgprep.io.stats_io import read_stats
 from imgprep.run.stats_pass import compute_stats
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats
@@ -20,7 +21,7 @@ from tests.conftest import make_dataset, reference_stats
 def test_file_has_the_documented_keys_and_loads_as_numpy(dataset, tmp_path: Path):
     root, arrays = dataset
     path = tmp_path / "stats.json"
-    compute_stats([str(root)]).save(str(path))
+    imgprep.write_stats(compute_stats([str(root)]), str(path))
     data = json.loads(path.read_text())
     assert list(data) == [
         "format", "format_version", "imgprep_version", "inputs", "preprocessing",
@@ -33,7 +34,7 @@ def test_file_has_the_documented_keys_and_loads_as_numpy(dataset, tmp_path: Path
     assert data["channel_names"] == ["R", "G", "B"]
     assert data["pixels"] == 10 * 12 * 10
     assert set(data["global"]) == {"count", "mean", "std", "min", "max"}
-    loaded = imgprep.Stats.load(str(path))
+    loaded = imgprep.read_stats(str(path))
     ref = reference_stats(list(arrays.values()))
     assert isinstance(loaded.mean, np.ndarray) and loaded.mean.dtype == np.float64
     np.testing.assert_allclose(loaded.mean, ref["mean"], rtol=1e-12)
@@ -95,13 +96,13 @@ def test_bad_stats_files_are_named(tmp_path: Path, content: str, message: str):
     path = tmp_path / "s.json"
     path.write_text(content)
     with pytest.raises(StatsFileError, match=message) as info:
-        Stats.load(str(path))
+        read_stats(str(path))
     assert str(path) in str(info.value)
 
 
 def test_missing_stats_file_is_an_input_error(tmp_path: Path):
     with pytest.raises(InputError, match="stats file not found"):
-        Stats.load(str(tmp_path / "none.json"))
+        read_stats(str(tmp_path / "none.json"))
 
 
 def test_decode_settings_round_trip_and_validation():
@@ -155,5 +156,5 @@ def test_damaged_stats_files_are_one_clear_error(dataset, tmp_path: Path, keys, 
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
     with pytest.raises(StatsFileError, match=message) as info:
-        Stats.load(str(path))
+        read_stats(str(path))
     assert str(info.value).startswith(str(path))
