@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from imgprep.errors import InputError
-from imgprep.io.bitdepth import BIT_DEPTHS
 
 COLOR_MODES = ("keep", "grayscale", "rgb", "rgba")
 RESIZE_MODES = ("stretch", "fit", "fill")
 RESAMPLE_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos", "box")
 EXIF_MODES = ("apply", "ignore")
+BIT_DEPTHS = (8, 16)  # --bit-depth: what integer images are scaled to (imgprep.io.bitdepth)
 
 MAX_OUTPUT_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, for outputs too
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BIT_DEPTHS = (8, 16)
 _DTYPE_OF_DEPTH = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16)}
 
 
