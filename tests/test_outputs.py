@@ -181,9 +181,9 @@ class FullFile:
 
 def test_a_full_disk_while_rows_are_held_is_one_line(runner, dataset, tmp_path, monkeypatch):
     """The scratch file of held rows fills the disk (numpy's tofile would lose the errno)."""
-    from imgprep.io.formats import writers
+    from imgprep.io.formats import hdf5
 
-    monkeypatch.setattr(writers, "open", FullFile, raising=False)
+    monkeypatch.setattr(hdf5, "open", FullFile, raising=False)
     root, _ = dataset
     out = tmp_path / "out"
     out.mkdir()
@@ -280,14 +280,14 @@ def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
     out.mkdir()
     script = (
         "import sys, time\n"
-        "from imgprep.io.formats import writers\n"
-        "release = writers.Hdf5Writer.release_images\n"
+        "from imgprep.io.formats.hdf5 import Hdf5Writer\n"
+        "release = Hdf5Writer.release_images\n"
         "def slow(self, transform):\n"
         "    print('holding', flush=True)\n"
         "    for _ in range(600):\n"
         "        time.sleep(0.05)\n"
         "    release(self, transform)\n"
-        "writers.Hdf5Writer.release_images = slow\n"
+        "Hdf5Writer.release_images = slow\n"
         "from imgprep.cli import main\n"
         "main(sys.argv[1:])\n"
     )
@@ -310,16 +310,16 @@ def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
 def test_a_filling_disk_stops_before_hdf5_fails(runner, dataset, tmp_path, monkeypatch, options):
     """Each HDF5 write is checked against the free space (with a reserve for the close), so
     a filling disk ends the run while the file can still be closed and deleted in process."""
-    from imgprep.io.formats import writers
+    from imgprep.io.formats import hdf5_space
 
     real = os.statvfs
 
     class Nearly:
         def __init__(self, info: os.statvfs_result) -> None:
             self.f_frsize = info.f_frsize
-            self.f_bavail = (writers.METADATA_RESERVE + 1000) // info.f_frsize
+            self.f_bavail = (hdf5_space.METADATA_RESERVE + 1000) // info.f_frsize
 
-    monkeypatch.setattr(writers.os, "statvfs", lambda path: Nearly(real(path)))
+    monkeypatch.setattr(hdf5_space.os, "statvfs", lambda path: Nearly(real(path)))
     root, _ = dataset
     out = tmp_path / "out"
     out.mkdir()
