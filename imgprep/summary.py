@@ -1,7 +1,7 @@
 """What ``imgprep inspect`` reports, and the expectations it can check for CI.
 
 An image file or a directory goes through the same streaming engine as fit-stats. An HDF5
-dataset is first checked (``imgprep.io.formats.hdf5_read``), then read in blocks of at most
+dataset is first checked (``imgprep.io.formats.hdf5_reader``), then read in blocks of at most
 ``chunk_bytes`` of stored values, so memory stays bounded whatever the file (see
 ``summarize_hdf5``); rows are folded in order, so the numbers do not depend on the block
 size.
@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.formats.hdf5_read import MAX_ATTRIBUTE_BYTES
+from imgprep.io.formats.hdf5_reader import MAX_ATTRIBUTE_BYTES
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats, channel_names
 from imgprep.stats.moments import ExactRun, ImageMoments, batch_moments, is_exact_dtype
 from imgprep.values import MAX_JSON_DEPTH, json_depth
 
-HDF5_EXTENSIONS = (".h5", ".hdf5", ".he5")
 DEFAULT_CHUNK_BYTES = 64 << 20
 _FLOAT_VALUES = 1 << 22  # values per moments call: bounds the float64 working copies
 _MAX_ROWS = 1 << 16  # rows per moments call: bounds the per-row objects of one-value rows
@@ -80,18 +79,6 @@ def summary_from_stats(stats: Stats, *, source: str, kind: str, shape: list[int]
     )
 
 
-def is_hdf5_path(path: str) -> bool:
-    """HDF5 by extension, or by signature for other file names."""
-    if path.lower().endswith(HDF5_EXTENSIONS):
-        return True
-    try:
-        import h5py
-
-        return h5py.is_hdf5(path)
-    except (OSError, ValueError):
-        return False
-
-
 def summarize_hdf5(
     path: str,
     *,
@@ -103,7 +90,7 @@ def summarize_hdf5(
     """Statistics of an HDF5 dataset, rows = images, last axis = channels when 4-D.
 
     An (N, H, W, C) dataset has C channels; (N, H, W) and (N,) have one. The file is first
-    checked by ``imgprep.io.formats.hdf5_read`` (what it may point at, the shape it may have: a
+    checked by ``imgprep.io.formats.hdf5_reader`` (what it may point at, the shape it may have: a
     hostile file is refused from its metadata alone, before a value is read), then read in
     blocks of at most ``chunk_bytes`` (default ``DEFAULT_CHUNK_BYTES``, 64 MiB) of stored
     values: whole rows when a row fits, otherwise each row in parts of whole image lines.
@@ -112,7 +99,7 @@ def summarize_hdf5(
     (the block plus the histogram counting of ``stats.ExactRun``, at most ~4M values at a
     time), about 3x for float rows of up to ~4M values and up to 8x for float rows close
     to the block (each float row is computed whole in float64, two-pass, as for any float
-    image), plus one HDF5 chunk (at most ``hdf5_read.MAX_CHUNK_BYTES``).
+    image), plus one HDF5 chunk (at most ``hdf5_storage.MAX_CHUNK_BYTES``).
 
     Numbers: rows that fit in the block are folded exactly as before (bit for bit, whatever
     the block); the parts of a split 8/16-bit row sum exactly; the parts of a split row of
@@ -121,10 +108,10 @@ def summarize_hdf5(
 
     Raises:
         InputError: the file cannot be opened or has no such dataset (lists what it has).
-        ImgprepError: the file breaks a rule of ``imgprep.io.formats.hdf5_read``, or a block cannot
-            be read (a corrupt chunk).
+        ImgprepError: the file breaks a rule of ``imgprep.io.formats.hdf5_reader``, or a block
+            cannot be read (a corrupt chunk).
     """
-    from imgprep.io.formats.hdf5_read import check_dataset, find_dataset, open_hdf5
+    from imgprep.io.formats.hdf5_reader import check_dataset, find_dataset, open_hdf5
 
     block_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     with open_hdf5(path) as handle:

@@ -304,7 +304,7 @@ def test_rows_held_for_statistics_leave_no_scratch_file(
     if failure == "bad file":
         (root / "c" / "zz.png").write_bytes(b"")  # the last file: every other row is held
     if failure == "interrupt":
-        from imgprep.io.formats.writers import Hdf5Writer
+        from imgprep.io.formats.hdf5 import Hdf5Writer
 
         def interrupted(self, transform):
             assert [name for name in listing(out_dir) if name.endswith(".rows")]

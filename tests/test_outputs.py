@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -109,54 +107,9 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_json_and_png(
     assert os.listdir(out) == []
 
 
-NO_SPACE = "OSError(28, 'Driver write request failed (file write failed: errno = 28)')"
-
-
-def _with_h5py_failing(
-    method: str, args: list[str], error: str = NO_SPACE
-) -> subprocess.CompletedProcess[str]:
-    """The CLI in a process of its own, with ``h5py.<method>`` raising ``error`` as on a full
-    disk: HDF5 cannot close such a file any more, so the command exits at once after its line."""
-    script = (
-        "import sys, h5py\n"
-        "def no_space(*args, **kwargs):\n"
-        f"    raise {error}\n"
-        f"h5py.{method} = no_space\n"
-        "from imgprep.cli import main\n"
-        "main(sys.argv[1:])\n"
-    )
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        [],  # rows written as they come
-        ["--rescale", "1/255", "--center", "featurewise", "--standardize", "featurewise"],
-    ],  # rows held until the statistics are known, then written
-)
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_full_disk_under_hdf5_is_one_line_and_leaves_nothing(
-    dataset, tmp_path: Path, options, workers
-):
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    target = out / "t.h5"
-    args = ["transform", str(root), "-q", "-o", str(target), *options, "-j", workers]
-    done = _with_h5py_failing("Dataset.__setitem__", args)
-    assert done.returncode == 1
-    assert done.stderr == f"Error: cannot write {target}: No space left on device\n"
-    assert done.stdout == ""
-    assert os.listdir(out) == []
-
-
 def _only_one_line(result, target: Path) -> None:
     assert result.exit_code == 1, result.output
     assert result.stderr == f"Error: cannot write {target}: No space left on device\n"
-
-
-FEATUREWISE = ["--rescale", "1/255", "--center", "featurewise", "--standardize", "featurewise"]
 
 
 class FullFile:
@@ -177,66 +130,6 @@ class FullFile:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.handle, name)
-
-
-def test_a_full_disk_while_rows_are_held_is_one_line(runner, dataset, tmp_path, monkeypatch):
-    """The scratch file of held rows fills the disk (numpy's tofile would lose the errno)."""
-    from imgprep.io.formats import writers
-
-    monkeypatch.setattr(writers, "open", FullFile, raising=False)
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    result = runner.invoke(
-        main, ["transform", str(root), "-q", "-o", str(out / "t.h5"), *FEATUREWISE]
-    )
-    _only_one_line(result, out / "t.h5")
-    assert os.listdir(out) == []
-
-
-def test_a_full_disk_at_the_final_close_is_one_line(dataset, tmp_path):
-    """h5py reports a failed flush at close as a RuntimeError whose message holds the errno."""
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    target = out / "t.h5"
-    error = 'RuntimeError("Can\'t close dataset (file write failed: errno = 28, ...)")'
-    args = ["transform", str(root), "-q", "-o", str(target)]
-    done = _with_h5py_failing("File.close", args, error)
-    assert done.returncode == 1
-    assert done.stderr == f"Error: cannot write {target}: No space left on device\n"
-    assert os.listdir(out) == []
-
-
-def test_a_full_disk_between_splits_is_one_line(dataset, tmp_path):
-    """The first split's last chunks are written when the second split starts: a failure
-    there is raised (h5py would only print it when the handles are dropped)."""
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    target = out / "t.h5"
-    splits = ["--input", f"train={root / 'dog'}", "--input", f"val={root / 'cat'}"]
-    done = _with_h5py_failing("File.flush", ["transform", *splits, "-q", "-o", str(target)])
-    assert done.returncode == 1
-    assert done.stderr == f"Error: cannot write {target}: No space left on device\n"
-    assert os.listdir(out) == []
-
-
-def test_a_disk_full_before_the_hdf5_file_exists_is_one_line(
-    runner, dataset, tmp_path, monkeypatch
-):
-    import h5py
-
-    def cannot_create(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "Unable to synchronously create file (errno = 28)")
-
-    monkeypatch.setattr(h5py, "File", cannot_create)
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    result = runner.invoke(main, ["transform", str(root), "-q", "-o", str(out / "t.h5")])
-    _only_one_line(result, out / "t.h5")
-    assert os.listdir(out) == []
 
 
 def test_a_device_that_is_full_is_one_line(runner, dataset, tmp_path, monkeypatch):
@@ -268,61 +161,3 @@ def test_an_unreadable_zca_sidecar_is_not_blamed_on_the_output(
     sidecar = tmp_path / "s.zca.npz"
     assert result.stderr == f"Error: cannot read the ZCA sidecar {sidecar}: Permission denied\n"
     assert not out.exists()
-
-
-def test_sigterm_removes_the_output_and_the_scratch_file(dataset, tmp_path):
-    """kill (a scheduler's time limit) is handled as Ctrl-C: nothing left, exit 143."""
-    import signal
-    import time
-
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    script = (
-        "import sys, time\n"
-        "from imgprep.io.formats import writers\n"
-        "release = writers.Hdf5Writer.release_images\n"
-        "def slow(self, transform):\n"
-        "    print('holding', flush=True)\n"
-        "    for _ in range(600):\n"
-        "        time.sleep(0.05)\n"
-        "    release(self, transform)\n"
-        "writers.Hdf5Writer.release_images = slow\n"
-        "from imgprep.cli import main\n"
-        "main(sys.argv[1:])\n"
-    )
-    command = [sys.executable, "-c", script, "transform", str(root), "-q", "-o", str(out / "t.h5")]
-    process = subprocess.Popen(
-        [*command, *FEATUREWISE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline() == "holding\n"
-    assert any(name.endswith(".rows") for name in os.listdir(out))
-    time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143
-    assert stderr == "Terminated; no output was written.\n"
-    assert os.listdir(out) == []
-
-
-@pytest.mark.parametrize("options", [[], FEATUREWISE])
-def test_a_filling_disk_stops_before_hdf5_fails(runner, dataset, tmp_path, monkeypatch, options):
-    """Each HDF5 write is checked against the free space (with a reserve for the close), so
-    a filling disk ends the run while the file can still be closed and deleted in process."""
-    from imgprep.io.formats import writers
-
-    real = os.statvfs
-
-    class Nearly:
-        def __init__(self, info: os.statvfs_result) -> None:
-            self.f_frsize = info.f_frsize
-            self.f_bavail = (writers.METADATA_RESERVE + 1000) // info.f_frsize
-
-    monkeypatch.setattr(writers.os, "statvfs", lambda path: Nearly(real(path)))
-    root, _ = dataset
-    out = tmp_path / "out"
-    out.mkdir()
-    args = ["transform", str(root), "-q", "-o", str(out / "t.h5"), *options]
-    _only_one_line(runner.invoke(main, args), out / "t.h5")
-    assert os.listdir(out) == []

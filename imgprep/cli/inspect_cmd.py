@@ -24,14 +24,13 @@ from imgprep.cli.common import (
 )
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.discover import discover
+from imgprep.io.formats.hdf5_reader import is_hdf5_name, is_hdf5_path
 from imgprep.run.stats_pass import compute_stats
 from imgprep.stats.file import channel_names
 from imgprep.summary import (
-    HDF5_EXTENSIONS,
     Expectations,
     Summary,
     check,
-    is_hdf5_path,
     parse_numbers,
     shapes_text,
     summarize_hdf5,
@@ -135,7 +134,7 @@ def _refuse_hdf5_among_others(paths: list[str]) -> None:
     one dataset, and image decoding would call it a corrupt image."""
     if len(paths) < 2:
         return
-    named = [path for path in paths if path.lower().endswith(HDF5_EXTENSIONS)]
+    named = [path for path in paths if is_hdf5_name(path)]
     if named:
         raise InputError(
             f"inspect reads one HDF5 file at a time, alone ({len(paths)} inputs given, "

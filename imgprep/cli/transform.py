@@ -27,17 +27,15 @@ from imgprep.cli.common import (
 from imgprep.config import load_config
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import atomic_path, check_writable
-from imgprep.io.formats.writers import COMPRESSIONS
+from imgprep.io.formats.hdf5 import COMPRESSIONS
+from imgprep.io.formats.registry import FORMATS, check_format, output_format, writes_folder
 from imgprep.io.stats_io import read_stats
 from imgprep.plan import check_output
 from imgprep.preview import preview_sheet
 from imgprep.run.checks import plan_output
 from imgprep.run.shards import SHARDS_SUFFIX
 from imgprep.run.transform_pass import (
-    FORMATS,
     AugmentPlan,
-    check_format,
-    output_format,
     run_transform,
     single_pass_applies,
 )
@@ -93,7 +91,10 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
     help="FILE.h5 / FILE.hdf5 (HDF5) or a folder (PNG). Required unless --preview-only.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), help="Override the format the -o path implies."
+    "--format",
+    "fmt",
+    type=click.Choice(tuple(FORMATS)),
+    help="Override the format the -o path implies.",
 )
 @click.option(
     "--input",
@@ -323,7 +324,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
     if not params["preview_only"]:
         fmt = output_format(params["output"], params["fmt"])
         check_format(fmt, options, on_cluster=params["engine"] == "dask")
-        check_writable(params["output"], directory_ok=fmt == "png")
+        check_writable(params["output"], directory_ok=writes_folder(fmt))
         planned = plan_output(
             splits, params["output"], fmt=fmt, overwrite=params["overwrite"], plan=plan
         )

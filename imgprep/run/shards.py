@@ -51,7 +51,9 @@ from imgprep.augment import AugmentParams
 from imgprep.errors import ImgprepError
 from imgprep.io.atomic import atomic_path
 from imgprep.io.discover import ItemList, absolute_segments, iter_segments
-from imgprep.io.formats.writers import Hdf5Writer, check_like_first, write_dataset_attrs
+from imgprep.io.formats.base import Column
+from imgprep.io.formats.hdf5 import Hdf5Writer
+from imgprep.io.formats.hdf5_layout import check_like_first, write_dataset_attrs
 from imgprep.io.remote import file_stat
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.worker import AugmentPlan, TransformTask, transform_batch
@@ -80,6 +82,7 @@ class ShardSpec:
     path_bytes: int
     compression: str
     batch_size: int  # rows per batch inside a shard (memory only; not in the key)
+    columns: tuple[Column, ...] | None = None  # recorded augmentation columns (from the plan)
 
     def key(self, start: int, files: Sequence[tuple[str, str, int | None]]) -> str:
         """16 hex digits of SHA-256 over everything that decides a shard's bytes: this spec,
@@ -151,7 +154,7 @@ def write_shard(task: ShardTask) -> ShardResult:
         out.start_split(
             None,
             labelled=spec.labelled,
-            augmented=spec.plan is not None,
+            augmentation=spec.columns,
             path_bytes=spec.path_bytes,
         )
         for segments in task.batches:
@@ -162,7 +165,7 @@ def write_shard(task: ShardTask) -> ShardResult:
             errors += [(begin + offset, reason) for offset, reason in batch.errors]
             owners = [begin + offset for offset in batch.owners]
             extra = [
-                (task.start + owner, copy, params or AugmentParams())
+                (task.start + owner, copy, (params or AugmentParams()).as_row())
                 for owner, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
             out.write(

@@ -49,15 +49,15 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.augment import AugmentParams
+from imgprep.augment import PARAMETER_NAMES, AugmentParams
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
 from imgprep.io.bitdepth import PixelKind
-from imgprep.io.discover import (
-    IMAGE_EXTENSIONS,
-    ItemList,
-)
-from imgprep.io.formats.writers import Hdf5Writer, PngWriter
+from imgprep.io.discover import ItemList
+from imgprep.io.formats.base import Column, OutputOptions, Writer
+from imgprep.io.formats.hdf5 import Hdf5Writer
+from imgprep.io.formats.png import PngWriter
+from imgprep.io.formats.registry import check_format, open_writer
 from imgprep.run.checks import (
     check_output_space,
     check_stats_match_images,
@@ -82,10 +82,7 @@ from imgprep.run.tasks import FirstRows, default_batch_size, row_sizes, task_spa
 from imgprep.run.worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
 from imgprep.splits import Split, augmented_splits, training_split
 from imgprep.stats.file import Stats
-from imgprep.summary import HDF5_EXTENSIONS
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
-
-FORMATS = ("hdf5", "png")
 
 
 @dataclass
@@ -105,61 +102,17 @@ class TransformReport:
         return self.found[key] - len(self.skipped[key])
 
 
-# Suffixes that name a file, not a folder: ``-o`` ending so is refused rather than written as
-# a PNG folder of that name (``-o train.hdf``, ``-o x.txt``); any other name is a folder
-# (``-o mnist-1.0``, ``-o run.v2``).
-FILE_SUFFIXES = frozenset(
-    {
-        ".hdf", ".hdf4", ".nc", ".json", ".txt", ".csv", ".tsv", ".npy", ".npz",
-        ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".toml", ".yaml", ".yml",
-        ".pkl", ".pickle", ".pt", ".pth", ".tfrecord", ".parquet", ".arrow", ".lmdb", ".db",
-        ".sqlite", ".mat", ".bin", ".dat",
-    }
-)  # fmt: skip
+def augmentation_columns() -> tuple[Column, ...]:
+    """The recorded augmentation columns, as the writers stored them before the registry:
+    ``flip_*`` as booleans, every other parameter as float64, in ``PARAMETER_NAMES`` order.
 
-
-def output_format(output: str, requested: str | None) -> str:
-    """``hdf5`` for .h5/.hdf5/.he5 paths (``summary.HDF5_EXTENSIONS``, what inspect reads as
-    HDF5), ``png`` (a folder) otherwise, unless ``requested``; a suffix that names another
-    kind of file (``FILE_SUFFIXES`` and the image formats' own: ``train.hdf``, ``x.txt``,
-    ``a.png``) is refused rather than silently written as a PNG folder of that name, unless
-    that folder exists already."""
-    if requested:
-        if requested not in FORMATS:
-            raise InputError(f"invalid format {requested!r}: choose hdf5 or png")
-        return requested
-    if output in ("-", "/dev/stdout"):
-        raise InputError(
-            "a dataset cannot be written to standard output (HDF5 needs a file it can seek "
-            "in, a PNG tree a folder); give a file name such as out.h5"
-        )
-    if output.lower().endswith(HDF5_EXTENSIONS):
-        return "hdf5"
-    suffix = os.path.splitext(os.path.basename(os.path.normpath(output)))[1].lower()
-    named_file = suffix in FILE_SUFFIXES or suffix in IMAGE_EXTENSIONS
-    if named_file and not os.path.isdir(output):
-        raise InputError(
-            f"cannot tell what to write to {output}: name an HDF5 file .h5 or .hdf5, or a "
-            "folder for a PNG tree (or say which with --format)"
-        )
-    return "png"
-
-
-def check_format(fmt: str, options: PipelineOptions, *, on_cluster: bool = False) -> None:
-    """Refuse, before any work, a pipeline the output format cannot hold exactly, and a PNG
-    tree from a cluster (which writes HDF5 shards)."""
-    if on_cluster and fmt != "hdf5":
-        raise InputError(
-            "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
-            "with --engine local"
-        )
-    if fmt == "png" and options.makes_floats:
-        raise InputError(
-            "a float pipeline (rescale, centre or standardize) cannot be written as PNG without "
-            "clipping; write HDF5 (-o FILE.h5) instead"
-        )
-    if fmt == "png" and options.dtype not in ("auto", "uint8", "uint16"):
-        raise InputError(f"PNG output holds integers only, not {options.dtype}")
+    TEMPORARY (issue 13): to be replaced by ``imgprep.augment.recorded_columns()`` when the
+    augment package lands; the writers take whatever columns they are given.
+    """
+    return tuple(
+        (name, np.dtype(np.bool_ if name.startswith("flip") else np.float64))
+        for name in PARAMETER_NAMES
+    )
 
 
 def run_transform(
@@ -275,13 +228,8 @@ class _Job:
     ) -> TransformReport:
         """Write every split; with ``fit_split``, fit the statistics on it in the same pass."""
         splits = self.splits
-        writer: Hdf5Writer | PngWriter
-        if self.fmt == "hdf5":
-            writer = Hdf5Writer(
-                self.output, compression=self.compression, batch_size=self.batch_size
-            )
-        else:
-            writer = PngWriter(self.output, overwrite=self.overwrite)
+        chosen = OutputOptions(self.compression, self.batch_size, self.overwrite)
+        writer = open_writer(self.fmt, self.output, chosen)
         augmented = augmented_splits(splits) if self.plan is not None else set()
         order = list(range(len(splits)))
         if fit_split is not None:
@@ -337,6 +285,7 @@ class _Job:
             spec = ShardSpec(
                 pipeline=pipeline.expecting(self.expect),
                 plan=self.plan if ordinal in augmented else None,
+                columns=augmentation_columns() if ordinal in augmented else None,
                 split=ordinal,
                 labelled=split.discovery.labelled,
                 path_bytes=items.longest_rel_bytes(),
@@ -367,7 +316,7 @@ class _Job:
 
     def _write_and_fit(
         self,
-        writer: Hdf5Writer | PngWriter,
+        writer: Writer,
         ordinal: int,
         options: PipelineOptions,
         plan: AugmentPlan | None,
@@ -388,7 +337,7 @@ class _Job:
 
     def _write_split(
         self,
-        writer: Hdf5Writer | PngWriter,
+        writer: Writer,
         ordinal: int,
         pipeline: Pipeline,
         plan: AugmentPlan | None,
@@ -402,7 +351,7 @@ class _Job:
         items = split.discovery.items
         layout: dict[str, Any] = {
             "labelled": split.discovery.labelled,
-            "augmented": plan is not None,
+            "augmentation": augmentation_columns() if plan is not None else None,
             "path_bytes": items.longest_rel_bytes(),
         }
         if fold is not None:  # statistics still to come: rows wait raw (HDF5 output only)
@@ -439,7 +388,7 @@ class _Job:
 
     def _take_batch(
         self,
-        writer: Hdf5Writer | PngWriter,
+        writer: Writer,
         items: ItemList,
         start: int,
         batch: TransformedBatch,
@@ -472,7 +421,7 @@ class _Job:
         extra = None
         if plan is not None:
             extra = [
-                (start + offset, copy, params or AugmentParams())
+                (start + offset, copy, (params or AugmentParams()).as_row())
                 for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
         writer.write(images, rels, labels, extra)

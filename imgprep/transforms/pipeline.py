@@ -727,11 +727,11 @@ def pipeline_from_hdf5(path: str, *, allow_external: bool = False) -> Pipeline:
     """The Pipeline an ``imgprep transform`` HDF5 output was written with.
 
     The file may come from someone else: it is opened under the rules of
-    ``imgprep.io.formats.hdf5_read`` (its images must not point outside it unless
+    ``imgprep.io.formats.hdf5_reader`` (its images must not point outside it unless
     ``allow_external``), and its ``pipeline`` and ``stats`` attributes are checked key by key;
     anything wrong is one ``ImgprepError`` line naming the file and the attribute.
     """
-    from imgprep.io.formats.hdf5_read import check_file, open_hdf5, read_json_attribute
+    from imgprep.io.formats.hdf5_reader import check_file, open_hdf5, read_json_attribute
 
     check_file(path, allow_external=allow_external)
     with open_hdf5(path) as handle:

@@ -186,7 +186,7 @@ def test_overwrite_replaces_only_a_tree_imgprep_wrote(runner, data: Path, tmp_pa
 
 def test_two_runs_writing_one_tree_do_not_replace_each_other(data: Path, tmp_path: Path):
     from imgprep.errors import ImgprepError
-    from imgprep.io.formats.writers import PngWriter
+    from imgprep.io.formats.png import PngWriter
 
     target = tmp_path / "tree"
     image = np.zeros((2, 2, 1), np.uint8)

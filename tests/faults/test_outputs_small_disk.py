@@ -24,9 +24,9 @@ class _Free:
 def test_a_small_output_fits_a_nearly_full_small_disk(
     runner, dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free: int, code: int
 ):
-    from imgprep.io.formats import writers
+    from imgprep.io.formats import hdf5_space
 
-    monkeypatch.setattr(writers.os, "statvfs", lambda path: _Free(free))
+    monkeypatch.setattr(hdf5_space.os, "statvfs", lambda path: _Free(free))
     root, arrays = dataset  # 10 images of 12x10x3: a file of a few tens of KB
     out = tmp_path / "t.h5"
     result = runner.invoke(main, ["transform", str(root), "-q", "-o", str(out)])

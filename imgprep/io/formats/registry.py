@@ -1,0 +1,100 @@
+"""The output formats by name, and which one an output path asks for.
+
+A format is a writer class (``base.Writer``: its ``name``, the ``suffixes`` that choose it,
+whether it writes a folder, whether a Dask run can write it, and what rows it refuses).
+Adding one is a module in this package and its line in ``FORMATS``; the command line's
+``--format`` choices, the format a path implies and the checks before a run all read it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from imgprep.errors import InputError
+from imgprep.io.discover import IMAGE_EXTENSIONS
+from imgprep.io.formats.base import OutputOptions, RowKind, Writer
+from imgprep.io.formats.hdf5 import Hdf5Writer
+from imgprep.io.formats.png import PngWriter
+
+FORMATS: dict[str, type[Writer]] = {Hdf5Writer.name: Hdf5Writer, PngWriter.name: PngWriter}
+DEFAULT_FORMAT = PngWriter.name  # what an output path that names no file gets: a folder
+
+# Suffixes that name a file, not a folder: ``-o`` ending so is refused rather than written as
+# a PNG folder of that name (``-o train.hdf``, ``-o x.txt``); any other name is a folder
+# (``-o mnist-1.0``, ``-o run.v2``).
+FILE_SUFFIXES = frozenset(
+    {
+        ".hdf", ".hdf4", ".nc", ".json", ".txt", ".csv", ".tsv", ".npy", ".npz",
+        ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".toml", ".yaml", ".yml",
+        ".pkl", ".pickle", ".pt", ".pth", ".tfrecord", ".parquet", ".arrow", ".lmdb", ".db",
+        ".sqlite", ".mat", ".bin", ".dat",
+    }
+)  # fmt: skip
+
+
+def writer_class(fmt: str) -> type[Writer]:
+    """The writer of format ``fmt``, or one line naming the formats there are."""
+    found = FORMATS.get(fmt)
+    if found is None:
+        names = list(FORMATS)
+        choices = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise InputError(f"invalid format {fmt!r}: choose {choices}")
+    return found
+
+
+def open_writer(fmt: str, target: str, options: OutputOptions) -> Writer:
+    """A writer of format ``fmt`` for ``target``, to be used as a context manager."""
+    return writer_class(fmt).open(target, options)
+
+
+def writes_folder(fmt: str) -> bool:
+    """Whether format ``fmt`` writes a folder (a PNG tree) rather than one file."""
+    return writer_class(fmt).folder
+
+
+def format_named_by(output: str) -> str | None:
+    """The format whose suffix ``output`` ends with (any case), if any."""
+    lowered = output.lower()
+    for name, writer in FORMATS.items():
+        if writer.suffixes and lowered.endswith(writer.suffixes):
+            return name
+    return None
+
+
+def output_format(output: str, requested: str | None = None) -> str:
+    """``requested`` when given, else the format whose suffix ``output`` has (.h5, .hdf5,
+    .he5: HDF5, as inspect reads it), else ``DEFAULT_FORMAT`` (a folder); a suffix that names
+    another kind of file (``FILE_SUFFIXES`` and the image formats' own: ``train.hdf``,
+    ``x.txt``, ``a.png``) is refused rather than silently written as a PNG folder of that
+    name, unless that folder exists already."""
+    if requested:
+        writer_class(requested)
+        return requested
+    if output in ("-", "/dev/stdout"):
+        raise InputError(
+            "a dataset cannot be written to standard output (HDF5 needs a file it can seek "
+            "in, a PNG tree a folder); give a file name such as out.h5"
+        )
+    named = format_named_by(output)
+    if named is not None:
+        return named
+    suffix = os.path.splitext(os.path.basename(os.path.normpath(output)))[1].lower()
+    named_file = suffix in FILE_SUFFIXES or suffix in IMAGE_EXTENSIONS
+    if named_file and not os.path.isdir(output):
+        raise InputError(
+            f"cannot tell what to write to {output}: name an HDF5 file .h5 or .hdf5, or a "
+            "folder for a PNG tree (or say which with --format)"
+        )
+    return DEFAULT_FORMAT
+
+
+def check_format(fmt: str, pipeline: RowKind, *, on_cluster: bool = False) -> None:
+    """Refuse, before any work, a pipeline the output format cannot hold exactly, and a
+    format a Dask run cannot write (it writes HDF5 shards joined by a main file)."""
+    writer = writer_class(fmt)
+    if on_cluster and not writer.shards:
+        raise InputError(
+            "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
+            "with --engine local"
+        )
+    writer.check_pipeline(pipeline)
