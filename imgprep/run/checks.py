@@ -15,6 +15,7 @@ from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, InputError
 from imgprep.io.bitdepth import PixelKind
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
+from imgprep.io.formats.registry import writer_class
 from imgprep.io.space import check_fits
 from imgprep.plan import check_output, plan_png_tree
 from imgprep.run.policy import ErrorPolicy
@@ -23,12 +24,6 @@ from imgprep.run.worker import AugmentPlan
 from imgprep.splits import Split, augmented_splits
 from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import PipelineOptions
-
-MIN_PNG_BYTES = 67  # the smallest PNG file: signature, IHDR, one IDAT, IEND
-# HDF5 columns beside ``images`` (never compressed): labels; source_index, copy and the
-# sampled parameters (eight float64, two flags) of an augmented split
-_LABEL_BYTES = 8
-_AUGMENTATION_BYTES = 8 + 4 + 8 * 8 + 2
 
 
 def check_output_space(
@@ -42,30 +37,31 @@ def check_output_space(
     first_rows: FirstRows | None = None,
 ) -> None:
     """Refuse, before any work, a run whose output cannot fit on the disk that would hold
-    it (``imgprep.io.space``): its rows times the bytes each row surely takes. For HDF5
-    that is the uncompressed columns, and the pixels too unless compressed (the first
-    file of each split gives their size, rows all share it); for a PNG tree, one file of
-    at least ``MIN_PNG_BYTES`` per row (and one inode)."""
+    it (``imgprep.io.space``): its rows times the bytes each row surely takes, as the format
+    says (``Writer.least_row_bytes``: for HDF5 the uncompressed columns, and the pixels too
+    unless compressed, the first file of each split giving their size; for a PNG tree one
+    file of at least 67 bytes and one inode per row)."""
+    writer = writer_class(fmt)
+    # the first file gives every row's pixels when rows share one shape and are stored whole
+    sized = writer.uniform_rows and compression == "none"
     augmented = augmented_splits(splits) if plan is not None else set()
     first_rows = first_rows or FirstRows(options)
     rows = needed = 0
     for ordinal, split in enumerate(splits):
         items = split.discovery.items
         count = len(items) * (plan.rows_per_file if plan and ordinal in augmented else 1)
-        if fmt == "png":
-            per_row = MIN_PNG_BYTES
-        else:
-            per_row = items.longest_rel_bytes() if len(items) else 0
-            per_row += _LABEL_BYTES if split.discovery.labelled else 0
-            per_row += _AUGMENTATION_BYTES if ordinal in augmented else 0
-            if compression == "none" and len(items):
-                per_row += first_rows.of(items) or 0
+        per_row = writer.least_row_bytes(
+            path_bytes=items.longest_rel_bytes() if len(items) else 0,
+            labelled=split.discovery.labelled,
+            augmented=ordinal in augmented,
+            pixel_bytes=first_rows.of(items) if sized and len(items) else None,
+        )
         rows += count
         needed += count * per_row
     if not rows:
         return
     what = f"--copies {plan.copies}" if plan is not None and plan.copies > 1 else "this run"
-    check_fits(output, rows, -(-needed // rows), files=fmt == "png", what=what)
+    check_fits(output, rows, -(-needed // rows), files=writer.folder, what=what)
 
 
 def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch: bool) -> None:
@@ -152,8 +148,9 @@ def plan_output(
         if not root
         for rel in rels
     )
-    check_output(output, inputs, folder=fmt == "png", overwrite=overwrite, files=files)
-    if fmt != "png":
+    folder = writer_class(fmt).folder
+    check_output(output, inputs, folder=folder, overwrite=overwrite, files=files)
+    if not folder:
         return []
     augmented = augmented_splits(splits) if plan is not None else set()
     parts = [

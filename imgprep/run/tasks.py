@@ -19,6 +19,7 @@ from imgprep.errors import ImgprepError
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.discover import ItemList
 from imgprep.io.formats.hdf5 import CHUNK_BYTES
+from imgprep.io.formats.registry import writer_class
 from imgprep.io.peek import decoded_size
 from imgprep.run.worker import AugmentPlan
 from imgprep.splits import Split
@@ -57,7 +58,7 @@ def default_batch_size(
     This is the most files a task holds: ``task_spans`` cuts tasks by bytes as well.
     """
     items = splits[0].discovery.items
-    if not len(items) or (fmt != "hdf5" and options.decode.size is None):
+    if not len(items) or not (writer_class(fmt).uniform_rows or options.decode.size):
         return FALLBACK_BATCH
     row_bytes = (first_rows or FirstRows(options)).of(items)
     if row_bytes is None:
@@ -101,7 +102,7 @@ def row_sizes(
     them when rows share a size (HDF5, or ``--size``), else each file's header's
     (``imgprep.io.peek``); a file whose header says nothing counts as a whole task."""
     known = None
-    if fmt == "hdf5" or pipeline.decode.size is not None:
+    if writer_class(fmt).uniform_rows or pipeline.decode.size is not None:
         known = first_rows.of(items) if first_rows else first_row_bytes(items, pipeline)
     if known is not None:
         yield from itertools.repeat(known, len(items))

@@ -57,7 +57,7 @@ from imgprep.io.discover import ItemList
 from imgprep.io.formats.base import Column, OutputOptions, Writer
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.png import PngWriter
-from imgprep.io.formats.registry import check_format, open_writer
+from imgprep.io.formats.registry import check_format, open_writer, writer_class
 from imgprep.run.checks import (
     check_output_space,
     check_stats_match_images,
@@ -198,7 +198,7 @@ def run_transform(
 def single_pass_applies(fmt: str, options: PipelineOptions) -> bool:
     """Whether computed statistics come from the writing pass itself (float32 HDF5 holds the
     raw rows exactly) rather than from a separate statistics pass."""
-    return fmt == "hdf5" and options.dtype in ("auto", "float32")
+    return writer_class(fmt).holds_raw_rows and options.dtype in ("auto", "float32")
 
 
 @dataclass
@@ -324,7 +324,7 @@ class _Job:
         progress: Callable[[int], None] | None,
     ) -> Pipeline:
         """Hold the split's rows raw while folding its statistics, then write them normalized."""
-        assert isinstance(writer, Hdf5Writer)
+        assert isinstance(writer, Hdf5Writer)  # the one format that holds_raw_rows
         split = self.splits[ordinal]
         # the fold only decides what stops: the failures are reported as the rows are written
         fold = StatsFold(split.discovery.items, ErrorPolicy(self.policy.mode))
@@ -472,7 +472,7 @@ def _batches(
                 plan=plan,
                 fit=fit,
                 rows=span.rows,
-                uniform=fmt == "hdf5",
+                uniform=writer_class(fmt).uniform_rows,
             )
 
     for batch in runner.map_batches(transform_batch, tasks()):

@@ -71,11 +71,17 @@ class Writer(Protocol):
 
     name: ClassVar[str]
     suffixes: ClassVar[tuple[str, ...]]  # output paths ending so (lower case) choose it
-    folder: ClassVar[bool]  # writes a folder rather than one file
+    folder: ClassVar[bool]  # writes a folder rather than one file (one file per row)
     shards: ClassVar[bool]  # a Dask run can write it (as shards joined by a main file)
+    uniform_rows: ClassVar[bool]  # a split's rows share one shape (one array per split)
+    holds_raw_rows: ClassVar[bool]  # can hold float32 rows raw until statistics exist
 
     @classmethod
     def open(cls, target: str, options: OutputOptions) -> Writer: ...
+
+    @classmethod
+    def least_row_bytes(cls, *, path_bytes: int, labelled: bool, augmented: bool,
+                        pixel_bytes: int | None) -> int: ...  # fmt: skip
 
     @classmethod
     def check_pipeline(cls, pipeline: RowKind) -> None: ...
@@ -122,6 +128,8 @@ class AtomicWriter:
     suffixes: ClassVar[tuple[str, ...]] = ()
     folder: ClassVar[bool] = False
     shards: ClassVar[bool] = False
+    uniform_rows: ClassVar[bool] = False
+    holds_raw_rows: ClassVar[bool] = False
 
     target: str
     _temporary: str
@@ -135,6 +143,14 @@ class AtomicWriter:
     @classmethod
     def check_pipeline(cls, pipeline: RowKind) -> None:
         """Refuse, before any work, rows this format cannot hold exactly (none by default)."""
+
+    @classmethod
+    def least_row_bytes(
+        cls, *, path_bytes: int, labelled: bool, augmented: bool, pixel_bytes: int | None
+    ) -> int:
+        """The bytes on disk each row surely takes, for the space check before a run
+        (``pixel_bytes``: a row's uncompressed pixels, None when compressed or unknown)."""
+        return pixel_bytes or 0
 
     def __enter__(self: _Writer) -> _Writer:
         return self

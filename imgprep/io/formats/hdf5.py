@@ -43,6 +43,12 @@ CHUNK_BYTES = 4 << 20
 MIN_CHUNK_BYTES = 64 << 10  # images chunks hold at least this (or one row)
 
 
+# HDF5 columns beside ``images`` (never compressed): labels; source_index, copy and the
+# sampled parameters (eight float64, two flags) of an augmented split
+_LABEL_BYTES = 8
+_AUGMENTATION_BYTES = 8 + 4 + 8 * 8 + 2
+
+
 class Hdf5Writer(AtomicWriter):
     """``images`` (N, H, W, C), ``labels`` (N,) int64, ``paths`` (N,) UTF-8, per split.
 
@@ -61,6 +67,17 @@ class Hdf5Writer(AtomicWriter):
     name = "hdf5"
     suffixes = SUFFIXES
     shards = True
+    uniform_rows = True
+    holds_raw_rows = True
+
+    @classmethod
+    def least_row_bytes(
+        cls, *, path_bytes: int, labelled: bool, augmented: bool, pixel_bytes: int | None
+    ) -> int:
+        """The uncompressed columns (path, label, augmentation), and the pixels unless
+        compressed: chunked datasets hold at least that much per row."""
+        row = path_bytes + (_LABEL_BYTES if labelled else 0) + (pixel_bytes or 0)
+        return row + (_AUGMENTATION_BYTES if augmented else 0)
 
     @classmethod
     def open(cls, target: str, options: OutputOptions) -> Hdf5Writer:

@@ -31,6 +31,8 @@ from imgprep.io.formats.base import (
 )
 from imgprep.plan import DATASET_MANIFEST, check_png_target, png_stem
 
+MIN_PNG_BYTES = 67  # the smallest PNG file: signature, IHDR, one IDAT, IEND
+
 
 class PngWriter(AtomicWriter):
     """A folder mirroring the input's class folders (``SPLIT/CLASS/NAME.png``).
@@ -49,6 +51,13 @@ class PngWriter(AtomicWriter):
 
     name = "png"
     folder = True
+
+    @classmethod
+    def least_row_bytes(
+        cls, *, path_bytes: int, labelled: bool, augmented: bool, pixel_bytes: int | None
+    ) -> int:
+        """One file (and inode) per row, of at least ``MIN_PNG_BYTES``."""
+        return MIN_PNG_BYTES
 
     @classmethod
     def open(cls, target: str, options: OutputOptions) -> PngWriter:
