@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from imgprep.api import fitted_pipeline
 from imgprep.augment import AugmentParams
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
@@ -519,7 +520,7 @@ def run_transform(
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
     elif stats is not None:
-        pipeline, source = Pipeline(options, stats), "stats file"
+        pipeline, source = fitted_pipeline(options, stats), "stats file"
     else:
         index, label = training_split(splits)
         source = f"computed from {label}"
