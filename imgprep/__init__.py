@@ -5,7 +5,7 @@ Public API::
     from imgprep import compute_stats, read_stats, write_stats, DecodeSettings
     stats = compute_stats(["data/train"], settings=DecodeSettings(color="grayscale"))
     write_stats(stats, "stats.json"); read_stats("stats.json").mean  # NumPy arrays
-    pipeline = imgprep.Pipeline.from_hdf5("train.h5"); pipeline.apply("new.png")
+    pipeline = imgprep.pipeline_from_hdf5("train.h5"); imgprep.prepare_image(pipeline, "new.png")
     imgprep.normalization_args(stats, "torchvision")
 
     # the same on a Dask cluster (pip install 'imgprep[dask]'); None starts a LocalCluster
@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 # HDF5 writer, h5py or the augmentation code): about 60 ms less start-up per command.
 _EXPORTS = {
     "connect_dask": ("imgprep.run.dask", "connect"),
+    "pipeline_from_config": ("imgprep.api", "pipeline_from_config"),
+    "pipeline_from_hdf5": ("imgprep.api", "pipeline_from_hdf5"),
+    "pipeline_from_stats": ("imgprep.api", "pipeline_from_stats"),
+    "prepare_image": ("imgprep.api", "prepare_image"),
     "DecodeSettings": ("imgprep.config", "DecodeSettings"),
     "parse_size": ("imgprep.config", "parse_size"),
     "compute_stats": ("imgprep.run.stats_pass", "compute_stats"),
@@ -40,11 +44,17 @@ _EXPORTS = {
     "MomentAccumulator": ("imgprep.stats.accumulator", "MomentAccumulator"),
     "Stats": ("imgprep.stats.file", "Stats"),
     "Pipeline": ("imgprep.transforms.pipeline", "Pipeline"),
-    "PipelineOptions": ("imgprep.transforms.pipeline", "PipelineOptions"),
+    "PipelineOptions": ("imgprep.config", "PipelineOptions"),
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from imgprep.config import DecodeSettings, parse_size
+    from imgprep.api import (
+        pipeline_from_config,
+        pipeline_from_hdf5,
+        pipeline_from_stats,
+        prepare_image,
+    )
+    from imgprep.config import DecodeSettings, PipelineOptions, parse_size
     from imgprep.errors import DecodeError, ImgprepError, InputError, StatsFileError
     from imgprep.examples import example_path
     from imgprep.export import normalization_args, normalization_code
@@ -55,7 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from imgprep.run.stats_pass import compute_stats
     from imgprep.stats.accumulator import MomentAccumulator
     from imgprep.stats.file import Stats
-    from imgprep.transforms.pipeline import Pipeline, PipelineOptions
+    from imgprep.transforms.pipeline import Pipeline
 
 
 def __getattr__(name: str) -> Any:
@@ -97,6 +107,10 @@ __all__ = [
     "normalization_args",
     "normalization_code",
     "parse_size",
+    "pipeline_from_config",
+    "pipeline_from_hdf5",
+    "pipeline_from_stats",
+    "prepare_image",
     "read_stats",
     "write_stats",
 ]

@@ -1,17 +1,24 @@
-"""Decode settings: the pre-processing that defines the space images and statistics live in.
+"""Options as frozen, validated dataclasses, and the one parser of config files.
 
-Statistics are only meaningful for the images they were computed on: the same colour
-conversion, the same size, the same resize rule. ``DecodeSettings`` is that definition. It is
-frozen, validated when built (never halfway through a run), written into every stats file, and
-compared by later runs so that a mismatch is refused instead of silently applied.
+``DecodeSettings`` is the pre-processing that defines the space images and statistics live
+in: statistics are only meaningful for the images they were computed on (the same colour
+conversion, the same size, the same resize rule). It is frozen, validated when built (never
+halfway through a run), written into every stats file, and compared by later runs so that a
+mismatch is refused instead of silently applied. ``PipelineOptions`` adds what a user chooses
+after decoding (rescale, centre, standardize, ZCA, dtype).
+
+A TOML config is read by ``load_config`` (keys and their TOML types checked) and turned into
+``PipelineOptions`` by ``pipeline_options``, the one mapping from config keys to options, used
+by ``imgprep transform --config`` and ``imgprep.pipeline_from_config`` alike;
+``PipelineOptions.to_config`` is its inverse.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imgprep.errors import InputError
@@ -176,22 +183,159 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise InputError(f"invalid {name} {value!r}: choose one of {', '.join(choices)}")
 
 
-# --------------------------------------------------------------------------- config files
+NORMALIZE_MODES = ("samplewise", "featurewise")
+STATS_SCOPES = ("channel", "global")
+OUTPUT_DTYPES = ("auto", "uint8", "uint16", "float16", "float32")
+KERAS_EPSILON = 1e-6
 
-PIPELINE_KEYS = (
-    "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
-    "center", "standardize", "stats-scope", "epsilon", "dtype", "stats", "zca", "bit-depth",
-)  # fmt: skip
-RUN_KEYS = (
-    "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
-    "on-error", "quiet", "overwrite",
-)  # fmt: skip
-AUGMENT_KEYS = (
-    "rotation-range", "width-shift-range", "height-shift-range", "shear-range", "zoom-range",
-    "zoom-keep-aspect", "horizontal-flip", "vertical-flip", "brightness-range",
-    "channel-shift-range", "fill-mode", "cval", "copies", "keep-original", "preview",
-)  # fmt: skip
-CONFIG_KEYS = PIPELINE_KEYS + RUN_KEYS + AUGMENT_KEYS
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What a user chooses, on the command line or in a config file.
+
+    Attributes:
+        decode: colour and resize settings.
+        rescale: factor applied first, as Keras' ``rescale`` (None: none).
+        center: ``samplewise``, ``featurewise`` or None.
+        standardize: ``samplewise``, ``featurewise`` or None.
+        stats_scope: ``channel`` or ``global`` for every statistic, or None for Keras'
+            defaults (featurewise per channel, samplewise over the whole image).
+        epsilon: added to every std before dividing (Keras: 1e-6).
+        dtype: output dtype; ``auto`` keeps the decoded dtype when no step makes floats,
+            float32 otherwise.
+        zca: ZCA-whiten with the matrix of the statistics (``fit-stats --zca``).
+    """
+
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    rescale: float | None = None
+    center: str | None = None
+    standardize: str | None = None
+    stats_scope: str | None = None
+    epsilon: float = KERAS_EPSILON
+    dtype: str = "auto"
+    zca: bool = False
+
+    def __post_init__(self) -> None:
+        for key, value, choices in (
+            ("center", self.center, NORMALIZE_MODES),
+            ("standardize", self.standardize, NORMALIZE_MODES),
+            ("stats_scope", self.stats_scope, STATS_SCOPES),
+        ):
+            if value is not None and value not in choices:
+                raise InputError(f"invalid {key} {value!r}: choose one of {', '.join(choices)}")
+        if self.dtype not in OUTPUT_DTYPES:
+            raise InputError(
+                f"invalid dtype {self.dtype!r}: choose one of {', '.join(OUTPUT_DTYPES)}"
+            )
+        if self.rescale is not None and not math.isfinite(self.rescale):
+            raise InputError(f"invalid rescale {self.rescale!r}: must be a finite number")
+        if not self.epsilon >= 0:
+            raise InputError(f"invalid epsilon {self.epsilon!r}: must be >= 0")
+        if not math.isfinite(self.epsilon):  # std + inf: every pixel 0, silently
+            raise InputError(f"invalid epsilon {self.epsilon!r}: must be a finite number")
+        if self.zca and (self.center is not None or self.standardize is not None):
+            raise InputError(
+                "--zca cannot be combined with --center or --standardize: ZCA centres with its "
+                "own per-pixel mean, and it was fitted on images after rescale only"
+            )
+        if self.makes_floats and self.dtype in ("uint8", "uint16"):
+            raise InputError(
+                f"--dtype {self.dtype} after rescale/centre/standardize would clip or round the "
+                "values; use --dtype float32 or float16"
+            )
+
+    @property
+    def makes_floats(self) -> bool:
+        return (
+            self.rescale is not None
+            or self.center is not None
+            or self.standardize is not None
+            or self.zca
+        )
+
+    @property
+    def featurewise(self) -> bool:
+        """Whether a step centres or standardizes with dataset statistics."""
+        return "featurewise" in (self.center, self.standardize)
+
+    @property
+    def needs_stats(self) -> bool:
+        return self.featurewise or self.zca
+
+    def scope(self, mode: str) -> str:
+        if self.stats_scope is not None:
+            return self.stats_scope
+        return "channel" if mode == "featurewise" else "global"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decode"] = self.decode.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PipelineOptions:
+        """Inverse of ``to_dict``; the dict may come from a file someone sent (an HDF5
+        ``pipeline`` attribute), so every key and type is checked and named when wrong.
+
+        Raises:
+            InputError: not an object, an unknown key, or a value of the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise InputError(f"options must be an object, not {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"unknown option(s) {', '.join(shown(key) for key in unknown)}")
+        values = dict(data)
+        decode = values.get("decode", {})
+        if not isinstance(decode, dict):
+            raise InputError(f"invalid decode {shown(decode)}: expected an object")
+        values["decode"] = DecodeSettings.from_dict(decode)
+        for key in ("center", "standardize", "stats_scope", "dtype"):
+            if key in values and not (
+                isinstance(values[key], str) or (values[key] is None and key != "dtype")
+            ):
+                raise InputError(f"invalid {key} {shown(values[key])}: expected a name")
+        for key in ("rescale", "epsilon"):
+            if key in values and not (values[key] is None and key == "rescale"):
+                values[key] = finite(key, values[key])
+        if "zca" in values and not isinstance(values["zca"], bool):
+            raise InputError(f"invalid zca {shown(values['zca'])}: expected true or false")
+        return cls(**values)
+
+    @classmethod
+    def from_fields(cls, values: Mapping[str, Any]) -> PipelineOptions:
+        """The options from field values by name, decode settings' among them (missing ones
+        take the defaults)."""
+        decode = {k: v for k, v in values.items() if k in DecodeSettings.__dataclass_fields__}
+        others = {k: v for k, v in values.items() if k not in decode}
+        return cls(decode=DecodeSettings(**decode), **others)
+
+    def to_config(self) -> dict[str, Any]:
+        """The config-file keys that give these options, defaults left out (TOML-ready: no
+        None): ``pipeline_options(options.to_config()) == options``."""
+        values, defaults = _option_values(self), _option_values(PipelineOptions())
+        config = {}
+        for key, name in OPTION_OF_KEY.items():
+            if values[name] != defaults[name]:
+                value = values[name]
+                config[key] = list(value) if isinstance(value, tuple) else value
+        return config
+
+
+def _option_values(options: PipelineOptions) -> dict[str, Any]:
+    """Every option by field name, the decode settings' beside the others."""
+    top = {name: getattr(options, name) for name in options.__dataclass_fields__}
+    return {**top, **asdict(options.decode)}
+
+
+# The config-file key of each option (the ``transform`` option names without ``--``).
+OPTION_OF_KEY = {
+    "color": "color", "size": "size", "resize-mode": "resize_mode", "resample": "resample",
+    "pad-value": "pad_value", "exif": "exif", "jpeg-draft": "jpeg_draft",
+    "bit-depth": "bit_depth", "rescale": "rescale", "center": "center",
+    "standardize": "standardize", "stats-scope": "stats_scope", "epsilon": "epsilon",
+    "dtype": "dtype", "zca": "zca",
+}  # fmt: skip
 
 
 def parse_rescale(value: object) -> float:
@@ -210,104 +354,22 @@ def parse_rescale(value: object) -> float:
         raise InputError(f"invalid rescale {value!r}: expected a number such as 1/255") from exc
 
 
-def load_config(path: str) -> dict[str, object]:
-    """Read a TOML pipeline; keys are the ``transform`` option names without ``--``.
-
-    A relative ``stats`` path is resolved against the config file's folder. An unknown key is
-    an error that names it and suggests the closest valid key; a key of the wrong TOML type
-    (``stats = 5``, ``zca = "yes"``) is an error that names it. Only a regular file of at most
-    1 MiB of UTF-8 text is read (``imgprep.io.bounded``): a FIFO or a device given as a config
-    is refused instead of blocking or filling memory.
-    """
-    import difflib
-
-    from imgprep.io.bounded import CONFIG_LIMIT, read_regular_file
-
+def finite(key: str, value: Any) -> float:
+    """A finite float from an int or float (not a bool, not text), naming ``key`` if not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"invalid {key} {shown(value)}: expected a number")
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
-    raw = read_regular_file(path, limit=CONFIG_LIMIT, what="config file")
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: not a TOML config (not UTF-8 text: byte 0x{raw[exc.start]:02x} at "
-            f"offset {exc.start})"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: invalid TOML ({exc})") from exc
-    except RecursionError:
-        raise InputError(f"{path}: invalid TOML (nested too deeply)") from None
-    for key in data:
-        if key not in CONFIG_KEYS:
-            close = difflib.get_close_matches(key.replace("_", "-"), CONFIG_KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"{path}: unknown key {key!r}{hint}")
-    for key, value in data.items():
-        _check_config_type(path, key, value)
-    stats = data.get("stats")
-    if isinstance(stats, str) and not os.path.isabs(stats):
-        data["stats"] = os.path.join(os.path.dirname(os.path.abspath(path)), stats)
-    return data
+        number = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows 10**400)
+        number = math.inf
+    if not math.isfinite(number):
+        raise InputError(f"invalid {key} {shown(value)}: must be a finite number")
+    return number
 
 
-_TEXT_KEYS = frozenset({
-    "color", "resize-mode", "resample", "exif", "center", "standardize", "stats-scope", "dtype",
-    "format", "compression", "on-error", "fill-mode", "preview",
-})  # fmt: skip
-_FLAG_KEYS = frozenset({
-    "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "zoom-keep-aspect",
-    "horizontal-flip", "vertical-flip", "keep-original",
-})  # fmt: skip
-_INTEGER_KEYS = frozenset({"seed", "workers", "batch-size", "copies", "bit-depth"})
-_NUMBER_KEYS = frozenset({
-    "pad-value", "epsilon", "cval", "rotation-range", "width-shift-range", "height-shift-range",
-    "shear-range", "channel-shift-range",
-})  # fmt: skip
-
-
-def _check_config_type(path: str, key: str, value: object) -> None:
-    """Refuse a value whose TOML type cannot be meant (``stats = 5`` is not a path)."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if key == "stats":
-        ok, wanted = isinstance(value, str), "a file path (a string)"
-    elif key in _TEXT_KEYS:
-        ok, wanted = isinstance(value, str), "a string"
-    elif key in _FLAG_KEYS:
-        ok, wanted = isinstance(value, bool), "true or false"
-    elif key in _INTEGER_KEYS:  # "7" too: the command line's parser converts it, as before
-        ok = (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
-        wanted = "an integer"
-    elif key == "split":  # "train=0.8,val=0.2" or ["train=0.8", "val=0.2"]
-        ok = isinstance(value, str) or (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        )
-        wanted = 'a string "NAME=F,..." or a list of "NAME=F" strings'
-    elif key in _NUMBER_KEYS:
-        ok, wanted = number, "a number"
-    elif key == "rescale":
-        ok, wanted = number or isinstance(value, str), 'a number or a fraction such as "1/255"'
-    elif key == "size":
-        ok = isinstance(value, str) or (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        )
-        wanted = 'a string "WxH" or [width, height]'
-    elif key in ("zoom-range", "brightness-range"):  # a number, "LO,HI" or [LO, HI]
-        ok = (
-            number
-            or isinstance(value, str)
-            or (
-                isinstance(value, list)
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-            )
-        )
-        wanted = "a number or [LO, HI]"
-    else:  # checked where it is used
-        return
-    if not ok:
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise InputError(f"{path}: key {key!r} must be {wanted}, got {shown}")
+def shown(value: Any) -> str:
+    """``repr`` of a value from a file, cut to a readable length (a 5,000-digit integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from imgprep.api import pipeline_from_hdf5, prepare_image
 from imgprep.cli import main
-from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import listing, make_dataset, write_image
 
 
@@ -183,12 +183,14 @@ def test_prediction_time_pipeline_gives_the_written_numbers(runner, dataset, tmp
         "1/255",
     ]
     assert run(runner, str(root), "-o", str(out), *args).exit_code == 0
-    pipeline = Pipeline.from_hdf5(str(out))
+    pipeline = pipeline_from_hdf5(str(out))
     with h5py.File(out) as f:
         for row, rel in enumerate(f["paths"][:3]):
             path = root / rel.decode()
-            np.testing.assert_array_equal(pipeline.apply(str(path)), f["images"][row])
-            np.testing.assert_array_equal(pipeline.apply(Image.open(path)), f["images"][row])
+            np.testing.assert_array_equal(prepare_image(pipeline, str(path)), f["images"][row])
+            np.testing.assert_array_equal(
+                prepare_image(pipeline, Image.open(path)), f["images"][row]
+            )
 
 
 @pytest.mark.parametrize(

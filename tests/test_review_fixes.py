@@ -23,7 +23,7 @@ def transform(runner: CliRunner, *args: str):
 def test_every_public_name_exists():
     for name in imgprep.__all__:
         assert hasattr(imgprep, name), name
-    assert imgprep.Pipeline.from_hdf5 and imgprep.normalization_args
+    assert imgprep.pipeline_from_hdf5 and imgprep.normalization_args
 
 
 def test_mixed_bit_depths_are_refused_not_saturated(runner, tmp_path: Path, rng):

@@ -8,7 +8,8 @@ import tempfile
 import click
 import numpy as np
 
-from imgprep.config import DecodeSettings
+from imgprep.api import pipeline_from_hdf5, prepare_image
+from imgprep.config import DecodeSettings, PipelineOptions
 from imgprep.examples import example_path
 from imgprep.io.atomic import OutputError
 from imgprep.io.decode import decode_image
@@ -18,7 +19,6 @@ from imgprep.run.stats_pass import compute_stats
 from imgprep.run.transform_pass import run_transform
 from imgprep.splits import build_splits
 from imgprep.summary import summarize_hdf5
-from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
 
 @click.command("demo")
@@ -122,13 +122,13 @@ def _run_demo(out: str) -> None:
     import h5py
 
     click.echo("6. prediction time: the pipeline stored in the HDF5 file, on one original file")
-    stored = Pipeline.from_hdf5(h5_path)
+    stored = pipeline_from_hdf5(h5_path)
     with h5py.File(h5_path, "r") as handle:
         rel = handle["val/paths"][0].decode()
         written = handle["val/images"][0]
-    again = stored.apply(os.path.join(mnist, rel))
+    again = prepare_image(stored, os.path.join(mnist, rel))
     click.echo(
-        f"   Pipeline.from_hdf5(...).apply({rel!r}) equals the stored row: "
+        f"   prepare_image(pipeline_from_hdf5(...), {rel!r}) equals the stored row: "
         f"{bool(np.array_equal(again, written))}"
     )
     click.echo("Next: imgprep inspect --example mnist; imgprep transform --help")

@@ -11,7 +11,6 @@ from imgprep.augment import FILL_MODES, AugmentSettings
 from imgprep.cli.common import (
     cluster_options,
     decode_options,
-    decode_settings,
     engine_options,
     given,
     input_options,
@@ -24,7 +23,15 @@ from imgprep.cli.common import (
     worker_count,
     workers_from,
 )
-from imgprep.config import load_config
+from imgprep.config import (
+    KERAS_EPSILON,
+    NORMALIZE_MODES,
+    OPTION_OF_KEY,
+    OUTPUT_DTYPES,
+    STATS_SCOPES,
+    PipelineOptions,
+)
+from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import atomic_path, check_writable
 from imgprep.io.formats.hdf5 import COMPRESSIONS
@@ -46,14 +53,7 @@ from imgprep.splits import (
     parse_split_spec,
     training_split,
 )
-from imgprep.transforms.pipeline import (
-    KERAS_EPSILON,
-    NORMALIZE_MODES,
-    OUTPUT_DTYPES,
-    STATS_SCOPES,
-    Pipeline,
-    PipelineOptions,
-)
+from imgprep.transforms.pipeline import Pipeline
 
 
 def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -280,8 +280,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
     `paths`, and the pipeline and statistics as attributes; several splits become groups.
     Featurewise statistics come from --stats or from the training part only.
     """
-    if params["config_path"]:
-        _apply_config(ctx, params)
+    config = _apply_config(ctx, params) if params["config_path"] else {}
     if not params["output"] and not params["preview_only"]:
         raise click.UsageError("missing -o/--output (required unless --preview-only)")
     if params["preview_only"] and not params["preview"]:
@@ -300,16 +299,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         else []
     )
     split_spec = parse_split_spec(params["split_spec"]) if params["split_spec"] else None
-    options = PipelineOptions(
-        decode=decode_settings(params),
-        rescale=params["rescale"],
-        center=params["center"],
-        standardize=params["standardize"],
-        stats_scope=params["stats_scope"],
-        epsilon=params["epsilon"],
-        dtype=params["dtype"],
-        zca=params["zca"],
-    )
+    options = _pipeline_options(ctx, params, config)
     splits = build_splits(plain, named, split_spec, params["seed"])
     plan = None
     if settings.active:
@@ -401,20 +391,34 @@ _CONFIG_PARAMS = {
 }
 
 
-def _apply_config(ctx: click.Context, params: dict[str, Any]) -> None:
-    """Fill every option not given on the command line from the config file."""
+def _apply_config(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Read the config file; fill every run and augmentation option not given on the command
+    line from it, and return its keys (the pipeline's are parsed by ``_pipeline_options``)."""
     data = load_config(params["config_path"])
     by_name = {param.name: param for param in ctx.command.params}
     for key, value in data.items():
         name = _CONFIG_PARAMS.get(key, key.replace("-", "_"))
-        if given(ctx, name):
+        if key in OPTION_OF_KEY or given(ctx, name):
             continue
         param = by_name[name]
-        joiner = "x" if key == "size" else ","
-        raw = value if not isinstance(value, list) else joiner.join(str(v) for v in value)
+        raw = value if not isinstance(value, list) else ",".join(str(v) for v in value)
         try:
             params[name] = param.process_value(ctx, raw)
         except click.BadParameter as exc:
             raise InputError(
                 f"{params['config_path']}: key {key!r}: {exc.format_message()}"
             ) from exc
+    return data
+
+
+def _pipeline_options(
+    ctx: click.Context, params: dict[str, Any], config: dict[str, Any]
+) -> PipelineOptions:
+    """The pipeline options: the config file's keys, each overridden by its command-line
+    option when given, through the parser ``imgprep.pipeline_from_config`` uses too."""
+    values = {name: params[name] for name in OPTION_OF_KEY.values()}
+    in_file = {
+        key: value for key, value in config.items() if not given(ctx, OPTION_OF_KEY.get(key, ""))
+    }
+    values.update(pipeline_fields(in_file, source=params["config_path"]))
+    return PipelineOptions.from_fields(values)

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from imgprep.api import fitted_pipeline
 from imgprep.augment import PARAMETER_NAMES, AugmentParams
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
@@ -175,7 +176,7 @@ def run_transform(
     if not options.needs_stats:
         pipeline, source = Pipeline(options), ""
     elif stats is not None:
-        pipeline, source = Pipeline(options, stats), "stats file"
+        pipeline, source = fitted_pipeline(options, stats), "stats file"
     else:
         index, label = training_split(splits)
         source = f"computed from {label}"

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from imgprep.api import pipeline_from_config, pipeline_from_stats, prepare_image
 from imgprep.cli import main
 from imgprep.config import DecodeSettings
 from imgprep.io.bitdepth import to_bit_depth
 from imgprep.io.decode import decode_image
 from imgprep.io.stats_io import read_stats
 from imgprep.transforms.functional import resize
-from imgprep.transforms.pipeline import Pipeline
 from tests.conftest import write_image
 
 
@@ -82,9 +82,10 @@ def test_bit_depth_gives_one_scale_in_every_command(runner, tmp_path: Path, mixe
         shown = runner.invoke(main, ["inspect", str(folder), "--bit-depth", depth, "--json"])
         assert shown.exit_code == 0, shown.output
         assert json.loads(shown.stdout)["mean"] == pytest.approx(list(stats.mean), abs=1e-9)
-        pipeline = Pipeline.from_stats(stats, center=None, standardize=None)
-        np.testing.assert_array_equal(pipeline.apply(str(folder / "b.png")), expected[1])
-        np.testing.assert_array_equal(pipeline.apply(b[:, :, 0]), expected[1])  # arrays too
+        pipeline = pipeline_from_stats(stats, center=None, standardize=None)
+        np.testing.assert_array_equal(prepare_image(pipeline, str(folder / "b.png")), expected[1])
+        arrays_too = prepare_image(pipeline, b[:, :, 0])
+        np.testing.assert_array_equal(arrays_too, expected[1])
 
 
 def test_bit_depth_sits_before_the_resize(tmp_path: Path, mixed):
@@ -180,8 +181,6 @@ def test_bit_depth_is_part_of_the_statistics_space(runner, tmp_path: Path, mixed
 
 def test_bit_depth_from_a_toml_config(runner, tmp_path: Path):
     """`bit-depth = 8` in a config converts as --bit-depth 8 does, in the CLI and the API."""
-    from imgprep.transforms.pipeline import Pipeline
-
     folder = tmp_path / "mixed"
     folder.mkdir()
     Image.fromarray(np.full((4, 4), 1000, np.uint16)).save(folder / "a.png")
@@ -196,6 +195,6 @@ def test_bit_depth_from_a_toml_config(runner, tmp_path: Path):
     with h5py.File(out) as handle:
         assert handle["images"].dtype == np.uint8
         assert handle["images"][:, 0, 0, 0].tolist() == [4, 200]  # round(1000 / 257) = 4
-    pipeline = Pipeline.from_config(str(config))
+    pipeline = pipeline_from_config(str(config))
     assert pipeline.decode.bit_depth == 8
-    assert pipeline.apply(str(folder / "a.png"))[0, 0, 0] == 4
+    assert prepare_image(pipeline, str(folder / "a.png"))[0, 0, 0] == 4

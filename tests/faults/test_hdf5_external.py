@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from imgprep import Pipeline
+from imgprep.api import pipeline_from_hdf5
 from imgprep.cli import main
 from imgprep.errors import ImgprepError
 
@@ -63,11 +63,11 @@ def test_external_raw_storage_is_refused_unless_allowed(runner, tmp_path):
         "outside the file; pass --allow-external (allow_external=True) if you trust it"
     )
     with pytest.raises(ImgprepError, match="external storage"):
-        Pipeline.from_hdf5(str(path))
+        pipeline_from_hdf5(str(path))
     allowed = _inspect(runner, path, "--allow-external")
     assert allowed.exit_code == 0, allowed.output
     assert json.loads(allowed.stdout)["max"] == [17]
-    Pipeline.from_hdf5(str(path), allow_external=True)
+    pipeline_from_hdf5(str(path), allow_external=True)
 
 
 def test_external_link_is_refused_unless_allowed(runner, tmp_path):
@@ -82,7 +82,7 @@ def test_external_link_is_refused_unless_allowed(runner, tmp_path):
         "file; pass --allow-external (allow_external=True) if you trust it"
     )
     with pytest.raises(ImgprepError, match="external link"):
-        Pipeline.from_hdf5(str(path))
+        pipeline_from_hdf5(str(path))
     allowed = _inspect(runner, path, "--allow-external")
     assert allowed.exit_code == 0 and json.loads(allowed.stdout)["max"] == [17]
 
@@ -101,7 +101,7 @@ def test_virtual_sources_outside_the_folder_are_refused_unless_allowed(runner, t
         "trust it"
     )
     with pytest.raises(ImgprepError, match="outside the folder"):
-        Pipeline.from_hdf5(str(path))
+        pipeline_from_hdf5(str(path))
     allowed = _inspect(runner, path, "--allow-external")
     assert allowed.exit_code == 0 and json.loads(allowed.stdout)["images"] == 2
 
@@ -119,7 +119,7 @@ def test_imgprep_shards_beside_the_file_are_read_relative_or_through_a_link(runn
     result = _inspect(runner, link)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["max"] == [17]
-    assert Pipeline.from_hdf5(str(link)).options.rescale is None
+    assert pipeline_from_hdf5(str(link)).options.rescale is None
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ def test_a_virtual_source_that_would_read_zeros_is_refused_even_when_allowed(
             f"Error: {path}: dataset 'images' reads {dset!r} in v.h5.shards/part.h5, {message}"
         )
     with pytest.raises(ImgprepError, match=r"v\.h5\.shards/part\.h5"):
-        Pipeline.from_hdf5(str(path), allow_external=True)
+        pipeline_from_hdf5(str(path), allow_external=True)
 
 
 def test_rows_no_virtual_source_covers_are_refused(runner, tmp_path):

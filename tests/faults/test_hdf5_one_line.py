@@ -1,5 +1,5 @@
 """Bad HDF5 input ends in one line, never a traceback: a tampered ``pipeline`` attribute for
-Pipeline.from_hdf5; soft-link loops, zero channels, a corrupt gzip chunk, several HDF5
+pipeline_from_hdf5; soft-link loops, zero channels, a corrupt gzip chunk, several HDF5
 files, a non-HDF5 file named .h5 and a file without ``images`` for inspect."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from imgprep import Pipeline
+from imgprep.api import pipeline_from_hdf5
 from imgprep.cli import main
 from imgprep.errors import ImgprepError, InputError
 
@@ -53,7 +53,7 @@ def _output(path: Path, pipeline: str | None) -> Path:
 def test_a_tampered_pipeline_attribute_is_one_line(tmp_path, pipeline, message):
     path = _output(tmp_path / "out.h5", pipeline)
     with pytest.raises(ImgprepError) as caught:
-        Pipeline.from_hdf5(str(path))
+        pipeline_from_hdf5(str(path))
     assert str(caught.value) == f"{path}: {message}"
     assert caught.value.exit_code == 1
 
@@ -61,17 +61,17 @@ def test_a_tampered_pipeline_attribute_is_one_line(tmp_path, pipeline, message):
 def test_no_pipeline_attribute_and_not_hdf5(tmp_path):
     path = _output(tmp_path / "plain.h5", None)
     with pytest.raises(InputError, match=r"not an imgprep transform output \(no 'pipeline'"):
-        Pipeline.from_hdf5(str(path))
+        pipeline_from_hdf5(str(path))
     fake = tmp_path / "fake.h5"
     fake.write_text("not hdf5")
     with pytest.raises(ImgprepError, match="cannot open as HDF5"):
-        Pipeline.from_hdf5(str(fake))
+        pipeline_from_hdf5(str(fake))
 
 
 def test_a_valid_pipeline_attribute_round_trips(tmp_path):
     options = {"rescale": 0.5, "epsilon": 1e-6, "dtype": "float32", "decode": {"color": "rgb"}}
     path = _output(tmp_path / "ok.h5", json.dumps({"options": options, "steps": []}))
-    pipeline = Pipeline.from_hdf5(str(path))
+    pipeline = pipeline_from_hdf5(str(path))
     assert pipeline.options.rescale == 0.5 and pipeline.decode.color == "rgb"
 
 
@@ -92,7 +92,7 @@ def test_a_soft_link_loop_is_one_line(runner, tmp_path, target):
         f"Error: {path}: 'images' is a soft link that loops (more than 16 links deep)"
     )
     with pytest.raises(ImgprepError, match="soft link that loops"):
-        Pipeline.from_hdf5(str(path))
+        pipeline_from_hdf5(str(path))
 
 
 def test_zero_channels_is_one_line(runner, tmp_path):

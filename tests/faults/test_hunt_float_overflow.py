@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from imgprep.api import prepare_image
 from imgprep.cli import main
 from imgprep.errors import InputError
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
@@ -62,7 +63,7 @@ def test_a_rescale_beyond_float32_is_refused(rgb: Path, tmp_path: Path, workers:
 def test_pipeline_apply_refuses_too(tmp_path: Path):
     pipeline = Pipeline(PipelineOptions(dtype="float16"))
     with pytest.raises(InputError, match="values up to 65535 do not fit float16"):
-        pipeline.apply(np.full((2, 2, 1), 65535, np.uint16), dtype_ok=True)
+        prepare_image(pipeline, np.full((2, 2, 1), 65535, np.uint16), dtype_ok=True)
 
 
 def test_an_infinite_epsilon_is_refused(rgb: Path, tmp_path: Path):

@@ -10,6 +10,7 @@ import h5py
 import pytest
 from click.testing import CliRunner
 
+from imgprep.api import pipeline_from_config
 from imgprep.cli import main
 from imgprep.errors import StatsFileError
 from imgprep.io.stats_io import read_stats
@@ -211,10 +212,9 @@ def test_bad_toml_configs(good, tmp_path: Path, content: bytes, message: str):
 
 def test_pipeline_from_config_refuses_a_stats_that_is_no_path(tmp_path: Path):
     from imgprep.errors import InputError
-    from imgprep.transforms.pipeline import Pipeline
 
     config = tmp_path / "c.toml"
     config.write_text('center = "featurewise"\n')
     with pytest.raises(InputError) as info:
-        Pipeline.from_config(str(config), stats=5)  # type: ignore[arg-type]
+        pipeline_from_config(str(config), stats=5)  # type: ignore[arg-type]
     assert str(info.value) == "stats must be a Stats object or a file path, not 5"

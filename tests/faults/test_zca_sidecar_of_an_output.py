@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
+from imgprep.api import pipeline_from_hdf5, prepare_image
 from imgprep.errors import ImgprepError
-from imgprep.transforms.pipeline import Pipeline
 from tests.test_cli_zca import fitted, transform  # noqa: F401 (the fixture)
 
 
@@ -23,15 +23,17 @@ def test_a_sidecar_outside_the_outputs_folder_needs_allow_external(fitted, tmp_p
     assert transform(*args).exit_code == 0
     sidecar = tmp_path / "s.zca.npz"
     with pytest.raises(ImgprepError) as caught:
-        Pipeline.from_hdf5(str(out))
+        pipeline_from_hdf5(str(out))
     assert str(caught.value) == (
         f"{out}: its ZCA sidecar {sidecar} is not beside it; copy s.zca.npz next to {out}, or "
         "pass allow_external=True if you trust the file"
     )
     with h5py.File(out) as handle:
         row, source = handle["images"][0], handle["paths"][0].decode()
-    trusted = Pipeline.from_hdf5(str(out), allow_external=True)
-    np.testing.assert_array_equal(trusted.apply(str(root / source)), row)
+    trusted = pipeline_from_hdf5(str(out), allow_external=True)
+    np.testing.assert_array_equal(prepare_image(trusted, str(root / source)), row)
     shutil.copy(sidecar, elsewhere / "s.zca.npz")
     sidecar.unlink()
-    np.testing.assert_array_equal(Pipeline.from_hdf5(str(out)).apply(str(root / source)), row)
+    np.testing.assert_array_equal(
+        prepare_image(pipeline_from_hdf5(str(out)), str(root / source)), row
+    )

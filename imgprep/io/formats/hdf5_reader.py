@@ -5,7 +5,7 @@ raw storage, for example on ``/etc/passwd``), a name can be a link into another 
 (``h5py.ExternalLink``) or a soft link that loops, and a virtual dataset reads other files'
 datasets, with the fill value (zeros) for any source that is missing. Its declared shape
 costs nothing to write: a 1.4 KB file can declare 10^12 values, all unwritten. ``inspect``
-and ``Pipeline.from_hdf5`` read files a user may have received from someone else, so before
+and ``pipeline_from_hdf5`` read files a user may have received from someone else, so before
 any value is read, every rule below is checked here, in one place:
 
 - Names resolve inside the file: soft links are followed at most ``MAX_LINK_HOPS`` times (a

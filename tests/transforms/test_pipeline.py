@@ -1,32 +1,16 @@
-"""Pipeline steps against an independent NumPy reimplementation of Keras' arithmetic."""
+"""The arrays-only Pipeline against an independent NumPy reimplementation of Keras' arithmetic,
+its dtype rules and its array input checks."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
 
-from imgprep.config import DecodeSettings, load_config, parse_rescale
+from imgprep.config import DecodeSettings, PipelineOptions
 from imgprep.errors import ImgprepError, InputError
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats
-from imgprep.transforms.pipeline import (
-    STEP_TYPES,
-    Cast,
-    FeaturewiseCenter,
-    FeaturewiseStandardize,
-    Pipeline,
-    PipelineOptions,
-    Rescale,
-    SamplewiseCenter,
-    SamplewiseStandardize,
-    ZcaWhiten,
-    options_from_mapping,
-)
+from imgprep.transforms.pipeline import Pipeline
 
 
 def keras_standardize(x, *, rescale=None, sw_center=False, sw_std=False, mean=None, std=None):
@@ -144,127 +128,6 @@ def test_channel_mismatch_between_stats_and_image_is_named(images):
         Pipeline(PipelineOptions(center="featurewise"), two).apply_array(images[0])
 
 
-def _identity_sidecar() -> ZcaWhiten:
-    """A real sidecar for 9 x 7 x 3 images: zero mean, W = 2 I (so the step is checkable)."""
-    import tempfile
-
-    from imgprep.io.zca_sidecar import write_sidecar
-    from imgprep.stats.zca import ZcaFit
-
-    dimension = 9 * 7 * 3
-    fit = ZcaFit(
-        (9, 7, 3),
-        np.zeros(dimension),
-        2 * np.eye(dimension),
-        np.ones(dimension),
-        1e-6,
-        1.0,
-        1,
-        True,
-    )
-    path = os.path.join(tempfile.mkdtemp(prefix="imgprep-test-zca-"), "s.zca.npz")
-    sha256 = write_sidecar(fit, path)
-    return ZcaWhiten(sidecar=path, sha256=sha256, zca_epsilon=1e-6, dimension=dimension)
-
-
-STEPS = [
-    Rescale(1 / 255),
-    SamplewiseCenter("global"),
-    SamplewiseCenter("channel"),
-    SamplewiseStandardize("global", 1e-6),
-    FeaturewiseCenter((1.0, 2.0, 3.0)),
-    FeaturewiseStandardize((4.0,), 1e-6),
-    _identity_sidecar(),
-    Cast("float32"),
-]
-
-
-def test_step_list_covers_every_registered_step():
-    assert {type(step).name for step in STEPS} == set(STEP_TYPES)
-
-
-@pytest.mark.parametrize("step", STEPS, ids=lambda s: f"{type(s).name}")
-def test_every_step_keeps_shape_leaves_input_untouched_and_round_trips(step, images):
-    image = images[0]
-    before = image.copy()
-    out = step(image)
-    assert out.shape == image.shape
-    assert out.dtype in (np.float64, np.float32)
-    np.testing.assert_array_equal(image, before)
-    assert type(step)(**asdict(step)) == step
-
-
-def test_apply_accepts_path_pil_array_and_batch(tmp_path: Path, images):
-    stats = stats_of(images)
-    pipeline = Pipeline(
-        PipelineOptions(
-            decode=DecodeSettings(color="grayscale", size=(5, 4)), center="featurewise"
-        ),
-        stats_of(
-            np.stack(
-                [
-                    np.asarray(
-                        Image.fromarray(i).convert("L").resize((5, 4), Image.Resampling.BILINEAR)
-                    )[:, :, None]
-                    for i in images
-                ]
-            )
-        ),
-    )
-    assert stats.channels == 3
-    path = tmp_path / "a.png"
-    Image.fromarray(images[0]).save(path)
-    from_path = pipeline.apply(str(path))
-    np.testing.assert_array_equal(pipeline.apply(Image.open(path)), from_path)
-    np.testing.assert_array_equal(pipeline.apply(images[0]), from_path)
-    batch = pipeline.apply(images[:2])
-    assert batch.shape == (2, 4, 5, 1)
-    np.testing.assert_array_equal(batch[0], from_path)
-
-
-def test_config_keys_and_suggestions(tmp_path: Path):
-    config = tmp_path / "p.toml"
-    config.write_text(
-        'color = "grayscale"\nrescale = "1/255"\ncenter = "samplewise"\nsize = "8x6"\n'
-    )
-    options = options_from_mapping(load_config(str(config)))
-    assert options.decode.color == "grayscale" and options.decode.size == (8, 6)
-    assert options.rescale == pytest.approx(1 / 255)
-    config.write_text('colour = "grayscale"\n')
-    with pytest.raises(InputError, match="unknown key 'colour'; did you mean 'color'"):
-        load_config(str(config))
-    config.write_text("standardise = 1\n")
-    with pytest.raises(InputError, match="did you mean 'standardize'"):
-        load_config(str(config))
-
-
-def test_parse_rescale():
-    assert parse_rescale("1/255") == 1 / 255
-    assert parse_rescale(0.5) == 0.5
-    assert parse_rescale("2") == 2.0
-    for bad in ("x", "1/0", True):
-        with pytest.raises(InputError):
-            parse_rescale(bad)
-
-
-def test_from_stats_uses_the_files_space(tmp_path: Path, images):
-    from imgprep.io.stats_io import write_stats
-    from imgprep.run.stats_pass import compute_stats
-
-    for i, image in enumerate(images):
-        Image.fromarray(image).save(tmp_path / f"{i}.png")
-    settings = DecodeSettings(color="grayscale", size=(4, 3))
-    stats = compute_stats([str(tmp_path)], settings=settings)
-    path = tmp_path / "s.json"
-    write_stats(stats, str(path))
-    pipeline = Pipeline.from_stats(str(path), rescale=1 / 255)
-    assert pipeline.decode == settings
-    out = np.stack([pipeline.apply(str(tmp_path / f"{i}.png")) for i in range(len(images))])
-    assert out.shape == (6, 3, 4, 1)
-    assert abs(float(out.astype(np.float64).mean())) < 1e-6
-    assert abs(float(out.astype(np.float64).std()) - 1) < 1e-4
-
-
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float16])
 @pytest.mark.parametrize(
     "options",
@@ -287,3 +150,43 @@ def test_a_block_gives_the_bytes_of_each_image_alone(rng, dtype, options):
     assert got.dtype == expected.dtype
     assert got.tobytes() == expected.tobytes()
     assert block.tobytes() == before.tobytes()  # the input is left alone
+
+
+def test_apply_takes_decoded_arrays_and_batches_in_the_pipelines_colour(images):
+    options = PipelineOptions(decode=DecodeSettings(size=(5, 4)), rescale=0.5)
+    pipeline = Pipeline(options)
+    one = pipeline.apply(images[0])
+    assert one.shape == (4, 5, 3) and one.dtype == np.float32
+    expected = pipeline.resize(images[0]).astype(np.float64) * 0.5
+    assert one.tobytes() == expected.astype(np.float32).tobytes()
+    batch = pipeline.apply(images[:2])
+    assert batch.shape == (2, 4, 5, 3) and batch[0].tobytes() == one.tobytes()
+    gray = Pipeline(PipelineOptions(decode=DecodeSettings(color="grayscale")))
+    assert gray.apply(images[0][:, :, 0]).shape == (9, 7, 1)  # H x W is one channel
+    with pytest.raises(InputError) as info:
+        gray.apply(images[0])
+    assert str(info.value) == (
+        "Pipeline.apply: the array has 3 channel(s) but this pipeline's color is grayscale (1); "
+        "convert it first, as imgprep.prepare_image does"
+    )
+    with pytest.raises(InputError, match=r"expected H x W x C or N x H x W x C, got shape \(3,\)"):
+        pipeline.apply(np.zeros(3))
+
+
+def test_an_unfitted_pipeline_has_no_steps_and_keeps_its_options():
+    options = PipelineOptions(rescale=0.5, center="featurewise")
+    raw = Pipeline.unfitted(options)
+    assert raw.steps == [] and raw.stats is None and raw.options is options
+    assert raw.output_dtype(np.dtype(np.uint8)) == "float32"
+    assert raw.to_config() == {"rescale": 0.5, "center": "featurewise"}
+
+
+def test_describe_records_each_steps_numbers(images):
+    stats = stats_of(images)
+    pipeline = Pipeline(PipelineOptions(rescale=0.5, center="featurewise"), stats)
+    described = pipeline.describe()
+    assert described["options"] == PipelineOptions(rescale=0.5, center="featurewise").to_dict()
+    assert described["steps"] == [
+        {"step": "rescale", "factor": 0.5},
+        {"step": "featurewise_center", "mean": tuple((np.asarray(stats.mean) * 0.5).tolist())},
+    ]

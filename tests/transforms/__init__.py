@@ -1,0 +1,1 @@
+"""Tests of imgprep.transforms: steps and the arrays-only pipeline."""
