@@ -13,6 +13,7 @@ import importlib
 import math
 import pkgutil
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,11 @@ from imgprep.augment import ops
 from imgprep.augment.spec import STAGES, Column, Operation, Option, PixelOperation, WarpOperation
 
 
-def _discover() -> tuple[Operation, ...]:
+def discover(package: ModuleType = ops) -> tuple[Operation, ...]:
+    """The ``OPERATIONS`` of every module of ``package``, in chain order, checked."""
     found: list[Operation] = []
-    for info in sorted(pkgutil.iter_modules(ops.__path__), key=lambda info: info.name):
-        module = importlib.import_module(f"{ops.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
         found.extend(getattr(module, "OPERATIONS", ()))
     chain = tuple(sorted(found, key=lambda op: (STAGES.index(op.stage), op.order)))
     _check(chain)
@@ -50,7 +52,7 @@ def _check(chain: Sequence[Operation]) -> None:
             raise ValueError(f"augmentation operations share a {what}: {', '.join(repeated)}")
 
 
-OPERATIONS: tuple[Operation, ...] = _discover()
+OPERATIONS: tuple[Operation, ...] = discover()
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
 WARP_OPERATIONS: tuple[WarpOperation, ...] = tuple(
     op for op in OPERATIONS if isinstance(op, WarpOperation)

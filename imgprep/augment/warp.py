@@ -32,14 +32,17 @@ def warp_copy(
     array unless nothing changes), else resampled once through the composed map."""
     height, width = image.shape[0], image.shape[1]
     steps = [operation.warp(params, height, width) for operation in operations]
-    if all(isinstance(step, Mirror) for step in steps):
-        vertical = sum(step.vertical for step in steps) % 2 == 1  # type: ignore[union-attr]
-        horizontal = sum(step.horizontal for step in steps) % 2 == 1  # type: ignore[union-attr]
+    mirrors = [step for step in steps if isinstance(step, Mirror)]
+    if len(mirrors) == len(steps):
+        vertical = sum(step.vertical for step in mirrors) % 2 == 1
+        horizontal = sum(step.horizontal for step in mirrors) % 2 == 1
         return exact_flip(image, vertical=vertical, horizontal=horizontal)
+    if len(steps) == 1:  # the common case: one warp operation, its own coefficients
+        return warp(image, steps[0], fill_mode=fill_mode, cval=cval)  # type: ignore[arg-type]
     maps = [
         mirror_coefficients(step, height, width) if isinstance(step, Mirror) else step
         for step in steps
-        if step != Mirror()
+        if not (isinstance(step, Mirror) and not (step.vertical or step.horizontal))
     ]
     composed = maps[0]
     for later in maps[1:]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,7 @@ from imgprep.augment.registry import (
     OPTIONS,
     PARAMETER_NAMES,
     _check,
+    discover,
     option_keys,
 )
 from imgprep.augment.spec import Operation, PixelOperation, WarpOperation
@@ -92,3 +96,33 @@ def test_a_registry_with_shared_slots_or_names_is_refused():
     twin = type("Twin", (Operation,), {"name": "brightness", "stage": "pixel", "order": 5})
     with pytest.raises(ValueError, match="share a name: brightness"):
         _check([*OPERATIONS, twin()])
+
+
+def test_a_new_operation_is_one_module(tmp_path, monkeypatch):
+    """A module dropped into the operations package joins the chain, after the first
+    release's operations, with slots of its own: their draws and columns do not move."""
+    package = tmp_path / "more_ops"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "hue.py").write_text(
+        "from imgprep.augment.keyed import named_slots\n"
+        "from imgprep.augment.spec import Column, Option, PixelOperation\n"
+        "class Hue(PixelOperation):\n"
+        "    name = 'hue'\n"
+        "    order = 30\n"
+        "    options = (Option('hue_range', 'range', None, 'Augment: hue.'),)\n"
+        "    columns = (Column('hue', 'float64', 0.0),)\n"
+        "    draw_slots = named_slots('hue', 1)\n"
+        "OPERATIONS = (Hue(),)\n"
+    )
+    for name in ("geometric", "intensity"):
+        (package / f"{name}.py").write_text(f"from imgprep.augment.ops.{name} import OPERATIONS\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        chain = discover(importlib.import_module("more_ops"))
+    finally:
+        for name in [name for name in sys.modules if name.split(".")[0] == "more_ops"]:
+            del sys.modules[name]
+    assert [op.name for op in chain] == ["affine", "channel-shift", "brightness", "hue"]
+    assert [op.draw_slots for op in chain[:3]] == [op.draw_slots for op in OPERATIONS]
+    assert [c.name for op in chain for c in op.columns][:10] == list(PARAMETER_NAMES)
