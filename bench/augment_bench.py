@@ -443,9 +443,14 @@ def agreement_line(result: Agreement) -> str:
 
 
 def augment_fingerprint() -> str:
-    """A short hash of ``imgprep/augment.py`` alone (the rest of the package may be edited
-    by others during a run without touching what this benchmark measures)."""
-    return hashlib.sha256((REPO / "imgprep" / "augment.py").read_bytes()).hexdigest()[:12]
+    """A short hash of the ``imgprep/augment/`` package alone (its files' paths and bytes; the
+    rest of imgprep may be edited by others during a run without touching what this
+    benchmark measures)."""
+    digest = hashlib.sha256()
+    package = REPO / "imgprep" / "augment"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def versions() -> str:
@@ -514,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for result in checks:
         print(agreement_line(result))
     after = (source_fingerprint(), augment_fingerprint())
-    labels = ("imgprep sources", "imgprep/augment.py")
+    labels = ("imgprep sources", "imgprep/augment/")
     for label, first, last in zip(labels, fingerprints, after, strict=True):
         changed = "unchanged" if first == last else f"-> {last}, CHANGED during the run"
         print(f"{label} {first} ({changed})")

@@ -38,12 +38,17 @@ RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
     "on-error", "quiet", "overwrite",
 )  # fmt: skip
-AUGMENT_KEYS = (
-    "rotation-range", "width-shift-range", "height-shift-range", "shear-range", "zoom-range",
-    "zoom-keep-aspect", "horizontal-flip", "vertical-flip", "brightness-range",
-    "channel-shift-range", "fill-mode", "cval", "copies", "keep-original", "preview",
-)  # fmt: skip
-CONFIG_KEYS = PIPELINE_KEYS + RUN_KEYS + AUGMENT_KEYS
+# The augmentation plan's keys; each operation's keys (and their kinds) come from
+# imgprep.augment.registry, read when a config is loaded (not at import: fit-stats and
+# inspect never load the augmentation code).
+AUGMENT_PLAN_KEYS = ("copies", "keep-original", "preview")
+
+
+def config_keys() -> tuple[str, ...]:
+    """Every key a TOML pipeline may hold: the pipeline's, the run's and augmentation's."""
+    from imgprep.augment.registry import option_keys
+
+    return PIPELINE_KEYS + RUN_KEYS + option_keys() + AUGMENT_PLAN_KEYS
 
 
 def load_config(path: str) -> dict[str, object]:
@@ -76,13 +81,17 @@ def load_config(path: str) -> dict[str, object]:
         raise InputError(f"{path}: invalid TOML ({exc})") from exc
     except RecursionError:
         raise InputError(f"{path}: invalid TOML (nested too deeply)") from None
+    from imgprep.augment.registry import OPTIONS
+
+    keys = config_keys()
     for key in data:
-        if key not in CONFIG_KEYS:
-            close = difflib.get_close_matches(key.replace("_", "-"), CONFIG_KEYS, n=1)
+        if key not in keys:
+            close = difflib.get_close_matches(key.replace("_", "-"), keys, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InputError(f"{path}: unknown key {key!r}{hint}")
+    augment_kinds = {option.key: option.kind for option in OPTIONS}
     for key, value in data.items():
-        _check_config_type(path, key, value)
+        _check_config_type(path, key, value, augment_kinds.get(key))
     stats = data.get("stats")
     if isinstance(stats, str) and not os.path.isabs(stats):
         data["stats"] = os.path.join(os.path.dirname(os.path.abspath(path)), stats)
@@ -91,27 +100,27 @@ def load_config(path: str) -> dict[str, object]:
 
 _TEXT_KEYS = frozenset({
     "color", "resize-mode", "resample", "exif", "center", "standardize", "stats-scope", "dtype",
-    "format", "compression", "on-error", "fill-mode", "preview",
+    "format", "compression", "on-error", "preview",
 })  # fmt: skip
 _FLAG_KEYS = frozenset({
-    "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "zoom-keep-aspect",
-    "horizontal-flip", "vertical-flip", "keep-original",
+    "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "keep-original",
 })  # fmt: skip
 _INTEGER_KEYS = frozenset({"seed", "workers", "batch-size", "copies", "bit-depth"})
-_NUMBER_KEYS = frozenset({
-    "pad-value", "epsilon", "cval", "rotation-range", "width-shift-range", "height-shift-range",
-    "shear-range", "channel-shift-range",
-})  # fmt: skip
+_NUMBER_KEYS = frozenset({"pad-value", "epsilon"})
 
 
-def _check_config_type(path: str, key: str, value: object) -> None:
-    """Refuse a value whose TOML type cannot be meant (``stats = 5`` is not a path)."""
+def _check_config_type(path: str, key: str, value: object, augment_kind: str | None) -> None:
+    """Refuse a value whose TOML type cannot be meant (``stats = 5`` is not a path).
+
+    ``augment_kind`` is the kind of an augmentation option's key (number, flag, range or
+    choice, as its operation declares it), None for other keys.
+    """
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if key == "stats":
         ok, wanted = isinstance(value, str), "a file path (a string)"
-    elif key in _TEXT_KEYS:
+    elif key in _TEXT_KEYS or augment_kind == "choice":
         ok, wanted = isinstance(value, str), "a string"
-    elif key in _FLAG_KEYS:
+    elif key in _FLAG_KEYS or augment_kind == "flag":
         ok, wanted = isinstance(value, bool), "true or false"
     elif key in _INTEGER_KEYS:  # "7" too: the command line's parser converts it, as before
         ok = (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
@@ -121,7 +130,7 @@ def _check_config_type(path: str, key: str, value: object) -> None:
             isinstance(value, list) and all(isinstance(v, str) for v in value)
         )
         wanted = 'a string "NAME=F,..." or a list of "NAME=F" strings'
-    elif key in _NUMBER_KEYS:
+    elif key in _NUMBER_KEYS or augment_kind == "number":
         ok, wanted = number, "a number"
     elif key == "rescale":
         ok, wanted = number or isinstance(value, str), 'a number or a fraction such as "1/255"'
@@ -132,7 +141,7 @@ def _check_config_type(path: str, key: str, value: object) -> None:
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         )
         wanted = 'a string "WxH" or [width, height]'
-    elif key in ("zoom-range", "brightness-range"):  # a number, "LO,HI" or [LO, HI]
+    elif augment_kind == "range":  # a number, "LO,HI" or [LO, HI]
         ok = (
             number
             or isinstance(value, str)

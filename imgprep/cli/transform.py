@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from imgprep.augment import FILL_MODES, AugmentSettings
+from imgprep.augment import OPTIONS, AugmentSettings
+from imgprep.augment.preview import write_preview
 from imgprep.cli.common import (
     cluster_options,
     decode_options,
@@ -33,12 +35,10 @@ from imgprep.config import (
 )
 from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
-from imgprep.io.atomic import atomic_path, check_writable
+from imgprep.io.atomic import check_writable
 from imgprep.io.formats.hdf5 import COMPRESSIONS
 from imgprep.io.formats.registry import FORMATS, check_format, output_format, writes_folder
 from imgprep.io.stats_io import read_stats
-from imgprep.plan import check_output
-from imgprep.preview import preview_sheet
 from imgprep.run.checks import plan_output
 from imgprep.run.shards import SHARDS_SUFFIX
 from imgprep.run.transform_pass import (
@@ -53,11 +53,13 @@ from imgprep.splits import (
     parse_split_spec,
     training_split,
 )
-from imgprep.transforms.pipeline import Pipeline
+
+_RANGE_OPTIONS = {option.name: option for option in OPTIONS if option.kind == "range"}
 
 
 def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``Z`` (zoom: 1-Z,1+Z) or ``LO,HI``, as a pair of floats."""
+    """``LO,HI`` as a pair of floats, or ``Z`` for ``around - Z, around + Z`` (zoom: 1-Z,1+Z)
+    when the option has an ``around``."""
     if value is None:
         return None
     parts = str(value).split(",")
@@ -65,11 +67,32 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
         numbers = [float(part) for part in parts]
     except ValueError as exc:
         raise click.BadParameter(f"expected a number or LO,HI, got {value!r}") from exc
+    around = _RANGE_OPTIONS[str(param.name)].around
     if len(numbers) == 2:
         return (numbers[0], numbers[1])
-    if len(numbers) == 1 and param.name == "zoom_range":
-        return (1.0 - numbers[0], 1.0 + numbers[0])
-    raise click.BadParameter(f"expected {'Z or ' if param.name == 'zoom_range' else ''}LO,HI")
+    if len(numbers) == 1 and around is not None:
+        return (around - numbers[0], around + numbers[0])
+    raise click.BadParameter(f"expected {'Z or ' if around is not None else ''}LO,HI")
+
+
+def augment_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per registered augmentation option (``imgprep.augment.OPTIONS``), in its
+    listed order: ``--KEY``, a float, a flag, ``LO,HI`` (``_range_callback``) or a choice."""
+    for option in reversed(OPTIONS):
+        extra: dict[str, Any] = {"help": option.help}
+        if option.metavar is not None:
+            extra["metavar"] = option.metavar
+        if option.show_default:
+            extra["show_default"] = True
+        if option.kind == "flag":
+            decorator = click.option(f"--{option.key}", is_flag=True, **extra)
+        elif option.kind == "range":
+            decorator = click.option(f"--{option.key}", callback=_range_callback, **extra)
+        else:
+            kind = click.Choice(option.choices) if option.kind == "choice" else float
+            decorator = click.option(f"--{option.key}", type=kind, default=option.default, **extra)
+        func = decorator(func)
+    return func
 
 
 @click.command(
@@ -180,78 +203,7 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
     help="HDF5 compression of images.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty PNG output folder.")
-@click.option(
-    "--rotation-range",
-    type=float,
-    default=0.0,
-    metavar="DEG",
-    help="Augment: rotation uniform in [-DEG, DEG] degrees.",
-)
-@click.option(
-    "--width-shift-range",
-    type=float,
-    default=0.0,
-    metavar="X",
-    help="Augment: horizontal shift; X < 1 a fraction of the width, a whole X >= 1 pixels.",
-)
-@click.option(
-    "--height-shift-range",
-    type=float,
-    default=0.0,
-    metavar="X",
-    help="Augment: vertical shift; X < 1 a fraction of the height, a whole X >= 1 pixels.",
-)
-@click.option(
-    "--shear-range",
-    type=float,
-    default=0.0,
-    metavar="DEG",
-    help="Augment: shear angle uniform in [-DEG, DEG] degrees.",
-)
-@click.option(
-    "--zoom-range",
-    callback=_range_callback,
-    metavar="Z|LO,HI",
-    help="Augment: zoom factors in [1-Z, 1+Z] or [LO, HI] (below 1 zooms in).",
-)
-@click.option(
-    "--zoom-keep-aspect",
-    is_flag=True,
-    help="Augment: one zoom factor for both axes (Keras draws two).",
-)
-@click.option(
-    "--horizontal-flip", is_flag=True, help="Augment: mirror left-right, a coin toss per copy."
-)
-@click.option(
-    "--vertical-flip", is_flag=True, help="Augment: mirror top-bottom, a coin toss per copy."
-)
-@click.option(
-    "--brightness-range",
-    callback=_range_callback,
-    metavar="LO,HI",
-    help="Augment: multiply pixel values by a factor in [LO, HI].",
-)
-@click.option(
-    "--channel-shift-range",
-    type=float,
-    default=0.0,
-    metavar="X",
-    help="Augment: add one value in [-X, X] to every channel (clipped to the image's range).",
-)
-@click.option(
-    "--fill-mode",
-    type=click.Choice(FILL_MODES),
-    default="nearest",
-    show_default=True,
-    help="Augment: how points outside the image are filled.",
-)
-@click.option(
-    "--cval",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Augment: the value of --fill-mode constant.",
-)
+@augment_options
 @click.option(
     "--copies",
     type=click.IntRange(min=1),
@@ -285,7 +237,8 @@ def transform(ctx: click.Context, **params: Any) -> None:
         raise click.UsageError("missing -o/--output (required unless --preview-only)")
     if params["preview_only"] and not params["preview"]:
         raise click.UsageError("--preview-only needs --preview FILE")
-    settings = settings_from(AugmentSettings, params, zoom_range=params["zoom_range"] or (1.0, 1.0))
+    unset = {option.name: option.default for option in OPTIONS if params[option.name] is None}
+    settings = settings_from(AugmentSettings, params, **unset)
     wants_copies = params["copies"] > 1 or params["keep_original"] or params["preview"]
     if wants_copies and not settings.active:
         raise click.UsageError(
@@ -319,14 +272,8 @@ def transform(ctx: click.Context, **params: Any) -> None:
             splits, params["output"], fmt=fmt, overwrite=params["overwrite"], plan=plan
         )
     if params["preview"]:
-        inputs = [path for split in splits for path in split.discovery.inputs]
-        check_output(params["preview"], inputs, what="the preview")
         assert plan is not None
-        first = min(augmented)
-        preview_pipeline = Pipeline(PipelineOptions(decode=options.decode))
-        sheet = preview_sheet(splits[first].discovery.items, preview_pipeline, plan, split=first)
-        with atomic_path(params["preview"]) as temporary:
-            sheet.save(temporary, format="PNG")
+        write_preview(params["preview"], splits, plan, decode=options.decode, split=min(augmented))
         log(f"transform: preview written to {params['preview']}", quiet=params["quiet"])
         if params["preview_only"]:
             return

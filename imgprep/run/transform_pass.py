@@ -50,12 +50,12 @@ from typing import Any
 import numpy as np
 
 from imgprep.api import fitted_pipeline
-from imgprep.augment import PARAMETER_NAMES, AugmentParams
+from imgprep.augment import AugmentParams, recorded_columns
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
 from imgprep.io.bitdepth import PixelKind
 from imgprep.io.discover import ItemList
-from imgprep.io.formats.base import Column, OutputOptions, Writer
+from imgprep.io.formats.base import OutputOptions, Writer
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.png import PngWriter
 from imgprep.io.formats.registry import check_format, open_writer, writer_class
@@ -101,19 +101,6 @@ class TransformReport:
     def processed(self, key: str) -> int:
         """Source images written (once each, whatever the number of copies)."""
         return self.found[key] - len(self.skipped[key])
-
-
-def augmentation_columns() -> tuple[Column, ...]:
-    """The recorded augmentation columns, as the writers stored them before the registry:
-    ``flip_*`` as booleans, every other parameter as float64, in ``PARAMETER_NAMES`` order.
-
-    TEMPORARY (issue 13): to be replaced by ``imgprep.augment.recorded_columns()`` when the
-    augment package lands; the writers take whatever columns they are given.
-    """
-    return tuple(
-        (name, np.dtype(np.bool_ if name.startswith("flip") else np.float64))
-        for name in PARAMETER_NAMES
-    )
 
 
 def run_transform(
@@ -286,7 +273,7 @@ class _Job:
             spec = ShardSpec(
                 pipeline=pipeline.expecting(self.expect),
                 plan=self.plan if ordinal in augmented else None,
-                columns=augmentation_columns() if ordinal in augmented else None,
+                columns=tuple(recorded_columns()) if ordinal in augmented else None,
                 split=ordinal,
                 labelled=split.discovery.labelled,
                 path_bytes=items.longest_rel_bytes(),
@@ -352,7 +339,7 @@ class _Job:
         items = split.discovery.items
         layout: dict[str, Any] = {
             "labelled": split.discovery.labelled,
-            "augmentation": augmentation_columns() if plan is not None else None,
+            "augmentation": tuple(recorded_columns()) if plan is not None else None,
             "path_bytes": items.longest_rel_bytes(),
         }
         if fold is not None:  # statistics still to come: rows wait raw (HDF5 output only)

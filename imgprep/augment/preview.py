@@ -1,9 +1,10 @@
 """``--preview``: a contact sheet of source images and their augmented copies, as PNG.
 
 Each row shows one source image, then its copies, each labelled (source index and relative
-path; copy number with the sampled angle, zoom and flips). The copies are exactly those the
-run writes (same seed, image index and copy), shown before normalization. 16-bit and float
-images are scaled to 0-255 for display by the row's own min and max.
+path; copy number with what each operation's ``caption`` shows: the sampled angle, zoom,
+brightness and flips). The copies are exactly those the run writes (same seed, image index
+and copy), shown before normalization. 16-bit and float images are scaled to 0-255 for
+display by the row's own min and max.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from imgprep.augment import AugmentParams
+from imgprep.augment.registry import OPERATIONS
+from imgprep.augment.settings import AugmentParams
 
 TILE = 112
 LABEL = 26
@@ -48,11 +50,12 @@ def contact_sheet(
 
 
 def _describe(copy: int, params: AugmentParams) -> str:
-    flips = ("H" if params.flip_horizontal else "") + ("V" if params.flip_vertical else "")
-    return (
-        f"copy {copy} {params.theta:+.0f}deg\n"
-        f"z{params.zx:.2f}/{params.zy:.2f} b{params.brightness:.2f} {flips}".rstrip()
-    )
+    """Two lines: the copy number, then each operation's caption pieces by line and rank."""
+    pieces = sorted(piece for op in OPERATIONS for piece in op.caption(params))
+    lines = [[f"copy {copy}"], []]
+    for line, _, text in pieces:
+        lines[line].append(text)
+    return "\n".join(" ".join(words) for words in lines)
 
 
 def _tile(image: np.ndarray, low: float, high: float) -> Image.Image:
@@ -109,3 +112,22 @@ def preview_sheet(
     if not rows:
         raise ImgprepError("no image could be read for the preview")
     return contact_sheet(rows)
+
+
+def write_preview(path: str, splits: Sequence[Any], plan: Any, *, decode: Any, split: int) -> None:
+    """Check, build and write the ``--preview`` sheet of split ``split`` as a PNG at ``path``.
+
+    The path is refused if it is, or lies inside, one of the splits' inputs (a later run
+    would read it as an image). The copies are shown as decoded with ``decode`` and
+    augmented, before any normalization; the file appears under its name only when whole.
+    """
+    from imgprep.io.atomic import atomic_path
+    from imgprep.plan import check_output
+    from imgprep.transforms.pipeline import Pipeline, PipelineOptions
+
+    inputs = [source for part in splits for source in part.discovery.inputs]
+    check_output(path, inputs, what="the preview")
+    pipeline = Pipeline(PipelineOptions(decode=decode))
+    sheet = preview_sheet(splits[split].discovery.items, pipeline, plan, split=split)
+    with atomic_path(path) as temporary:
+        sheet.save(temporary, format="PNG")

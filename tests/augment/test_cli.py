@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from imgprep.augment import OPTIONS
 from imgprep.cli import main
+from imgprep.cli.transform import transform
 from tests.conftest import listing, make_dataset
 
 FULL = [
@@ -243,3 +245,42 @@ def test_augmenting_splits_needs_a_train_split(runner, dataset, tmp_path: Path):
     )
     assert result.exit_code == 2
     assert "augmentation applies to the training part only" in result.stderr
+
+
+def test_every_registered_option_is_a_flag_with_its_help():
+    by_name = {param.name: param for param in transform.params}
+    for option in OPTIONS:
+        param = by_name[option.name]
+        assert param.opts == [f"--{option.key}"] and param.help == option.help
+        assert param.is_flag == (option.kind == "flag")
+    names = [param.name for param in transform.params]
+    start = names.index("rotation_range")
+    assert names[start : start + len(OPTIONS) + 1] == [o.name for o in OPTIONS] + ["copies"]
+
+
+def test_config_keys_and_types_come_from_the_registry(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    config = tmp_path / "a.toml"
+    config.write_text('rotation-range = 10\nzoom-range = 0.1\nhorizontal-flip = true\n'
+                      'fill-mode = "wrap"\ncval = 2\nbrightness-range = [0.9, 1.1]\n'
+                      "copies = 2\nseed = 4\n")  # fmt: skip
+    out = tmp_path / "c.h5"
+    result = run(runner, "--config", str(config), str(root), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    stored = json.loads(read(out)["attrs"]["augmentation"])
+    assert stored["zoom_range"] == [0.9, 1.1] and stored["fill_mode"] == "wrap"
+    assert stored["brightness_range"] == [0.9, 1.1] and stored["copies"] == 2
+    for line, message in (
+        ("fill-mode = 3", "key 'fill-mode' must be a string, got 3"),
+        ('vertical-flip = "yes"', "key 'vertical-flip' must be true or false, got 'yes'"),
+        ('shear-range = "5"', "key 'shear-range' must be a number, got '5'"),
+        (
+            'zoom-range = "a"',
+            "key 'zoom-range': Invalid value: expected a number or LO,HI, got 'a'",
+        ),
+        ("zoom-rnage = 0.1", "unknown key 'zoom-rnage'; did you mean 'zoom-range'?"),
+    ):
+        config.write_text(line + "\n")
+        result = run(runner, "--config", str(config), str(root), "-o", str(out))
+        assert result.exit_code == 2, result.output
+        assert f"Error: {config}: {message}" in result.stderr

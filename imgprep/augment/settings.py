@@ -1,0 +1,116 @@
+"""``AugmentSettings`` and ``AugmentParams``: one field per registered option and column.
+
+Both classes are frozen dataclasses built from the registry when this module is imported, so
+an operation's module declares its options and columns once and every user of the settings
+(the command line, TOML configs, the stats and HDF5 attributes, the workers) sees them.
+Settings are validated when built, never halfway through a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field, make_dataclass
+from itertools import accumulate
+from typing import Any
+
+import numpy as np
+
+from imgprep.augment.keyed import copy_keys, slot_uniforms
+from imgprep.augment.registry import COLUMNS, OPERATIONS, OPTIONS, PARAMETER_NAMES
+from imgprep.errors import InputError
+
+_ANNOTATIONS = {
+    "number": float,
+    "flag": bool,
+    "range": tuple[float, float] | None,
+    "choice": str,
+}
+_CHECK_ORDER = tuple(sorted(OPTIONS, key=lambda option: option.check_rank))  # stable
+_SLOTS = np.array([slot for op in OPERATIONS for slot in op.draw_slots], dtype=np.uint64)
+_ENDS = tuple(accumulate(len(op.draw_slots) for op in OPERATIONS))
+_SPANS = tuple(zip((0, *_ENDS[:-1]), _ENDS, strict=True))  # each operation's draw columns
+
+
+class _SettingsMethods:
+    """Validation, activity, (de)serialization and sampling of ``AugmentSettings``."""
+
+    def __post_init__(self) -> None:
+        for option in _CHECK_ORDER:
+            object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
+
+    @property
+    def active(self) -> bool:
+        """Whether any transform can change an image."""
+        return any(op.active(self) for op in OPERATIONS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (ranges as lists), in the options' listed order."""
+        data: dict[str, Any] = {}
+        for option in OPTIONS:
+            value = getattr(self, option.name)
+            if option.always_written or value != option.default:
+                data[option.name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Inverse of ``to_dict``; unknown keys are an error that names them."""
+        known = {option.name for option in OPTIONS}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown augmentation setting(s) {', '.join(unknown)}")
+        values = dict(data)
+        for option in OPTIONS:
+            if option.kind == "range" and values.get(option.name) is not None:
+                values[option.name] = tuple(values[option.name])
+        return cls(**values)
+
+    def sample(
+        self,
+        *,
+        seed: int,
+        split: int,
+        indices: np.ndarray,
+        copies: np.ndarray,
+        shape: tuple[int, ...],
+    ) -> list[Any]:
+        """Parameters of copy ``copies[j]`` of image ``indices[j]`` (all H x W = ``shape``),
+        as ``AugmentParams``: each operation samples its columns from its own draw slots."""
+        draws = slot_uniforms(copy_keys(seed, split, indices, copies), _SLOTS)
+        columns: list[np.ndarray] = []
+        for op, (start, stop) in zip(OPERATIONS, _SPANS, strict=True):
+            columns.extend(op.sample(self, draws[:, start:stop], shape))
+        rows = zip(*(column.tolist() for column in columns), strict=True)
+        return [AugmentParams(*values) for values in rows]
+
+
+class _ParamsMethods:
+    def as_row(self) -> list[float]:
+        """The columns as floats (flips 0.0 / 1.0), in ``PARAMETER_NAMES`` order."""
+        return [float(getattr(self, name)) for name in PARAMETER_NAMES]
+
+
+AugmentSettings = make_dataclass(
+    "AugmentSettings",
+    [(option.name, _ANNOTATIONS[option.kind], field(default=option.default)) for option in OPTIONS],
+    bases=(_SettingsMethods,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "Validated augmentation options: one field per registered option "
+        "(``imgprep.augment.registry.OPTIONS``), defaults leave images alone.",
+    },
+)
+AugmentParams = make_dataclass(
+    "AugmentParams",
+    [
+        (column.name, bool if column.dtype == "bool" else float, field(default=column.identity))
+        for column in COLUMNS
+    ],
+    bases=(_ParamsMethods,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "The sampled parameters of one copy: one field per registered column "
+        "(plain numbers; the identity by default).",
+    },
+)
