@@ -153,3 +153,9 @@ def test_a_transform_output_gives_back_its_pipeline(tmp_path: Path, zca_stats):
         recorded = json.loads(handle.attrs["pipeline"])
     assert json.loads(json.dumps(pipeline.describe())) == recorded
     assert prepare_image(pipeline, str(folder / rel)).tobytes() == row.tobytes()
+
+
+def test_every_public_name_exists():
+    for name in imgprep.__all__:
+        assert hasattr(imgprep, name), name
+    assert imgprep.pipeline_from_hdf5 and imgprep.normalization_args

@@ -208,3 +208,10 @@ def test_settings_without_effect_do_not_block_a_merge(runner, tmp_path: Path, rn
     merged = runner.invoke(main, ["fit-stats", "--merge", str(one), str(two), "-q"])
     assert merged.exit_code == 0, merged.output
     assert json.loads(merged.stdout)["images"] == 4
+
+
+def test_no_jpeg_draft_is_recorded(runner, dataset):
+    root, _ = dataset
+    result = runner.invoke(main, ["fit-stats", str(root), "-q", "--no-jpeg-draft", "--size", "5x5"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["preprocessing"]["jpeg_draft"] is False

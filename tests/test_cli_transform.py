@@ -432,3 +432,113 @@ def test_failed_png_run_keeps_the_previous_tree_and_leaves_no_temporary(
     )
     written = [name for name in listing(tmp_path) if not name.startswith(f"{root.name}/")]
     assert sorted(written) == sorted(f"png/{name}" for name in before)  # no .png.*.tmp folder
+
+
+def _transform_q(runner: CliRunner, *args: str):
+    """``imgprep transform ARGS -q``."""
+    return runner.invoke(main, ["transform", *args, "-q"])
+
+
+def test_narrowing_and_float_to_integer_casts_are_usage_errors(runner, tmp_path: Path, rng):
+    Image.fromarray(rng.integers(300, 65535, (4, 4), dtype=np.uint16)).save(tmp_path / "a.png")
+    narrow = _transform_q(
+        runner, str(tmp_path / "a.png"), "-o", str(tmp_path / "n.h5"), "--dtype", "uint8"
+    )
+    assert narrow.exit_code == 2
+    assert "cannot write uint16 pixels as uint8 without clipping" in narrow.stderr
+    Image.fromarray(rng.normal(size=(4, 4)).astype(np.float32), "F").save(tmp_path / "f.tif")
+    floats = _transform_q(
+        runner, str(tmp_path / "f.tif"), "-o", str(tmp_path / "f.h5"), "--dtype", "uint16"
+    )
+    assert floats.exit_code == 2 and "Traceback" not in floats.output
+    assert floats.stderr.strip() == (
+        "Error: --dtype uint16: cannot write float pixels as uint16 without rounding or clipping"
+    )
+    assert not [name for name in listing(tmp_path) if name.endswith(".h5")]
+
+
+def test_summary_counts_images_and_rows(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    (root / "cat" / "bad.png").write_bytes(b"")
+    result = runner.invoke(
+        main,
+        [
+            "transform",
+            str(root),
+            "-o",
+            str(tmp_path / "o.h5"),
+            "--rotation-range",
+            "5",
+            "--copies",
+            "3",
+            "--on-error",
+            "skip",
+            "--seed",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "10 images processed (30 rows written), 1 skipped (of 11 found)" in result.stderr
+
+
+def test_channel_mix_suggests_color(runner, tmp_path: Path, rng):
+    write_image(tmp_path / "d/a.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    write_image(tmp_path / "d/b.png", rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    result = _transform_q(runner, str(tmp_path / "d"), "-o", str(tmp_path / "o.h5"))
+    assert result.exit_code == 2
+    assert "choose one channel count with --color" in result.stderr
+
+
+def test_epsilon_option_is_applied(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    out = tmp_path / "e.h5"
+    args = ["--standardize", "featurewise", "--stats-scope", "global", "--epsilon", "10"]
+    assert _transform_q(runner, str(root), "-o", str(out), *args).exit_code == 0
+    pixels = np.stack(list(arrays.values())).astype(np.float64)
+    with h5py.File(out) as f:
+        written = f["images"][:].astype(np.float64)
+    assert written.std() == pytest.approx(pixels.std() / (pixels.std() + 10), rel=1e-6)
+
+
+def test_exif_option_reaches_the_decoder(runner, tmp_path: Path):
+    array = np.zeros((8, 16, 3), dtype=np.uint8)  # stored 16x8 (W x H)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed rotated 90 degrees clockwise
+    (tmp_path / "d").mkdir()
+    Image.fromarray(array).save(tmp_path / "d/r.jpg", exif=exif, quality=100)
+    shapes = {}
+    for mode in ("apply", "ignore"):
+        out = tmp_path / f"{mode}.h5"
+        result = _transform_q(runner, str(tmp_path / "d"), "-o", str(out), "--exif", mode)
+        assert result.exit_code == 0, result.output
+        with h5py.File(out) as f:
+            shapes[mode] = f["images"].shape
+            assert json.loads(f.attrs["pipeline"])["options"]["decode"]["exif"] == mode
+    assert shapes == {"apply": (1, 16, 8, 3), "ignore": (1, 8, 16, 3)}
+
+
+def test_negative_seed_is_a_usage_error(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    result = _transform_q(
+        runner, str(root), "-o", str(tmp_path / "o.h5"), "--split", "a=0.5,b=0.5", "--seed", "-1"
+    )
+    assert result.exit_code == 2 and "Invalid value for '--seed'" in result.stderr
+
+
+def test_a_split_that_would_be_empty_is_refused_up_front(runner, tmp_path: Path, rng):
+    make_dataset(tmp_path / "d", rng, classes=("a", "b", "c"), per_class=1, shape=(3, 3))
+    result = _transform_q(
+        runner,
+        str(tmp_path / "d"),
+        "-o",
+        str(tmp_path / "o.h5"),
+        "--split",
+        "train=0.8,val=0.2",
+        "--seed",
+        "1",
+    )
+    assert result.exit_code == 2
+    assert (
+        "split 'val' would be empty: 3 image(s) cannot be divided as train=0.8, val=0.2"
+        in result.stderr
+    )

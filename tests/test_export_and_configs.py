@@ -100,3 +100,17 @@ def test_a_config_may_give_the_split_as_a_list_and_the_seed_as_text(tmp_path, rn
 
     with h5py.File(out) as handle:
         assert (len(handle["train/images"]), len(handle["val/images"])) == (8, 2)
+
+
+def test_export_stats_global_scope(runner, dataset, tmp_path: Path):
+    root, arrays = dataset
+    path = tmp_path / "s.json"
+    runner.invoke(main, ["fit-stats", str(root), "-q", "-o", str(path)])
+    result = runner.invoke(
+        main, ["export-stats", str(path), "--for", "keras", "--stats-scope", "global", "--json"]
+    )
+    assert result.exit_code == 0
+    pixels = np.stack(list(arrays.values())).astype(np.float64)
+    keras = json.loads(result.stdout)["keras"]
+    assert keras["mean"] == [pytest.approx(pixels.mean(), rel=1e-12)]
+    assert keras["variance"] == [pytest.approx(pixels.var(), rel=1e-12)]

@@ -15,7 +15,7 @@ from PIL import Image
 from imgprep.augment import OPTIONS
 from imgprep.cli import main
 from imgprep.cli.transform import transform
-from tests.conftest import listing, make_dataset
+from tests.conftest import listing, make_dataset, write_image
 
 FULL = [
     "--rotation-range", "20", "--width-shift-range", "0.2", "--height-shift-range", "0.2",
@@ -284,3 +284,73 @@ def test_config_keys_and_types_come_from_the_registry(runner, dataset, tmp_path:
         result = run(runner, "--config", str(config), str(root), "-o", str(out))
         assert result.exit_code == 2, result.output
         assert f"Error: {config}: {message}" in result.stderr
+
+
+def _transform_q(runner: CliRunner, *args: str):
+    """``imgprep transform ARGS -q``."""
+    return runner.invoke(main, ["transform", *args, "-q"])
+
+
+def test_float_output_keeps_augmented_values_unrounded(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    out = tmp_path / "f.h5"
+    result = _transform_q(
+        runner,
+        str(root),
+        "-o",
+        str(out),
+        "--dtype",
+        "float32",
+        "--rotation-range",
+        "20",
+        "--seed",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        values = f["images"][:]
+    assert values.dtype == np.float32 and not np.array_equal(values, np.rint(values))
+
+
+def test_preview_is_not_written_when_the_output_is_refused(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    sheet = tmp_path / "sheet.png"
+    result = _transform_q(
+        runner,
+        str(root),
+        "-o",
+        str(tmp_path / "png"),
+        "--rescale",
+        "1/255",
+        "--rotation-range",
+        "10",
+        "--preview",
+        str(sheet),
+    )
+    assert result.exit_code == 2 and not sheet.exists()
+
+
+def test_zoom_keep_aspect_draws_one_factor(runner, dataset, tmp_path: Path):
+    root, _ = dataset
+    out = tmp_path / "z.h5"
+    args = ["--zoom-range", "0.7,1.3", "--zoom-keep-aspect", "--copies", "3", "--seed", "2"]
+    assert _transform_q(runner, str(root), "-o", str(out), *args).exit_code == 0
+    with h5py.File(out) as f:
+        zx, zy = f["augmentation/zx"][:], f["augmentation/zy"][:]
+    np.testing.assert_array_equal(zx, zy)
+    assert zx.min() >= 0.7 and zx.max() <= 1.3 and len(set(zx.tolist())) > 1
+
+
+def test_cval_fills_what_a_constant_fill_mode_shifts_in(runner, tmp_path: Path):
+    write_image(tmp_path / "d/a.png", np.full((6, 8), 255, dtype=np.uint8))
+    out = tmp_path / "c.h5"
+    result = _transform_q(
+        runner, str(tmp_path / "d"), "-o", str(out), "--width-shift-range", "3",
+        "--fill-mode", "constant", "--cval", "7", "--copies", "8", "--seed", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        images, shifts = f["images"][:], f["augmentation/ty"][:]
+    assert set(np.unique(images).tolist()) == {7, 255}  # integer shifts: no blending
+    for image, shift in zip(images[:, :, :, 0], shifts, strict=True):
+        assert (image == 7).sum() == abs(int(shift)) * 6  # one column of cval per pixel shifted

@@ -198,3 +198,17 @@ def test_bit_depth_from_a_toml_config(runner, tmp_path: Path):
     pipeline = pipeline_from_config(str(config))
     assert pipeline.decode.bit_depth == 8
     assert prepare_image(pipeline, str(folder / "a.png"))[0, 0, 0] == 4
+
+
+def _transform_q(runner: CliRunner, *args: str):
+    """``imgprep transform ARGS -q``."""
+    return runner.invoke(main, ["transform", *args, "-q"])
+
+
+def test_mixed_bit_depths_are_refused_not_saturated(runner, tmp_path: Path, rng):
+    write_image(tmp_path / "d/a.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
+    Image.fromarray(rng.integers(300, 65535, (4, 4), dtype=np.uint16)).save(tmp_path / "d/b.png")
+    result = _transform_q(runner, str(tmp_path / "d"), "-o", str(tmp_path / "o.h5"))
+    assert result.exit_code == 1  # a mix stops the run as in fit-stats (tests/faults)
+    assert "b.png: pixels are uint16 but the images before it are uint8" in result.stderr
+    assert not (tmp_path / "o.h5").exists()
