@@ -188,3 +188,29 @@ def test_a_registered_format_gets_the_atomic_finish(
         "BMP, GIF, TIFF, WebP or PPM/PGM/PBM)\n"
     )
     assert sorted(os.listdir(tmp_path)) == ["data"]
+
+
+def test_a_module_that_lists_its_writer_is_found_without_any_other_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``discover`` reads ``WRITERS`` from every module of the package: a new format is that
+    one module (here a package made on the fly holding one format module and a helper)."""
+    import importlib
+
+    from imgprep.io.formats.registry import discover
+
+    package = tmp_path / "toy_formats"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("VALUE = 1  # no WRITERS: not a format\n")
+    (package / "toy.py").write_text(
+        "from imgprep.io.formats.base import AtomicWriter\n\n"
+        "class ToyWriter(AtomicWriter):\n"
+        "    name = 'toy'\n"
+        "    suffixes = ('.toy',)\n\n"
+        "WRITERS = (ToyWriter,)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = discover(importlib.import_module("toy_formats"))
+    assert list(found) == ["toy"] and found["toy"].suffixes == (".toy",)
+    assert list(FORMATS) == ["hdf5", "png"]  # this package's own, found the same way

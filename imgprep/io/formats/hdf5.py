@@ -384,3 +384,6 @@ class Hdf5Writer(AtomicWriter):
     def _discard(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self._temporary)
+
+
+WRITERS = (Hdf5Writer,)  # found by imgprep.io.formats.registry.discover

@@ -218,3 +218,6 @@ def _save_png(image: np.ndarray, path: str, rel: str) -> None:
             f"{rel}: cannot write a {channels}-channel {image.dtype} image as PNG (uint8 with 1-4 "
             "channels or uint16 grayscale only); write HDF5 instead"
         )
+
+
+WRITERS = (PngWriter,)  # found by imgprep.io.formats.registry.discover

@@ -2,22 +2,39 @@
 
 A format is a writer class (``base.Writer``: its ``name``, the ``suffixes`` that choose it,
 whether it writes a folder, whether a Dask run can write it, and what rows it refuses).
-Adding one is a module in this package and its line in ``FORMATS``; the command line's
-``--format`` choices, the format a path implies and the checks before a run all read it.
+Adding one is a module in this package that lists its writer in ``WRITERS`` (found here by
+``discover``, as ``hdf5.py`` and ``png.py`` are); the command line's ``--format`` choices,
+the format a path implies and the checks before a run all read the registry.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
+from types import ModuleType
 
 from imgprep.errors import InputError
+from imgprep.io import formats
 from imgprep.io.discover import IMAGE_EXTENSIONS
 from imgprep.io.formats.base import OutputOptions, RowKind, Writer
-from imgprep.io.formats.hdf5 import Hdf5Writer
-from imgprep.io.formats.png import PngWriter
 
-FORMATS: dict[str, type[Writer]] = {Hdf5Writer.name: Hdf5Writer, PngWriter.name: PngWriter}
-DEFAULT_FORMAT = PngWriter.name  # what an output path that names no file gets: a folder
+
+def discover(package: ModuleType = formats) -> dict[str, type[Writer]]:
+    """The writers every module of ``package`` lists in ``WRITERS``, by name, in name order
+    (so the choices a message lists do not depend on the order modules were written)."""
+    found: dict[str, type[Writer]] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for writer in getattr(module, "WRITERS", ()):
+            if writer.name in found:  # a programming error: two formats of one name
+                raise RuntimeError(f"two output formats are named {writer.name!r}")
+            found[writer.name] = writer
+    return dict(sorted(found.items()))
+
+
+FORMATS: dict[str, type[Writer]] = discover()
+DEFAULT_FORMAT = "png"  # what an output path that names no file gets: a folder (a PNG tree)
 
 # Suffixes that name a file, not a folder: ``-o`` ending so is refused rather than written as
 # a PNG folder of that name (``-o train.hdf``, ``-o x.txt``); any other name is a folder
