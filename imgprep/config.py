@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imgprep.errors import InputError
+from imgprep.values import shown
 
 COLOR_MODES = ("keep", "grayscale", "rgb", "rgba")
 RESIZE_MODES = ("stretch", "fit", "fill")
@@ -365,11 +366,3 @@ def finite(key: str, value: Any) -> float:
     if not math.isfinite(number):
         raise InputError(f"invalid {key} {shown(value)}: must be a finite number")
     return number
-
-
-def shown(value: Any) -> str:
-    """``repr`` of a value from a file, cut to a readable length (a 5,000-digit integer)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return f"an integer of {len(str(abs(value)))} digits"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

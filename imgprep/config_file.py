@@ -26,9 +26,9 @@ from imgprep.config import (
     finite,
     parse_rescale,
     parse_size,
-    shown,
 )
 from imgprep.errors import InputError
+from imgprep.values import shown
 
 PIPELINE_KEYS = (
     "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
@@ -154,8 +154,7 @@ def _check_config_type(path: str, key: str, value: object, augment_kind: str | N
     else:  # checked where it is used
         return
     if not ok:
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise InputError(f"{path}: key {key!r} must be {wanted}, got {shown}")
+        raise InputError(f"{path}: key {key!r} must be {wanted}, got {shown(value)}")
 
 
 def pipeline_options(data: Mapping[str, Any], *, source: str | None = None) -> PipelineOptions:
