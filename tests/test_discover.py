@@ -160,7 +160,7 @@ def test_only_the_documented_formats_are_found(tmp_path: Path, rng):
 
 
 def test_absolute_segments_keep_stored_paths_and_open_the_same_files(tmp_path, monkeypatch):
-    from imgprep.io.discover import absolute_segments, iter_segments
+    from imgprep.io.items import absolute_segments, iter_segments
 
     monkeypatch.chdir(tmp_path)
     segments = [
@@ -186,7 +186,7 @@ def test_the_extension_table_is_pillows_registry_for_the_decoded_formats():
     Pillow itself registers for the formats imgprep decodes."""
     from PIL import Image
 
-    from imgprep.io.discover import DECODED_FORMATS, FORMAT_OF_EXTENSION
+    from imgprep.io.decoded_formats import DECODED_FORMATS, FORMAT_OF_EXTENSION
 
     Image.init()
     registered = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from imgprep.errors import InputError
-from imgprep.io.discover import IMAGE_EXTENSIONS
+from imgprep.io.decoded_formats import IMAGE_EXTENSIONS
 from imgprep.io.formats.base import OutputOptions, RowKind, Writer
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.png import PngWriter
