@@ -20,7 +20,8 @@ from imgprep.config import KERAS_EPSILON, PipelineOptions
 from imgprep.config_file import load_config, pipeline_options
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.bitdepth import to_bit_depth
-from imgprep.io.decode import decode_bytes, decode_image, decode_pil, image_to_array, replicate_gray
+from imgprep.io.colour import array_in_colour
+from imgprep.io.decode import decode_bytes, decode_image, decode_pil
 from imgprep.io.stats_io import read_stats
 from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import Pipeline
@@ -213,7 +214,7 @@ def prepare_image(pipeline: Pipeline, source: Any, *, dtype_ok: bool = False) ->
         array = array[:, :, None]
     if array.ndim != 3:
         raise InputError(f"expected H x W x C or N x H x W x C, got shape {array.shape}")
-    array = _convert_colour(array, settings.color)
+    array = array_in_colour(array, settings.color)  # the colour rule of decoding
     if settings.bit_depth is not None and array.dtype in (np.uint8, np.uint16):
         array = to_bit_depth(array, settings.bit_depth)  # as decoding does
     return pipeline.apply(array, dtype_ok=dtype_ok)
@@ -222,21 +223,3 @@ def prepare_image(pipeline: Pipeline, source: Any, *, dtype_ok: bool = False) ->
 def _decoded(pipeline: Pipeline, decoded: np.ndarray, name: str, dtype_ok: bool) -> np.ndarray:
     pipeline.check_input(decoded, name, dtype_ok)
     return pipeline.apply_array(decoded)
-
-
-def _convert_colour(array: np.ndarray, color: str) -> np.ndarray:
-    """Apply the colour rule of decoding to an already decoded array (prediction-time input)."""
-    channels = array.shape[-1]
-    if color == "keep":
-        return array
-    if array.dtype == np.uint8 and channels in (1, 2, 3, 4):
-        plane = array[:, :, 0] if channels == 1 else array
-        pil = Image.fromarray(np.ascontiguousarray(plane))  # L, LA, RGB or RGBA
-        return image_to_array(pil, color)
-    wanted = {"grayscale": 1, "rgb": 3, "rgba": 4}[color]
-    if channels == wanted:
-        return array
-    if channels == 1:
-        opaque = 1.0 if array.dtype.kind == "f" else np.iinfo(array.dtype).max
-        return replicate_gray(array, color, opaque=opaque)
-    raise InputError(f"cannot convert a {channels}-channel {array.dtype} array to {color}")

@@ -33,7 +33,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imgprep.errors import InputError
-from imgprep.io.discover import ItemList, has_image_extension, is_inside, normal_paths
+from imgprep.io.discover import has_image_extension
+from imgprep.io.items import ItemList
+from imgprep.io.paths import is_inside, normal_paths
 from imgprep.io.remote import is_url
 
 DATASET_MANIFEST = "imgprep.json"  # what marks a folder as a PNG tree imgprep wrote

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imgprep.errors import InputError
-from imgprep.io.discover import Discovery, class_folder_names, discover
+from imgprep.io.discover import class_folder_names, discover
+from imgprep.io.items import Discovery
 from imgprep.plan import check_named_inputs
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")

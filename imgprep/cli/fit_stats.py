@@ -25,7 +25,8 @@ from imgprep.cli.common import (
 )
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.atomic import check_writable
-from imgprep.io.discover import Discovery, discover
+from imgprep.io.discover import discover
+from imgprep.io.items import Discovery
 from imgprep.io.stats_io import read_stats_files, write_stats
 from imgprep.io.zca_sidecar import zca_sidecar_path
 from imgprep.plan import check_output

@@ -1,12 +1,7 @@
-"""Bit depth: the one rule for images of several depths, and the checks that enforce it.
+"""Bit depth: the exact conversion decoding applies with ``bit_depth`` (``--bit-depth 8|16``).
 
-Statistics, normalization and an HDF5 ``images`` array are only meaningful for pixels on one
-scale: 8-bit values run 0..255, 16-bit ones 0..65535, float ones whatever the file holds.
-imgprep never mixes them silently. Without ``bit_depth`` every image of a run must decode to
-the dtype of the first one (a later image of another dtype stops the run, or is skipped
-under ``--on-error skip``, in ``fit-stats``, ``inspect`` and ``transform`` alike). With
-``bit_depth`` (``--bit-depth 8|16``) integer images are converted exactly, right after the
-mode (colour) rules and before resizing:
+Integer images are converted right after the mode (colour) rules and before resizing, so a
+run's pixels are on one scale (the rule that they must be is ``imgprep.pixels``):
 
 - 16 to 8 bits: ``round(v / 257)``, computed in integers as ``(v + 128) // 257``. It has no
   ties to break (``v / 257`` is never ``k + 0.5`` for an integer ``v``), so it equals
@@ -20,16 +15,9 @@ images is refused like any other mix of depths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-_DTYPE_OF_DEPTH = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16)}
-
-
-def dtype_of_depth(bit_depth: int) -> str:
-    """The dtype name images converted to ``bit_depth`` have (``uint8`` or ``uint16``)."""
-    return _DTYPE_OF_DEPTH[bit_depth].name
+from imgprep.pixels import DTYPE_OF_DEPTH
 
 
 def float_refused(dtype: str) -> str:
@@ -49,7 +37,7 @@ def to_bit_depth(array: np.ndarray, bit_depth: int | None) -> np.ndarray:
     """
     if bit_depth is None:
         return array
-    target = _DTYPE_OF_DEPTH[bit_depth]
+    target = DTYPE_OF_DEPTH[bit_depth]
     if array.dtype == target:
         return array
     if array.dtype == np.uint16 and bit_depth == 8:
@@ -57,62 +45,3 @@ def to_bit_depth(array: np.ndarray, bit_depth: int | None) -> np.ndarray:
     if array.dtype == np.uint8 and bit_depth == 16:
         return array.astype(np.uint16) * np.uint16(257)
     raise ValueError(f"cannot convert {array.dtype} pixels to {bit_depth} bits")
-
-
-def mixed_depth_reason(dtype: str, before: str) -> str:
-    """Why an image of ``dtype`` cannot join images of ``before``: one message for every
-    command (fit-stats, inspect, transform), naming the option that resolves it."""
-    if np.dtype(dtype).kind == "f" or np.dtype(before).kind == "f":
-        return (
-            f"pixels are {dtype} but the images before it are {before}; imgprep does not "
-            "rescale float images implicitly: convert them to one integer depth (or all to "
-            "float) first"
-        )
-    return (
-        f"pixels are {dtype} but the images before it are {before}; pass --bit-depth 8 or "
-        "--bit-depth 16 to convert them to one depth"
-    )
-
-
-def stats_mismatch_reason(dtype: str, channels: int, stats_dtype: str, stats_channels: int) -> str:
-    """Why statistics of ``stats_dtype`` pixels with ``stats_channels`` channels cannot be
-    applied to an image of ``dtype`` with ``channels``: a mean of another depth is on another
-    scale (a 16-bit mean subtracted from 8-bit pixels), per-channel values of another channel
-    count do not match the channels."""
-    if dtype != stats_dtype:
-        return (
-            f"pixels are {dtype} but the statistics were computed on {stats_dtype} pixels, "
-            "another scale (--allow-stats-mismatch does not change that); compute them with "
-            "fit-stats on images of this depth, or pass the same --bit-depth to both commands"
-        )
-    return (
-        f"pixels have {channels} channel(s) but the statistics were computed on "
-        f"{stats_channels}; compute them with the same --color, or apply one global value "
-        "(--stats-scope global --allow-stats-mismatch)"
-    )
-
-
-@dataclass(frozen=True)
-class PixelKind:
-    """What every image of a run must decode to: a dtype and, when set, a channel count.
-
-    ``from_stats`` kinds come from a stats file the run applies; the others from the first
-    image of the run ("the images before it").
-    """
-
-    dtype: str
-    channels: int | None = None
-    from_stats: bool = False
-
-    def mismatch(self, array: np.ndarray) -> str | None:
-        """The reason ``array`` (H x W x C) does not fit, or None when it does."""
-        channels = int(array.shape[-1]) if array.ndim == 3 else 1
-        same_channels = self.channels is None or channels == self.channels
-        # ``dtype == "uint8"`` costs 0.1 us; ``dtype.name`` 3 us, per image of every run
-        if array.dtype == self.dtype and same_channels:
-            return None
-        if self.from_stats:
-            return stats_mismatch_reason(
-                array.dtype.name, channels, self.dtype, self.channels or channels
-            )
-        return mixed_depth_reason(array.dtype.name, self.dtype)

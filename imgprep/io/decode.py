@@ -1,33 +1,14 @@
 """Pillow file -> H x W x C NumPy array, with documented colour, 16-bit and EXIF rules.
 
-Mode rules (``color="keep"``, the default):
-
-====================  =========================================  ==========
-Pillow mode           becomes                                    dtype
-====================  =========================================  ==========
-1 (bilevel)           L, values 0 and 255                        uint8
-L, LA, RGB, RGBA      unchanged                                  uint8
-La, RGBa, RGBX        LA, RGBA, RGB                              uint8
-P, PA (palette)       RGBA if the palette has transparency,      uint8
-                      else RGB
-CMYK, YCbCr, LAB,     RGB (Pillow's conversion)                  uint8
-HSV
-I;16, I;16B, I;16L    one 16-bit channel, values kept            uint16
-I (32-bit int)        one channel if all values fit 0..65535,    uint16
-                      else refused
-F (32-bit float)      one float channel                          float32
-====================  =========================================  ==========
+The mode and colour rules (which Pillow mode becomes which channels and dtype, and how
+``color`` converts it) are ``imgprep.io.colour``'s; this module opens the file, checks it,
+and applies them.
 
 ``bit_depth`` (``--bit-depth 8|16``) then converts integer images exactly to one depth, after
 the mode and colour rules and before resizing (16 to 8 bits: ``round(v / 257)``; 8 to 16:
 ``v * 257``); a float image is refused with it. See ``imgprep.io.bitdepth``.
 
-``grayscale`` converts 8-bit images with Pillow's ITU-R 601-2 luma (L = R*299/1000 +
-G*587/1000 + B*114/1000), exactly as Keras' ``load_img``; alpha is dropped, not composited.
-16-bit and float grayscale stay as they are (Keras keeps ``I;16`` and ``I`` too). ``rgb`` and
-``rgba`` use Pillow's ``convert`` for 8-bit images and replicate a 16-bit or float channel,
-with an opaque alpha (65535 or 1.0) for ``rgba``. 16-bit values are never truncated to 8 bits:
-16-bit *colour* PNGs, which Pillow can only decode to 8 bits, are refused with a clear error.
+16-bit *colour* files, which Pillow can only decode to 8 bits, are refused with a clear error.
 
 GIF and other multi-frame files: the first frame. EXIF orientation is applied by default
 (``exif="apply"``) so photos are seen as a viewer shows them; ``exif="ignore"`` keeps the
@@ -55,19 +36,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, InputError
 from imgprep.io.bitdepth import float_refused, to_bit_depth
-from imgprep.io.discover import DECODED_FORMATS, DECODED_FORMATS_TEXT, FORMAT_OF_EXTENSION
+from imgprep.io.colour import MODE_OF_COLOR, SIXTEEN_BIT_MODES, image_to_array, image_to_pil
+from imgprep.io.decoded_formats import DECODED_FORMATS, DECODED_FORMATS_TEXT, FORMAT_OF_EXTENSION
 from imgprep.io.png_fast import MODES as PNG_MODES
 from imgprep.io.png_fast import decode_simple_png, simple_png
 from imgprep.io.remote import is_url, read_url
 from imgprep.transforms.functional import PadValueError, resize, resize_pil
 
-_EIGHT_BIT_KEEP = {
-    "1": "L", "L": "L", "LA": "LA", "La": "LA", "RGB": "RGB", "RGBA": "RGBA",
-    "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB",
-    "PA": "RGBA",
-}  # fmt: skip
-_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
-_TARGET_8BIT = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NONBLOCK", 0)
@@ -164,7 +139,7 @@ def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.nda
     if header is None:
         return None
     mode = PNG_MODES[header[2]]
-    if settings.color != "keep" and _TARGET_8BIT[settings.color] != mode:
+    if settings.color != "keep" and MODE_OF_COLOR[settings.color] != mode:
         return None
     array = decode_simple_png(data, header)
     if array is None or settings.size is None:
@@ -291,67 +266,6 @@ def _decode_resized(image: Image.Image, settings: DecodeSettings, path: str) -> 
         raise InputError(f"{exc} ({path})") from None
 
 
-def image_to_pil(image: Image.Image, color: str) -> Image.Image | None:
-    """The 8-bit PIL image (L, LA, RGB or RGBA) ``image_to_array`` would convert, or None for
-    16-bit and float images, which are handled as arrays."""
-    mode = image.mode
-    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
-        return None
-    if mode == "P":
-        mode_keep = "RGBA" if "transparency" in image.info else "RGB"
-    elif mode in _EIGHT_BIT_KEEP:
-        mode_keep = _EIGHT_BIT_KEEP[mode]
-    else:
-        return None
-    target = mode_keep if color == "keep" else _TARGET_8BIT[color]
-    if mode == "P" and target != mode_keep:
-        image = image.convert(mode_keep)
-    return image if image.mode == target else image.convert(target)
-
-
-def image_to_array(image: Image.Image, color: str, *, path: str = "<image>") -> np.ndarray:
-    """Convert a loaded PIL image to an H x W x C array following the module's mode rules."""
-    if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
-        return _wide_to_array(image, color, path)
-    converted = image_to_pil(image, color)
-    if converted is None:
-        raise DecodeError(path, f"unsupported Pillow mode {image.mode!r}")
-    array = np.asarray(converted)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return array
-
-
-def _wide_to_array(image: Image.Image, color: str, path: str) -> np.ndarray:
-    """16-bit, 32-bit int and float images: keep the values, replicate for rgb/rgba."""
-    if image.mode == "F":
-        plane = np.asarray(image, dtype=np.float32)
-        opaque: float = 1.0
-    else:
-        plane = np.asarray(image)
-        if plane.dtype != np.uint16:
-            if plane.size and (plane.min() < 0 or plane.max() > 65535):
-                raise DecodeError(
-                    path,
-                    f"32-bit integer image with values {plane.min()}..{plane.max()} outside "
-                    "0..65535 is not supported",
-                )
-            plane = plane.astype(np.uint16)
-        opaque = 65535
-    return replicate_gray(plane[:, :, None], color, opaque=opaque)
-
-
-def replicate_gray(plane: np.ndarray, color: str, *, opaque: float) -> np.ndarray:
-    """One 16-bit or float channel (H x W x 1) in ``color``: itself for keep/grayscale,
-    replicated for rgb, with an ``opaque`` alpha for rgba."""
-    if color in ("keep", "grayscale"):
-        return plane
-    channels = [plane] * 3
-    if color == "rgba":
-        channels.append(np.full_like(plane, opaque))
-    return np.concatenate(channels, axis=2)
-
-
 def _draft(image: Image.Image, settings: DecodeSettings) -> None:
     """Ask libjpeg for a reduced-scale decode keeping 2x the pixels the resize needs."""
     assert settings.size is not None
@@ -388,7 +302,7 @@ def _refuse_16bit_colour(path: str, image: Image.Image) -> None:
     16-bit PNG (``RGB;16B``), TIFF (raw or compressed: BitsPerSample > 8) and PPM with a
     maxval above 255. 16-bit grayscale (``I;16``) is read exactly and is not affected.
     """
-    if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
+    if image.mode in SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
         return
     tile = getattr(image, "tile", None) or []
     args = tile[0].args if tile else None

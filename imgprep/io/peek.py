@@ -23,7 +23,7 @@ import warnings
 
 from PIL import Image
 
-from imgprep.io.discover import FORMAT_OF_EXTENSION
+from imgprep.io.decoded_formats import FORMAT_OF_EXTENSION
 from imgprep.io.remote import is_url
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,10 +13,10 @@ import numpy as np
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, InputError
-from imgprep.io.bitdepth import PixelKind
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.formats.registry import writer_class
 from imgprep.io.space import check_fits
+from imgprep.pixels import PixelKind
 from imgprep.plan import check_output, plan_png_tree
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.tasks import FirstRows

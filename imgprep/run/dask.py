@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.discover import absolute_segments
+from imgprep.io.items import absolute_segments
 
 ENGINES = ("local", "dask")
 DEFAULT_PARTITION_FILES = 1024

@@ -50,10 +50,10 @@ from imgprep import __version__
 from imgprep.augment import AugmentParams
 from imgprep.errors import ImgprepError
 from imgprep.io.atomic import atomic_path
-from imgprep.io.discover import ItemList, absolute_segments, iter_segments
 from imgprep.io.formats.base import Column
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.hdf5_layout import check_like_first, write_dataset_attrs
+from imgprep.io.items import ItemList, absolute_segments, iter_segments
 from imgprep.io.remote import file_stat
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.worker import AugmentPlan, TransformTask, transform_batch

@@ -16,10 +16,11 @@ from typing import NamedTuple
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
-from imgprep.io.bitdepth import mixed_depth_reason
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
-from imgprep.io.discover import Discovery, ItemList, discover, iter_segments
+from imgprep.io.discover import discover
+from imgprep.io.items import Discovery, ItemList, iter_segments
 from imgprep.io.remote import file_stat
+from imgprep.pixels import mixed_depth_reason
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.runner import Runner, as_runner
 from imgprep.stats.accumulator import MomentAccumulator

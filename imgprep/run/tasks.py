@@ -17,9 +17,9 @@ import numpy as np
 
 from imgprep.errors import ImgprepError
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
-from imgprep.io.discover import ItemList
 from imgprep.io.formats.hdf5 import CHUNK_BYTES
 from imgprep.io.formats.registry import writer_class
+from imgprep.io.items import ItemList
 from imgprep.io.peek import decoded_size
 from imgprep.run.worker import AugmentPlan
 from imgprep.splits import Split

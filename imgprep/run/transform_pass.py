@@ -53,12 +53,12 @@ from imgprep.api import fitted_pipeline
 from imgprep.augment import AugmentParams, recorded_columns
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import resolve_target
-from imgprep.io.bitdepth import PixelKind
-from imgprep.io.discover import ItemList
 from imgprep.io.formats.base import OutputOptions, Writer
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.png import PngWriter
 from imgprep.io.formats.registry import check_format, open_writer, writer_class
+from imgprep.io.items import ItemList
+from imgprep.pixels import PixelKind
 from imgprep.run.checks import (
     check_output_space,
     check_stats_match_images,

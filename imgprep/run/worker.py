@@ -15,7 +15,7 @@ import numpy as np
 from imgprep.augment import AugmentParams, AugmentSettings, augment
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
-from imgprep.io.discover import iter_segments
+from imgprep.io.items import iter_segments
 from imgprep.run.stats_pass import BatchSummarizer, BatchSummary
 from imgprep.transforms.pipeline import Pipeline
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from imgprep.errors import DecodeError, InputError
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
-from imgprep.io.discover import iter_segments
+from imgprep.io.items import iter_segments
 from imgprep.run.runner import Runner, as_runner
 from imgprep.stats.zca import ZcaAccumulator
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from imgprep.config import DecodeSettings, PipelineOptions
 from imgprep.errors import InputError
-from imgprep.io.bitdepth import PixelKind, dtype_of_depth
+from imgprep.pixels import PixelKind, dtype_of_depth
 from imgprep.transforms import functional as F
 from imgprep.transforms.steps import ELEMENTWISE, STEP_TYPES, Step, WhiteningSource, build_steps
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from imgprep import __version__
 from imgprep.errors import InputError
-from imgprep.io.bitdepth import mixed_depth_reason
 from imgprep.io.formats.base import FORMAT_NAME, FORMAT_VERSION
+from imgprep.pixels import mixed_depth_reason
 
 # The one list of HDF5 suffixes: what transform writes as HDF5 and inspect reads as HDF5.
 SUFFIXES = (".h5", ".hdf5", ".he5")

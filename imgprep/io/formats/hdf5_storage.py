@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from imgprep.errors import ImgprepError
-from imgprep.io.discover import is_inside
+from imgprep.io.paths import is_inside
 
 MAX_CHUNK_BYTES = 256 << 20
 MAX_LINK_HOPS = 16  # HDF5's own limit of nested soft links

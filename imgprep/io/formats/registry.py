@@ -16,7 +16,7 @@ from types import ModuleType
 
 from imgprep.errors import InputError
 from imgprep.io import formats
-from imgprep.io.discover import IMAGE_EXTENSIONS
+from imgprep.io.decoded_formats import IMAGE_EXTENSIONS
 from imgprep.io.formats.base import OutputOptions, RowKind, Writer
 
 
