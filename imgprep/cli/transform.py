@@ -264,9 +264,15 @@ def transform(ctx: click.Context, **params: Any) -> None:
         on_cluster=params["engine"] == "dask",
     )
     plan = plan_transform(request)
+    if plan.augment is not None and plan.seed_drawn:  # shown even with --quiet: to repeat it
+        seed = plan.augment.seed
+        click.echo(f"transform: augmentation seed {seed} (pass --seed {seed} to repeat)", err=True)
+    if params["preview"]:
+        write_preview(plan)
+        log(f"transform: preview written to {params['preview']}", quiet=params["quiet"])
+        if params["preview_only"]:
+            return
     _render_plan(plan, quiet=params["quiet"])
-    if params["preview_only"]:
-        return
     with workers_from(ctx, params) as runner:
         on_cluster = not isinstance(runner, int)
         # On a cluster the progress bar counts completed partitions (see run.dask.DaskRunner).
@@ -278,17 +284,8 @@ def transform(ctx: click.Context, **params: Any) -> None:
 
 
 def _render_plan(plan: TransformPlan, *, quiet: bool) -> None:
-    """The drawn seed (even with --quiet: without it the run cannot be repeated), the
-    preview (written here, before the run), the discovery notes and where the statistics
-    come from."""
-    if plan.augment is not None and plan.seed_drawn:
-        seed = plan.augment.seed
-        click.echo(f"transform: augmentation seed {seed} (pass --seed {seed} to repeat)", err=True)
-    if plan.request.preview:
-        write_preview(plan)
-        log(f"transform: preview written to {plan.request.preview}", quiet=quiet)
-    if plan.request.preview_only:
-        return
+    """What the plan found before the run: discovery notes, an unused stats file, and
+    where the featurewise statistics come from."""
     for note in plan.notes:
         log(f"note: {note}", quiet=quiet)
     if plan.stats_ignored:
