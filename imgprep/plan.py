@@ -1,8 +1,9 @@
 """The safety rules of a run's outputs, checked before any image is read or any file written.
 
 imgprep never modifies or deletes what it reads and never writes outside its output. The
-rules that make this so live here, in one place, and every command calls them before it
-starts (``transform`` also checks them again where the library is called directly):
+rules that make this so live here, in one place, and every run calls them before it starts
+(``imgprep.run.transform_plan.plan_transform`` and ``imgprep.run.stats_plan.plan_stats``,
+which the command line and library callers alike go through):
 
 - An output is never one of the inputs: not an input file (``transform a/x.png -o a/x.png``),
   not an input folder, and not inside an input folder where it would be read as one of its

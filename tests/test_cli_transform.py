@@ -370,9 +370,10 @@ def test_gzip_compression(runner, dataset, tmp_path: Path):
     ],
 )
 def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path, rng, extra):
+    from imgprep.augment import AugmentSettings
     from imgprep.run.stats_pass import compute_stats
-    from imgprep.run.transform_pass import AugmentPlan, run_transform
-    from imgprep.splits import build_splits
+    from imgprep.run.transform_pass import run_transform
+    from imgprep.run.transform_plan import TransformRequest, plan_transform
     from imgprep.transforms.pipeline import PipelineOptions
 
     make_dataset(tmp_path / "d", rng, classes=("a", "b"), per_class=7, shape=(9, 8, 3))
@@ -382,19 +383,20 @@ def test_single_pass_statistics_give_the_same_bytes_as_two_passes(tmp_path: Path
         center="samplewise" if "samplewise" in extra else "featurewise",
         standardize="featurewise",
     )
-    plan = None
+    augment = {}
     if "--horizontal-flip" in extra:
-        from imgprep.augment import AugmentSettings
-
-        plan = AugmentPlan(AugmentSettings(horizontal_flip=True, rotation_range=15), 2, True, 3)
+        settings = AugmentSettings(horizontal_flip=True, rotation_range=15)
+        augment = {"augment": settings, "copies": 2, "keep_original": True, "seed": 3}
     outputs = []
     for single in (True, False):
-        splits = build_splits([], [("train", str(tmp_path / "d"))], None, None)
         out = tmp_path / f"{single}.h5"
-        report = run_transform(
-            splits, options, str(out), fmt="hdf5", plan=plan, single_pass=single,
-            on_error="skip", batch_size=4,
+        request = TransformRequest(
+            named_inputs=[("train", str(tmp_path / "d"))], options=options, output=str(out),
+            fmt="hdf5", single_pass=single, on_error="skip", batch_size=4, **augment,
         )  # fmt: skip
+        plan = plan_transform(request)
+        assert plan.single_pass is single
+        report = run_transform(plan)
         assert report.skipped["train"][0]["reason"] == "empty file (0 bytes)"
         with h5py.File(out) as f:
             outputs.append((f["train/images"][:].tobytes(), f.attrs["stats"], f.attrs["pipeline"]))

@@ -17,7 +17,7 @@ from imgprep.io.discover import discover
 from imgprep.io.stats_io import read_stats, write_stats
 from imgprep.run.stats_pass import compute_stats
 from imgprep.run.transform_pass import run_transform
-from imgprep.splits import build_splits
+from imgprep.run.transform_plan import TransformRequest, plan_transform
 from imgprep.summary import summarize_hdf5
 
 
@@ -107,9 +107,16 @@ def _run_demo(out: str) -> None:
         "inspect of the output"
     )
     options = PipelineOptions(rescale=1 / 255, center="featurewise", standardize="featurewise")
-    splits = build_splits([mnist], [], [("train", 0.8), ("val", 0.2)], seed=0)
     h5_path = os.path.join(out, "mnist.h5")
-    run_transform(splits, options, h5_path, fmt="hdf5")
+    request = TransformRequest(
+        inputs=[mnist],
+        split_spec=[("train", 0.8), ("val", 0.2)],
+        seed=0,
+        options=options,
+        output=h5_path,
+        fmt="hdf5",
+    )
+    run_transform(plan_transform(request))
     for split in ("train", "val"):
         summary = summarize_hdf5(h5_path, dataset=f"{split}/images")
         glob = summary.accumulator.global_stats()

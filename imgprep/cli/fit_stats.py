@@ -23,18 +23,10 @@ from imgprep.cli.common import (
     resolve_inputs,
     workers_from,
 )
-from imgprep.errors import EXIT_CODES_HELP, InputError
-from imgprep.io.atomic import check_writable
-from imgprep.io.discover import discover
-from imgprep.io.items import Discovery
-from imgprep.io.stats_io import read_stats_files, write_stats
-from imgprep.io.zca_sidecar import zca_sidecar_path
-from imgprep.plan import check_output
-from imgprep.run.runner import as_runner
-from imgprep.run.stats_pass import compute_stats
-from imgprep.run.zca_pass import compute_zca
+from imgprep.errors import EXIT_CODES_HELP
+from imgprep.run.stats_plan import StatsRequest, merge_stats, plan_stats, run_fit_stats
 from imgprep.stats.file import Stats
-from imgprep.stats.zca import KERAS_ZCA_EPSILON, ZcaFit
+from imgprep.stats.zca import KERAS_ZCA_EPSILON
 
 
 @click.command(
@@ -86,59 +78,73 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     output = params["output"]
     if output == "-":  # standard output, as without -o
         output = params["output"] = None
-    if not params["merge"]:
-        _check_zca_options(ctx, params)
-    if output:
-        check_writable(output)
     if params["merge"]:
-        if output:
-            check_output(output, list(params["inputs"]))
-        stats, fit = _merge(ctx, params), None
-    else:
-        paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
-        if output:
-            check_output(output, paths)
-        found = discover(paths)
-        for note in found.notes:
-            log(f"note: {note}", quiet=params["quiet"])
+        _check_merge_options(ctx, params)
+        merged = merge_stats(list(params["inputs"]), output=output)
+        if merged.zca_dropped:
+            log(
+                "fit-stats: the inputs' ZCA fits are not merged (a fit keeps no raw moments); "
+                "run fit-stats --zca over the union to fit one",
+                quiet=params["quiet"],
+            )
         log(
-            f"fit-stats: {len(found.items)} images found, {found.ignored} other files ignored",
+            f"fit-stats: merged {merged.files} stats files, {merged.stats.images} images",
             quiet=params["quiet"],
         )
-        with workers_from(ctx, params) as workers:
-            stats, fit = _fit(found, params, workers)
-    if output:
-        write_stats(stats, output, zca=fit)  # with --zca, the pair is written as one
-        if fit is not None:
-            log(f"fit-stats: ZCA whitening ({fit.count} images, D={len(fit.mean)}) written to "
-                f"{zca_sidecar_path(output)}", quiet=params["quiet"])  # fmt: skip
-        log(f"fit-stats: wrote {output}", quiet=params["quiet"])
-    else:
-        click.echo(stats.to_json(), nl=False)
-
-
-def _fit(found: Discovery, params: dict[str, Any], workers: Any) -> tuple[Stats, ZcaFit | None]:
-    """Statistics (and with --zca the whitening fit) over the images found."""
-    # On a cluster the progress bar counts completed partitions (see cluster.DaskRunner).
-    quiet_images = params["quiet"] or as_runner(workers).on_cluster
-    with progress_bar(len(found.items), quiet=quiet_images, desc="fit-stats") as advance:
-        stats = compute_stats(
-            found,
-            settings=decode_settings(params),
-            workers=workers,
-            batch_size=params["batch_size"],
-            on_error=params["on_error"],
-            progress=advance,
-            on_skip=report_skip,
-        )
+        _render_output(merged.stats, output, quiet=params["quiet"])
+        return
+    _check_zca_options(ctx, params)
+    request = StatsRequest(
+        inputs=resolve_inputs(params["inputs"], params["files_from"], params["example"]),
+        output=output,
+        settings=decode_settings(params),
+        zca=params["zca"],
+        zca_epsilon=params["zca_epsilon"],
+        rescale=params["rescale"],
+        batch_size=params["batch_size"],
+        on_error=params["on_error"],
+    )
+    plan = plan_stats(request)
+    found = plan.found
+    for note in found.notes:
+        log(f"note: {note}", quiet=params["quiet"])
     log(
-        f"fit-stats: {stats.images} processed, {len(stats.skipped)} skipped "
-        f"(of {len(found.items)} found)",
+        f"fit-stats: {len(found.items)} images found, {found.ignored} other files ignored",
         quiet=params["quiet"],
     )
-    if not params["zca"]:
-        return stats, None
-    return stats, _fit_zca(stats, found, params, workers, quiet_images)
+    with workers_from(ctx, params) as workers:
+        # On a cluster the progress bar counts completed partitions (see run.dask.DaskRunner).
+        quiet_images = params["quiet"] or not isinstance(workers, int)
+
+        def progress(total: int, name: str) -> Any:
+            return progress_bar(total, quiet=quiet_images, desc=_PASS_NAMES[name])
+
+        def on_stats(stats: Stats) -> None:
+            log(
+                f"fit-stats: {stats.images} processed, {len(stats.skipped)} skipped "
+                f"(of {len(found.items)} found)",
+                quiet=params["quiet"],
+            )
+
+        report = run_fit_stats(
+            plan, workers=workers, progress=progress, on_skip=report_skip, on_stats=on_stats
+        )
+    if report.zca is not None:
+        fit = report.zca
+        log(f"fit-stats: ZCA whitening ({fit.count} images, D={len(fit.mean)}) written to "
+            f"{report.zca_path}", quiet=params["quiet"])  # fmt: skip
+    _render_output(report.stats, output, quiet=params["quiet"])
+
+
+_PASS_NAMES = {"statistics": "fit-stats", "zca": "fit-stats (zca)"}  # the progress bars
+
+
+def _render_output(stats: Stats, output: str | None, *, quiet: bool) -> None:
+    """The stats file's name on stderr, or (without -o) the statistics on stdout."""
+    if output:
+        log(f"fit-stats: wrote {output}", quiet=quiet)
+    else:
+        click.echo(stats.to_json(), nl=False)
 
 
 def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
@@ -152,29 +158,8 @@ def _check_zca_options(ctx: click.Context, params: dict[str, Any]) -> None:
         raise click.UsageError("--rescale only applies with --zca (statistics stay in pixel units)")
 
 
-def _fit_zca(
-    stats: Stats,
-    found: Discovery,
-    params: dict[str, Any],
-    workers: Any,
-    quiet_images: bool,
-) -> ZcaFit:
-    """Fit ZCA in a second pass (written with the stats file, as a pair)."""
-    if stats.image_shape is None:
-        raise InputError("ZCA needs every image to have one shape; pass --size WxH")
-    shape = tuple(stats.image_shape)
-    with progress_bar(len(found.items), quiet=quiet_images, desc="fit-stats (zca)") as advance:
-        moments = compute_zca(
-            found.items,
-            decode_settings(params),
-            shape,
-            workers=workers,
-            progress=advance,
-        )
-    return moments.fit(epsilon=params["zca_epsilon"], rescale=params["rescale"] or 1.0)
-
-
-def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
+def _check_merge_options(ctx: click.Context, params: dict[str, Any]) -> None:
+    """--merge takes stats files as INPUTS and no option that reads images."""
     if params["files_from"] is not None or params["example"]:
         raise click.UsageError("--merge takes stats files as INPUTS only")
     refuse_options(
@@ -182,20 +167,5 @@ def _merge(ctx: click.Context, params: dict[str, Any]) -> Stats:
         (*DECODE_KEYS, *ENGINE_KEYS, "zca", "zca_epsilon", "rescale"),
         "with --merge: the stats files fix the decoding and no image is read",
     )
-    files = list(params["inputs"])
-    if len(files) < 2:
+    if len(params["inputs"]) < 2:
         raise click.UsageError("--merge needs at least two stats files")
-    parts = read_stats_files(files)
-    merged = parts[0]
-    for part in parts[1:]:
-        merged = merged.merge(part)
-    if any(part.zca for part in parts):
-        log(
-            "fit-stats: the inputs' ZCA fits are not merged (a fit keeps no raw moments); "
-            "run fit-stats --zca over the union to fit one",
-            quiet=params["quiet"],
-        )
-    log(
-        f"fit-stats: merged {len(files)} stats files, {merged.images} images", quiet=params["quiet"]
-    )
-    return merged

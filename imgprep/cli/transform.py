@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from imgprep.augment import OPTIONS, AugmentSettings
-from imgprep.augment.preview import write_preview
 from imgprep.cli.common import (
     cluster_options,
     decode_options,
@@ -22,7 +20,6 @@ from imgprep.cli.common import (
     rescale_callback,
     resolve_inputs,
     settings_from,
-    worker_count,
     workers_from,
 )
 from imgprep.config import (
@@ -35,24 +32,18 @@ from imgprep.config import (
 )
 from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
-from imgprep.io.atomic import check_writable
 from imgprep.io.formats.hdf5 import COMPRESSIONS
-from imgprep.io.formats.registry import FORMATS, check_format, output_format, writes_folder
-from imgprep.io.stats_io import read_stats
-from imgprep.run.checks import plan_output
+from imgprep.io.formats.registry import FORMATS
 from imgprep.run.shards import SHARDS_SUFFIX
-from imgprep.run.transform_pass import (
-    AugmentPlan,
-    run_transform,
-    single_pass_applies,
+from imgprep.run.transform_pass import run_transform
+from imgprep.run.transform_plan import (
+    TransformPlan,
+    TransformReport,
+    TransformRequest,
+    plan_transform,
+    write_preview,
 )
-from imgprep.splits import (
-    augmented_splits,
-    build_splits,
-    parse_named_input,
-    parse_split_spec,
-    training_split,
-)
+from imgprep.splits import parse_named_input, parse_split_spec
 
 _RANGE_OPTIONS = {option.name: option for option in OPTIONS if option.kind == "range"}
 
@@ -251,71 +242,64 @@ def transform(ctx: click.Context, **params: Any) -> None:
         if not named or params["inputs"] or params["files_from"] or params["example"]
         else []
     )
-    split_spec = parse_split_spec(params["split_spec"]) if params["split_spec"] else None
-    options = _pipeline_options(ctx, params, config)
-    splits = build_splits(plain, named, split_spec, params["seed"])
-    plan = None
-    if settings.active:
-        seed = params["seed"]
-        if seed is None:
-            seed = secrets.randbits(63)
-            click.echo(
-                f"transform: augmentation seed {seed} (pass --seed {seed} to repeat)", err=True
-            )
-        plan = AugmentPlan(settings, params["copies"], params["keep_original"], seed)
-        augmented = augmented_splits(splits)
-    if not params["preview_only"]:
-        fmt = output_format(params["output"], params["fmt"])
-        check_format(fmt, options, on_cluster=params["engine"] == "dask")
-        check_writable(params["output"], directory_ok=writes_folder(fmt))
-        planned = plan_output(
-            splits, params["output"], fmt=fmt, overwrite=params["overwrite"], plan=plan
-        )
+    request = TransformRequest(
+        output=params["output"],
+        inputs=plain,
+        named_inputs=named,
+        split_spec=parse_split_spec(params["split_spec"]) if params["split_spec"] else None,
+        seed=params["seed"],
+        options=_pipeline_options(ctx, params, config),
+        augment=settings,
+        copies=params["copies"],
+        keep_original=params["keep_original"],
+        fmt=params["fmt"],
+        compression=params["compression"],
+        overwrite=params["overwrite"],
+        stats_path=params["stats_path"],
+        allow_mismatch=params["allow_stats_mismatch"],
+        preview=params["preview"],
+        preview_only=params["preview_only"],
+        batch_size=params["batch_size"],
+        on_error=params["on_error"],
+        on_cluster=params["engine"] == "dask",
+    )
+    plan = plan_transform(request)
+    if plan.augment is not None and plan.seed_drawn:  # shown even with --quiet: to repeat it
+        seed = plan.augment.seed
+        click.echo(f"transform: augmentation seed {seed} (pass --seed {seed} to repeat)", err=True)
     if params["preview"]:
-        assert plan is not None
-        write_preview(params["preview"], splits, plan, decode=options.decode, split=min(augmented))
+        write_preview(plan)
         log(f"transform: preview written to {params['preview']}", quiet=params["quiet"])
         if params["preview_only"]:
             return
-    total = sum(len(split.discovery.items) for split in splits)
-    quiet = params["quiet"]
-    workers = worker_count(params["workers"])
-    for note in dict.fromkeys(note for split in splits for note in split.discovery.notes):
-        log(f"note: {note}", quiet=quiet)
-    given_stats = read_stats(params["stats_path"]) if params["stats_path"] else None
-    params["workers"] = workers
-    if given_stats is not None and not options.needs_stats:
-        log("transform: --stats given but no featurewise or --zca step uses it", quiet=quiet)
-    stats = given_stats if options.needs_stats else None
-    if options.featurewise and stats is None:
-        index, label = training_split(splits)
-        log(f"transform: featurewise statistics computed from {label}", quiet=quiet)
-        if not single_pass_applies(fmt, options):
-            total += len(splits[index].discovery.items)  # a separate statistics pass
+    _render_plan(plan, quiet=params["quiet"])
     with workers_from(ctx, params) as runner:
         on_cluster = not isinstance(runner, int)
-        # On a cluster the progress bar counts completed partitions (see cluster.DaskRunner).
-        with progress_bar(total, quiet=quiet or on_cluster, desc="transform") as advance:
-            report = run_transform(
-                splits,
-                options,
-                params["output"],
-                fmt=fmt,
-                stats=stats,
-                allow_mismatch=params["allow_stats_mismatch"],
-                compression=params["compression"],
-                overwrite=params["overwrite"],
-                workers=runner,
-                batch_size=params["batch_size"],
-                on_error=params["on_error"],
-                plan=plan,
-                progress=advance,
-                on_skip=report_skip,
-                planned=planned,
-            )
+        # On a cluster the progress bar counts completed partitions (see run.dask.DaskRunner).
+        with progress_bar(
+            plan.total, quiet=params["quiet"] or on_cluster, desc="transform"
+        ) as advance:
+            report = run_transform(plan, workers=runner, progress=advance, on_skip=report_skip)
+    _render_report(report, plan, quiet=params["quiet"])
+
+
+def _render_plan(plan: TransformPlan, *, quiet: bool) -> None:
+    """What the plan found before the run: discovery notes, an unused stats file, and
+    where the featurewise statistics come from."""
+    for note in plan.notes:
+        log(f"note: {note}", quiet=quiet)
+    if plan.stats_ignored:
+        log("transform: --stats given but no featurewise or --zca step uses it", quiet=quiet)
+    if plan.fit_split is not None:
+        log(f"transform: featurewise statistics computed from {plan.fit_label}", quiet=quiet)
+
+
+def _render_report(report: TransformReport, plan: TransformPlan, *, quiet: bool) -> None:
+    """The summary lines on stderr: shards, per split what was processed, the output."""
+    output = plan.request.output
     if report.shards:
         log(
-            f"transform: {report.shards} shard(s) in {params['output']}{SHARDS_SUFFIX}, "
+            f"transform: {report.shards} shard(s) in {output}{SHARDS_SUFFIX}, "
             f"{report.reused} reused from an earlier run",
             quiet=quiet,
         )
@@ -328,7 +312,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
             f"{len(report.skipped[name])} skipped (of {report.found[name]} found)",
             quiet=quiet,
         )
-    log(f"transform: wrote {params['output']} ({fmt})", quiet=quiet)
+    log(f"transform: wrote {output} ({plan.fmt})", quiet=quiet)
 
 
 _CONFIG_PARAMS = {

@@ -1,10 +1,11 @@
 """``transform``: write a prepared copy of a dataset, with its pipeline and statistics.
 
-The steps: build the splits (one input, several named inputs, or a seeded stratified split
-of one input); get featurewise statistics (from a stats file, refused if computed in another
-pre-processing space, or from a first streaming pass over the training part only, so no
-validation or test pixel leaks into them); then stream every split through the workers and
-into the writer in input order.
+The steps: ``imgprep.run.transform_plan`` builds the splits (one input, several named
+inputs, or a seeded stratified split of one input) and checks the run before any work; here,
+get featurewise statistics (from the plan's stats file, or from a first streaming pass over
+the training part only, so no validation or test pixel leaks into them); then stream every
+split through the workers and into the writer in input order (on a Dask cluster:
+``imgprep.run.shard_pass``).
 
 Memory. A task holds at most ``batch_size`` files (default: about 4 MiB of output rows,
 1 to 1024 files, or 64 for a PNG tree without ``--size``; see ``default_batch_size``) and,
@@ -41,10 +42,9 @@ and with ``--batch-size 1``; 40 photos to 224 x 224 float32 (``bench/transform_b
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,268 +52,151 @@ import numpy as np
 from imgprep.api import fitted_pipeline
 from imgprep.augment import AugmentParams, recorded_columns
 from imgprep.errors import ImgprepError, InputError
-from imgprep.io.atomic import resolve_target
 from imgprep.io.formats.base import OutputOptions, Writer
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.png import PngWriter
 from imgprep.io.formats.registry import check_format, open_writer, writer_class
 from imgprep.io.items import ItemList
 from imgprep.pixels import PixelKind
-from imgprep.run.checks import (
-    check_output_space,
-    check_stats_match_images,
-    check_stats_space,
-    first_image,
-    plan_output,
-)
+from imgprep.run.checks import check_output_space, check_stats_match_images, first_image
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.runner import Runner, as_runner
-from imgprep.run.shards import (
-    ShardSpec,
-    SplitShards,
-    collect_split,
-    plan_shards,
-    remove_stale,
-    shard_folder,
-    write_shard,
-    write_virtual_file,
-)
+from imgprep.run.shard_pass import run_sharded
 from imgprep.run.stats_pass import StatsFold, compute_stats, stats_from_fold
 from imgprep.run.tasks import FirstRows, default_batch_size, row_sizes, task_spans
+from imgprep.run.transform_plan import TransformPlan, TransformReport
 from imgprep.run.worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
-from imgprep.splits import Split, augmented_splits, training_split
-from imgprep.stats.file import Stats
-from imgprep.transforms.pipeline import Pipeline, PipelineOptions
-
-
-@dataclass
-class TransformReport:
-    """What was written: per split, images written and files skipped; the stats used."""
-
-    written: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    found: dict[str, int] = field(default_factory=dict)
-    stats: Stats | None = None
-    stats_source: str = ""
-    shards: int = 0  # with --engine dask: shards in the output, and how many were reused
-    reused: int = 0
-
-    def processed(self, key: str) -> int:
-        """Source images written (once each, whatever the number of copies)."""
-        return self.found[key] - len(self.skipped[key])
+from imgprep.transforms.pipeline import Pipeline
 
 
 def run_transform(
-    splits: Sequence[Split],
-    options: PipelineOptions,
-    output: str,
+    plan: TransformPlan,
     *,
-    fmt: str,
-    stats: Stats | None = None,
-    allow_mismatch: bool = False,
-    compression: str = "none",
-    overwrite: bool = False,
     workers: int | Runner = 1,
-    batch_size: int | None = None,
-    on_error: str = "stop",
-    plan: AugmentPlan | None = None,
-    single_pass: bool = True,
     progress: Callable[[int], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
-    planned: list[dict[str, str]] | None = None,
 ) -> TransformReport:
-    """Everything ``transform`` does: statistics, pipeline, writing.
+    """Everything ``transform`` does once planned (``plan_transform``): statistics,
+    pipeline, writing.
 
-    ``planned`` is what ``plan_output`` returned for these splits and this output, when the
-    caller checked them already (the command line does, before its preview); otherwise the
-    output rules are checked here.
+    Before its first row it decodes the run's first image: the dtype every image must
+    share and what a stats file is checked against, and the row size that sizes the tasks
+    and the room the output needs on its disk (``imgprep.run.checks``).
 
     When featurewise statistics must be computed from the training part and the output is
-    float32 HDF5, the training images are decoded once, not twice: their rows wait raw in a
-    scratch file beside the output (as decoded; float32 when augmented, which holds 8/16-bit
-    originals and float32 copies exactly) while the statistics are folded exactly as
-    ``compute_stats`` folds them, then are normalized into the file. Every step is a pure
-    function of the pixel values, so the output is byte-identical to computing the
-    statistics first (``single_pass=False``, tested).
+    float32 HDF5 (``plan.single_pass``), the training images are decoded once, not twice:
+    their rows wait raw in a scratch file beside the output (as decoded; float32 when
+    augmented, which holds 8/16-bit originals and float32 copies exactly) while the
+    statistics are folded exactly as ``compute_stats`` folds them, then are normalized into
+    the file. Every step is a pure function of the pixel values, so the output is
+    byte-identical to computing the statistics first (``single_pass=False``, tested).
+
+    Args:
+        plan: what ``plan_transform`` checked and decided.
+        workers: worker processes, or a runner (a ``DaskRunner`` writes HDF5 shards).
+        progress: called with the number of files finished (``plan.total`` in all).
+        on_skip: called with (path, reason) for each file skipped under ``on_error="skip"``.
     """
+    request = plan.request
+    if plan.fmt is None or request.output is None:
+        raise InputError("this transform plan writes a preview only: there is no output")
     runner = as_runner(workers)
-    policy = ErrorPolicy(on_error, on_skip)
-    on_cluster = runner.on_cluster
-    check_format(fmt, options, on_cluster=on_cluster)
-    names = (
-        planned
-        if planned is not None
-        else plan_output(splits, output, fmt=fmt, overwrite=overwrite, plan=plan)
-    )
-    if options.zca and (stats is None or not stats.zca):
-        raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
-    if stats is not None and options.needs_stats:
-        check_stats_space(stats, options, allow_mismatch=allow_mismatch)
-    first = first_image(splits, options.decode, policy=policy)
-    used = stats if options.needs_stats else None
-    expect = check_stats_match_images(used, first, options, allow_mismatch=allow_mismatch)
+    policy = ErrorPolicy(request.on_error, on_skip)
+    options = request.options
+    if runner.on_cluster and not request.on_cluster:  # planned for this machine
+        check_format(plan.fmt, options, on_cluster=True)
+    first = first_image(plan.splits, options.decode, policy=policy)
+    allow = request.allow_mismatch
+    expect = check_stats_match_images(plan.stats, first, options, allow_mismatch=allow)
     first_rows = FirstRows(options)
-    batch_size = batch_size or default_batch_size(splits, options, fmt, plan, first_rows)
-    check_output_space(
-        splits, options, output, fmt=fmt, plan=plan, compression=compression, first_rows=first_rows
+    batch_size = request.batch_size or default_batch_size(
+        plan.splits, options, plan.fmt, plan.augment, first_rows
     )
-    job = _Job(splits, output, fmt, compression, overwrite, runner, batch_size, policy, plan, names)
-    job.expect = expect
-    job.first_rows = first_rows
+    check_output_space(
+        plan.splits,
+        options,
+        request.output,
+        fmt=plan.fmt,
+        plan=plan.augment,
+        compression=request.compression,
+        first_rows=first_rows,
+    )
+    job = _Job(plan, runner, batch_size, policy, expect, first_rows)
     if not options.needs_stats:
-        pipeline, source = Pipeline(options), ""
-    elif stats is not None:
-        pipeline, source = fitted_pipeline(options, stats), "stats file"
+        pipeline = Pipeline(options)
+    elif plan.stats is not None:
+        pipeline = fitted_pipeline(options, plan.stats)
     else:
-        index, label = training_split(splits)
-        source = f"computed from {label}"
-        if single_pass and not on_cluster and single_pass_applies(fmt, options):
-            return job.run(options, None, source, progress, index)
+        assert plan.fit_split is not None
+        if plan.single_pass and not runner.on_cluster:
+            return job.run(None, progress, plan.fit_split)
         computed = compute_stats(
-            splits[index].discovery,
+            plan.splits[plan.fit_split].discovery,
             settings=options.decode,
             workers=runner,
             batch_size=batch_size,
-            on_error=on_error,
+            on_error=request.on_error,
             progress=progress,
         )
         pipeline = Pipeline(options, computed)
-    if on_cluster:
-        return job.run_sharded(pipeline, source)
-    return job.run(options, pipeline, source, progress)
-
-
-def single_pass_applies(fmt: str, options: PipelineOptions) -> bool:
-    """Whether computed statistics come from the writing pass itself (float32 HDF5 holds the
-    raw rows exactly) rather than from a separate statistics pass."""
-    return writer_class(fmt).holds_raw_rows and options.dtype in ("auto", "float32")
+    if runner.on_cluster:
+        return run_sharded(plan, pipeline, runner, batch_size=batch_size, policy=policy,
+                           expect=expect)  # fmt: skip
+    return job.run(pipeline, progress)
 
 
 @dataclass
 class _Job:
-    """One transform run: the splits, where they go, and how."""
+    """One planned transform run on this machine: the plan, and how its tasks are cut."""
 
-    splits: Sequence[Split]
-    output: str
-    fmt: str
-    compression: str
-    overwrite: bool
+    plan: TransformPlan
     runner: Runner
     batch_size: int
     policy: ErrorPolicy
-    plan: AugmentPlan | None
-    png_names: list[dict[str, str]]
-    expect: PixelKind | None = None  # what every image must decode to (workers check it)
-    first_rows: FirstRows | None = None  # each split's first row size, decoded once
+    expect: PixelKind | None  # what every image must decode to (workers check it)
+    first_rows: FirstRows  # each split's first row size, decoded once
 
     def run(
         self,
-        options: PipelineOptions,
         pipeline: Pipeline | None,
-        stats_source: str,
         progress: Callable[[int], None] | None,
         fit_split: int | None = None,
     ) -> TransformReport:
         """Write every split; with ``fit_split``, fit the statistics on it in the same pass."""
-        splits = self.splits
-        chosen = OutputOptions(self.compression, self.batch_size, self.overwrite)
-        writer = open_writer(self.fmt, self.output, chosen)
-        augmented = augmented_splits(splits) if self.plan is not None else set()
-        order = list(range(len(splits)))
+        plan, request = self.plan, self.plan.request
+        assert plan.fmt is not None and request.output is not None
+        chosen = OutputOptions(request.compression, self.batch_size, request.overwrite)
+        writer = open_writer(plan.fmt, request.output, chosen)
+        order = list(range(len(plan.splits)))
         if fit_split is not None:
             order.remove(fit_split)
             order.insert(0, fit_split)
-        report = TransformReport(stats_source=stats_source)
+        report = TransformReport(stats_source=plan.stats_source)
         with writer:
             for ordinal in order:
-                split_plan = self.plan if ordinal in augmented else None
+                split_plan = plan.augment if ordinal in plan.augmented else None
                 if ordinal == fit_split:
-                    pipeline = self._write_and_fit(writer, ordinal, options, split_plan, report,
-                                                   progress)  # fmt: skip
+                    pipeline = self._write_and_fit(writer, ordinal, split_plan, report, progress)
                 else:
                     assert pipeline is not None
                     self._write_split(writer, ordinal, pipeline, split_plan, report, progress)
             assert pipeline is not None
             report.stats = pipeline.stats
-            writer.finish(self.metadata(pipeline, stats_source))
-        return report
-
-    def metadata(self, pipeline: Pipeline, stats_source: str) -> dict[str, Any]:
-        """The output's attributes: classes, splits, pipeline, statistics, augmentation."""
-        splits = self.splits
-        metadata: dict[str, Any] = {
-            "class_names": splits[0].discovery.classes if splits else [],
-            "splits": [split.name for split in splits if split.name is not None],
-            "pipeline": pipeline.describe(),
-            "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
-            "stats_source": stats_source,
-        }
-        if self.plan is not None:
-            augmented = augmented_splits(splits)
-            metadata["augmentation"] = {
-                **self.plan.to_dict(),
-                "augmented_splits": [splits[i].name or "" for i in sorted(augmented)],
-            }
-        return metadata
-
-    def run_sharded(
-        self,
-        pipeline: Pipeline,
-        stats_source: str,
-    ) -> TransformReport:
-        """Write every split as shards on the Dask cluster, then the virtual main file."""
-        runner: Any = self.runner  # a DaskRunner: shards are written by partitions
-        target = os.path.abspath(resolve_target(self.output))  # a symbolic link: its target
-        augmented = augmented_splits(self.splits) if self.plan is not None else set()
-        report = TransformReport(stats_source=stats_source, stats=pipeline.stats)
-        done: list[SplitShards] = []
-        for ordinal, split in enumerate(self.splits):
-            items = split.discovery.items
-            folder = shard_folder(target, split.name)
-            spec = ShardSpec(
-                pipeline=pipeline.expecting(self.expect),
-                plan=self.plan if ordinal in augmented else None,
-                columns=tuple(recorded_columns()) if ordinal in augmented else None,
-                split=ordinal,
-                labelled=split.discovery.labelled,
-                path_bytes=items.longest_rel_bytes(),
-                compression=self.compression,
-                batch_size=self.batch_size,
-            )
-            tasks = plan_shards(items, spec, folder=folder, partition_files=runner.partition_files)
-            shards = SplitShards(split.name, folder)
-            desc = f"transform {split.name}" if split.name else "transform"
-            results = runner.map(write_shard, [(task,) for task in tasks], desc=desc)
-            with contextlib.closing(results):  # at the first error, stop the queued work
-                collect_split(shards, tasks, results, items, policy=self.policy)
-            done.append(shards)
-            key = split.name or ""
-            report.written[key] = sum(result.rows for result in shards.results)
-            report.skipped[key] = shards.skipped
-            report.found[key] = len(items)
-            report.reused += sum(result.reused for result in shards.results)
-            report.shards += len(shards.results)
-        write_virtual_file(
-            target,
-            done,
-            self.metadata(pipeline, stats_source),
-            absolute_sources=os.path.islink(self.output),
-        )
-        remove_stale(shard_folder(target, None), done)
+            writer.finish(plan.metadata(pipeline))
         return report
 
     def _write_and_fit(
         self,
         writer: Writer,
         ordinal: int,
-        options: PipelineOptions,
         plan: AugmentPlan | None,
         report: TransformReport,
         progress: Callable[[int], None] | None,
     ) -> Pipeline:
         """Hold the split's rows raw while folding its statistics, then write them normalized."""
         assert isinstance(writer, Hdf5Writer)  # the one format that holds_raw_rows
-        split = self.splits[ordinal]
+        split = self.plan.splits[ordinal]
+        options = self.plan.request.options
         # the fold only decides what stops: the failures are reported as the rows are written
         fold = StatsFold(split.discovery.items, ErrorPolicy(self.policy.mode))
         raw = Pipeline.unfitted(options)
@@ -334,7 +217,7 @@ class _Job:
         *,
         fold: StatsFold | None = None,
     ) -> None:
-        split = self.splits[ordinal]
+        split = self.plan.splits[ordinal]
         key = split.name or ""
         items = split.discovery.items
         layout: dict[str, Any] = {
@@ -346,7 +229,7 @@ class _Job:
             assert isinstance(writer, Hdf5Writer)
             writer.start_split(split.name, hold_images=True, **layout)
         elif isinstance(writer, PngWriter):
-            writer.start_split(split.name, names=self.png_names[ordinal], **layout)
+            writer.start_split(split.name, names=self.plan.png_names[ordinal], **layout)
         else:
             writer.start_split(split.name, **layout)
         skipped: list[dict[str, str]] = []
@@ -360,7 +243,7 @@ class _Job:
             ordinal,
             plan,
             fit=fold is not None,
-            fmt=self.fmt,
+            fmt=self.plan.fmt,
             first_rows=self.first_rows,
         )
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once

@@ -294,13 +294,11 @@ def test_relative_files_named_one_by_one_keep_their_path(
 
 
 def test_the_library_checks_the_output_rules_too(data: Path):
-    """run_transform called directly (no command line before it) refuses the same outputs."""
+    """plan_transform called directly (no command line before it) refuses the same outputs."""
     from imgprep.errors import InputError
-    from imgprep.run.transform_pass import run_transform
-    from imgprep.splits import build_splits
-    from imgprep.transforms.pipeline import PipelineOptions
+    from imgprep.run.transform_plan import TransformRequest, plan_transform
 
-    splits = build_splits([str(data)], [], None, None)
+    request = TransformRequest(inputs=[str(data)], output=str(data / "out"), fmt="png")
     with pytest.raises(InputError, match="is inside the input"):
-        run_transform(splits, PipelineOptions(), str(data / "out"), fmt="png")
+        plan_transform(request)
     assert not (data / "out").exists()
