@@ -13,10 +13,10 @@ Public API::
         stats = compute_stats(["/shared/train"], workers=cluster)
 """
 
-__version__ = "0.1.0"
-
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from imgprep.version import __version__
 
 # Where each public name lives. Loaded on first use (PEP 562), so that ``import imgprep``
 # and the command line pay only for the modules a run needs (fit-stats never loads the

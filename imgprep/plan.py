@@ -26,7 +26,6 @@ All refusals are ``InputError`` (exit 2) naming the paths; none of them reads an
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
@@ -35,12 +34,11 @@ from typing import Any
 
 from imgprep.errors import InputError
 from imgprep.io.discover import has_image_extension
+from imgprep.io.formats.png_tree import check_png_target, png_stem
 from imgprep.io.items import ItemList
 from imgprep.io.paths import is_inside, normal_paths
 from imgprep.io.remote import is_url
 
-DATASET_MANIFEST = "imgprep.json"  # what marks a folder as a PNG tree imgprep wrote
-DATASET_FORMAT = "imgprep-dataset"
 _COPY_SUFFIX = re.compile(r"^(.*)_copy([1-9][0-9]*)$")
 
 
@@ -103,35 +101,6 @@ def _file_id(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino)
-
-
-def check_png_target(target: str, *, overwrite: bool) -> None:
-    """A PNG tree goes to a new or empty folder, or replaces with ``overwrite`` a folder that
-    imgprep wrote (one holding an ``imgprep.json`` of an imgprep dataset), nothing else."""
-    if os.path.lexists(target) and not os.path.isdir(target):
-        raise InputError(f"cannot write a PNG tree to {target}: it is a file")
-    if not os.path.isdir(target) or not os.listdir(target):
-        return
-    if not overwrite:
-        raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
-    if not is_imgprep_tree(target):
-        raise InputError(
-            f"{target} is not a PNG tree written by imgprep (it has no {DATASET_MANIFEST}); "
-            "--overwrite replaces only those: remove it yourself or choose another folder"
-        )
-
-
-def is_imgprep_tree(folder: str) -> bool:
-    """Whether ``folder`` holds the manifest of a PNG tree imgprep wrote."""
-    manifest = os.path.join(folder, DATASET_MANIFEST)
-    try:
-        if not os.path.isfile(manifest) or os.path.getsize(manifest) > 1 << 30:
-            return False
-        with open(manifest, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and data.get("format") == DATASET_FORMAT
 
 
 def check_named_inputs(named: Sequence[tuple[str, str]]) -> None:
@@ -198,11 +167,6 @@ def _below_common_folder(rels: list[str], paths: list[str], flavour: Any) -> dic
     base = flavour.commonpath(folders)
     cut = len(base) if base.endswith("/") else len(base) + 1
     return {rel: path[cut:] for rel, path in zip(rels, paths, strict=True)}
-
-
-def png_stem(rel: str, names: Mapping[str, str]) -> str:
-    """The tree path of ``rel`` without its extension (``.png`` and copy suffixes follow)."""
-    return os.path.splitext(names.get(rel, rel))[0]
 
 
 def check_png_names(

@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 
-from imgprep import __version__
 from imgprep.augment import AugmentParams
 from imgprep.errors import ImgprepError
 from imgprep.io.atomic import atomic_path
@@ -58,6 +57,7 @@ from imgprep.io.remote import file_stat
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.worker import AugmentPlan, TransformTask, transform_batch
 from imgprep.transforms.pipeline import Pipeline
+from imgprep.version import __version__
 
 SHARD_FORMAT = "imgprep-shard"
 SHARD_FORMAT_VERSION = 1

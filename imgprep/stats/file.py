@@ -47,12 +47,12 @@ from typing import Any
 
 import numpy as np
 
-from imgprep import __version__
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.check import check_document, check_summary
 from imgprep.values import parse_int
+from imgprep.version import __version__
 
 FORMAT_NAME = "imgprep-stats"
 FORMAT_VERSION = 1

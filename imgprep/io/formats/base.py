@@ -38,7 +38,7 @@ from imgprep.io.atomic import (
     temporary_name,
     write_failure,
 )
-from imgprep.plan import DATASET_FORMAT
+from imgprep.io.formats.png_tree import DATASET_FORMAT
 
 FORMAT_NAME = DATASET_FORMAT
 FORMAT_VERSION = 1

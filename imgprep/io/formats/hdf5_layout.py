@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from imgprep import __version__
 from imgprep.errors import InputError
 from imgprep.io.formats.base import FORMAT_NAME, FORMAT_VERSION
 from imgprep.pixels import mixed_depth_reason
+from imgprep.version import __version__
 
 # The one list of HDF5 suffixes: what transform writes as HDF5 and inspect reads as HDF5.
 SUFFIXES = (".h5", ".hdf5", ".he5")

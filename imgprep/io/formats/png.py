@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imgprep import __version__, interrupts
+from imgprep import interrupts
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.atomic import OutputError, temporary_name
 from imgprep.io.formats.base import (
@@ -29,7 +29,8 @@ from imgprep.io.formats.base import (
     RowKind,
     temporary_beside,
 )
-from imgprep.plan import DATASET_MANIFEST, check_png_target, png_stem
+from imgprep.io.formats.png_tree import DATASET_MANIFEST, check_png_target, png_stem
+from imgprep.version import __version__
 
 MIN_PNG_BYTES = 67  # the smallest PNG file: signature, IHDR, one IDAT, IEND
 
