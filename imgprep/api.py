@@ -147,7 +147,7 @@ def pipeline_from_hdf5(path: str, *, allow_external: bool = False) -> Pipeline:
     try:
         options = PipelineOptions.from_dict(described["options"])
     except InputError as exc:
-        raise ImgprepError(f"{where}: {exc}") from exc
+        raise ImgprepError(f"{where}: {exc.marked}") from exc
     stats = Stats.from_dict(stats_data, source=path) if stats_data else None
     chosen = None
     for step in steps:

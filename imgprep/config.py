@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.values import shown
 
 COLOR_MODES = ("keep", "grayscale", "rgb", "rgba")
@@ -236,13 +236,15 @@ class PipelineOptions:
             raise InputError(f"invalid epsilon {self.epsilon!r}: must be a finite number")
         if self.zca and (self.center is not None or self.standardize is not None):
             raise InputError(
-                "--zca cannot be combined with --center or --standardize: ZCA centres with its "
+                f"{option('zca')} cannot be combined with {option('center')} "
+                f"or {option('standardize')}: ZCA centres with its "
                 "own per-pixel mean, and it was fitted on images after rescale only"
             )
         if self.makes_floats and self.dtype in ("uint8", "uint16"):
             raise InputError(
-                f"--dtype {self.dtype} after rescale/centre/standardize would clip or round the "
-                "values; use --dtype float32 or float16"
+                f"{option('dtype')} {self.dtype} after "
+                f"rescale/centre/standardize would clip or round the "
+                f"values; use {option('dtype')} float32 or float16"
             )
 
     @property

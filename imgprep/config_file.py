@@ -184,7 +184,7 @@ def pipeline_fields(data: Mapping[str, Any], *, source: str | None = None) -> di
         except InputError as exc:
             if source is None:
                 raise
-            raise InputError(f"{source}: key {key!r}: {exc}") from None
+            raise InputError(f"{source}: key {key!r}: {exc.marked}") from None
     return values
 
 

@@ -3,6 +3,12 @@
 The library never prints or exits: it raises these, and the CLI turns each into one
 ``Error: ...`` line with the exit code the exception carries. Messages say what failed,
 where (file, key, index) and, when known, how to fix it.
+
+Options are named with ``option(key)``, never as flags: a Python caller reads
+``'zoom_range' must be ...``, the command line ``--zoom-range must be ...``. Per-file reasons
+(the skip lists stored in outputs, the lines ``--on-error skip`` prints) are data: they are
+kept as the command line shows them (``for_command_line``), so that an output's bytes do not
+depend on who wrote it.
 """
 
 from __future__ import annotations
@@ -14,10 +20,50 @@ EXIT_CODES_HELP = (
 )
 
 
+_OPTION_MARK = "\x1f"  # around an option's key in a message (never in a path or a value)
+
+
+def option(key: str) -> str:
+    """How a library message names one of the user's options: by its config key (``zca``,
+    ``zoom-range``, the ``transform`` flag without ``--``), not by a command-line flag.
+
+    ``str(error)`` shows it as the Python name, quoted (``'zoom_range'``), for callers of
+    the library; the command line shows the flag (``--zoom-range``) through
+    ``ImgprepError.for_command_line``. So the library knows no flag, and the CLI's messages
+    are the ones its users type.
+    """
+    return f"{_OPTION_MARK}{key}{_OPTION_MARK}"
+
+
+def render_options(text: str, *, command_line: bool) -> str:
+    """``text`` with each ``option(key)`` shown as ``--key`` (command line) or ``'key'``
+    with underscores (Python)."""
+    parts = text.split(_OPTION_MARK)
+    if command_line:
+        return "".join(f"--{p}" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(repr(p.replace("-", "_")) if i % 2 else p for i, p in enumerate(parts))
+
+
 class ImgprepError(Exception):
-    """Base class: a data problem the user can act on (CLI exit code 1)."""
+    """Base class: a data problem the user can act on (CLI exit code 1).
+
+    Messages name options with ``option(key)``: ``str()`` gives the Python wording,
+    ``for_command_line()`` the command line's.
+    """
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return render_options(super().__str__(), command_line=False)
+
+    def for_command_line(self) -> str:
+        """The message as the command line prints it, options named by their flags."""
+        return render_options(super().__str__(), command_line=True)
+
+    @property
+    def marked(self) -> str:
+        """The message with its ``option`` marks, for a message that quotes this one."""
+        return super().__str__()
 
 
 class InputError(ImgprepError):

@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.io.discover import has_image_extension
 from imgprep.io.formats.png_tree import check_png_target, png_stem
 from imgprep.io.items import ItemList
@@ -90,7 +90,8 @@ def check_output(
             raise InputError(f"{what} {output} is the input {given}; write it elsewhere")
         if replaced and is_inside(_real(given), real):
             raise InputError(
-                f"{what} folder {output} holds the input {given}; --overwrite would delete it"
+                f"{what} folder {output} holds the input "
+                f"{given}; {option('overwrite')} would delete it"
             )
 
 

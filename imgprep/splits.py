@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.io.discover import class_folder_names, discover
 from imgprep.io.items import Discovery
 from imgprep.plan import check_named_inputs
@@ -54,7 +54,9 @@ def parse_named_input(text: str) -> tuple[str, str]:
     """``"train=data/train"`` -> ("train", "data/train")."""
     name, sep, path = text.partition("=")
     if not sep or not _NAME.match(name) or not path:
-        raise InputError(f"invalid --input {text!r}: expected NAME=PATH, e.g. train=data/train")
+        raise InputError(
+            f"invalid {option('input')} {text!r}: expected NAME=PATH, e.g. train=data/train"
+        )
     return name, path
 
 
@@ -105,13 +107,15 @@ def build_splits(
 ) -> list[Split]:
     """The splits to write, from plain inputs, ``--input NAME=PATH`` or ``--split``."""
     if named and inputs:
-        raise InputError("give either INPUTS or --input NAME=PATH, not both")
+        raise InputError(f"give either INPUTS or {option('input')} NAME=PATH, not both")
     if named:
         if split_spec:
-            raise InputError("--split divides one input; it cannot be combined with --input")
+            raise InputError(
+                f"{option('split')} divides one input; it cannot be combined with {option('input')}"
+            )
         names = [name for name, _ in named]
         if len(set(names)) != len(names):
-            raise InputError(f"--input names must be unique, got {', '.join(names)}")
+            raise InputError(f"{option('input')} names must be unique, got {', '.join(names)}")
         check_named_inputs(named)
         classes = class_folder_names([path for _, path in named])
         return [Split(name, discover([path], class_names=classes)) for name, path in named]
@@ -119,9 +123,11 @@ def build_splits(
     if not split_spec:
         return [Split(None, found)]
     if seed is None:
-        raise InputError("--split needs --seed so that the split can be reproduced")
+        raise InputError(
+            f"{option('split')} needs {option('seed')} so that the split can be reproduced"
+        )
     if seed < 0:
-        raise InputError(f"--seed must be >= 0, got {seed}")
+        raise InputError(f"{option('seed')} must be >= 0, got {seed}")
     parts = stratified_split(found.items.labels(), split_spec, seed)
     empty = [name for name, _ in split_spec if not parts[name]]
     if empty:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.formats.hdf5_reader import MAX_ATTRIBUTE_BYTES
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats, channel_names
@@ -246,7 +246,7 @@ def validate_expectations(summary: Summary, expect: Expectations) -> None:
     for key, wanted in (("mean", expect.mean), ("std", expect.std)):
         if wanted is not None and len(wanted) not in (1, channels):
             raise InputError(
-                f"--expect-{key} has {len(wanted)} values but the data has {channels} "
+                f"{option('expect-' + key)} has {len(wanted)} values but the data has {channels} "
                 "channel(s): give one value (global) or one per channel"
             )
 
@@ -269,7 +269,7 @@ def check(summary: Summary, expect: Expectations) -> list[str]:
                 _compare(failures, f"{key} of channel {name}", value, target, expect.tol)
         else:
             raise InputError(
-                f"--expect-{key} has {len(wanted)} values but the data has {len(names)} "
+                f"{option('expect-' + key)} has {len(wanted)} values but the data has {len(names)} "
                 "channel(s): give one value (global) or one per channel"
             )
     if expect.value_range is not None:

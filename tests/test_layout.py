@@ -9,6 +9,7 @@ stays under ``MAX_LINES``, and only ``imgprep/cli/`` imports click or tqdm.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -159,3 +160,25 @@ def test_only_the_command_line_imports_click_or_tqdm():
     found = violations(SOURCE, ".", ("click", "tqdm"), frozenset())
     assert [line for line in found if not line.startswith("imgprep.cli.")] == []
     assert any(line.startswith("imgprep.cli.") for line in found)  # the check sees imports
+
+
+# Helpers that build per-file reasons (stored in outputs' skip lists as the command line
+# shows them) may name flags; every other library message names options with option().
+REASONS_WITH_FLAGS = {"pixels.py"}
+
+
+def test_library_messages_name_no_flag():
+    """An error raised below ``imgprep/cli/`` names options with ``errors.option(key)``: the
+    command line renders them as flags, ``str()`` as Python names."""
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    found = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        if path.relative_to(SOURCE).parts[0] == "cli" or path.name in REASONS_WITH_FLAGS:
+            continue
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                text = ast.get_source_segment(source, node.exc) or ""
+                if flag.search(text):
+                    found.append(f"{path.relative_to(SOURCE)}:{node.lineno}")
+    assert found == []

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 
 OPTION_KINDS = ("number", "flag", "range", "choice")
 STAGES = ("warp", "pixel")  # the warp (one resampling for all warp operations), then pixels
@@ -105,7 +105,7 @@ class Option:
         low, high = self.minimum, self.maximum
         if low is None and high is None:
             if not math.isfinite(value):
-                raise InputError(f"--{self.key} must be a finite number, got {value}")
+                raise InputError(f"{option(self.key)} must be a finite number, got {value}")
             return value
         bad = not math.isfinite(value) or (low is not None and value < low)
         if bad or (high is not None and value > high):
@@ -115,7 +115,7 @@ class Option:
                 wanted = f"<= {high:g}"
             else:
                 wanted = f"between {low:g} and {high:g}"
-            raise InputError(f"--{self.key} must be {wanted}, got {value}")
+            raise InputError(f"{option(self.key)} must be {wanted}, got {value}")
         return value
 
     def _check_range(self, value: Any) -> Any:
@@ -132,7 +132,7 @@ class Option:
             lower = "" if bound is None else f"{bound:g} {'<' if self.exclusive else '<='} "
             upper = "" if self.maximum is None else f" <= {self.maximum:g}"
             raise InputError(
-                f"--{self.key} must be {lower}LO <= HI{upper}, got {low},{high}{self.hint}"
+                f"{option(self.key)} must be {lower}LO <= HI{upper}, got {low},{high}{self.hint}"
             )
         return (float(low), float(high))
 

@@ -73,7 +73,7 @@ class ImgprepGroup(click.Group):
             with interrupts.deliver_safely():
                 return super().invoke(ctx)
         except ImgprepError as exc:
-            click.echo(f"Error: {one_line(str(exc))}", err=True)
+            click.echo(f"Error: {one_line(exc.for_command_line())}", err=True)
             if getattr(exc, "exit_now", False):  # an abandoned HDF5 output: see OutputError
                 exit_now(exc.exit_code)
             ctx.exit(exc.exit_code)

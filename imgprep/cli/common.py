@@ -79,7 +79,7 @@ def parsing_callback(parse: Callable[[str], Any]) -> Callable[..., Any]:
         try:
             return parse(value)
         except InputError as exc:
-            raise click.BadParameter(str(exc)) from exc
+            raise click.BadParameter(exc.for_command_line()) from exc
 
     return callback
 

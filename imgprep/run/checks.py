@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from imgprep.config import DecodeSettings
-from imgprep.errors import DecodeError, InputError
+from imgprep.errors import DecodeError, InputError, option
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.formats.registry import writer_class
 from imgprep.io.space import check_fits
@@ -60,7 +60,9 @@ def check_output_space(
         needed += count * per_row
     if not rows:
         return
-    what = f"--copies {plan.copies}" if plan is not None and plan.copies > 1 else "this run"
+    what = (
+        f"{option('copies')} {plan.copies}" if plan is not None and plan.copies > 1 else "this run"
+    )
     check_fits(output, rows, -(-needed // rows), files=writer.folder, what=what)
 
 
@@ -71,7 +73,7 @@ def check_stats_space(stats: Stats, options: PipelineOptions, *, allow_mismatch:
     raise InputError(
         "the statistics were computed on differently prepared images: stats file has "
         f"{stats.settings.describe()}, this run has {options.decode.describe()}; recompute "
-        "them with the same options or pass --allow-stats-mismatch"
+        f"them with the same options or pass {option('allow-stats-mismatch')}"
     )
 
 

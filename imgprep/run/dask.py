@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.items import absolute_segments
 from imgprep.run.dask_handshake import cannot_connect, check_scheduler
 
@@ -49,7 +49,7 @@ def require_dask() -> Any:
         import distributed
     except ImportError as exc:
         raise InputError(
-            f"--engine dask needs Dask's distributed scheduler: {DASK_EXTRA_HINT}"
+            f"{option('engine')} dask needs Dask's distributed scheduler: {DASK_EXTRA_HINT}"
         ) from exc
     return distributed
 
@@ -218,7 +218,8 @@ def _result(future: Any, distributed: Any) -> Any:
     except distributed.KilledWorker as exc:
         raise ImgprepError(
             "a Dask worker died each time it ran one partition (out of memory?); try a "
-            "smaller --partition-size or --batch-size, or workers with more memory"
+            f"smaller {option('partition-size')} or "
+            f"{option('batch-size')}, or workers with more memory"
         ) from exc
     finally:
         future.release()
@@ -287,7 +288,7 @@ def connect(
         if scheduler is None:
             raise ImgprepError(f"cannot start a local Dask cluster: {exc}") from exc
         if isinstance(exc, ValueError):
-            raise InputError(f"invalid --scheduler address {scheduler!r}: {exc}") from exc
+            raise InputError(f"invalid {option('scheduler')} address {scheduler!r}: {exc}") from exc
         raise cannot_connect(scheduler, _reason(exc)) from exc
     try:
         if log is not None:

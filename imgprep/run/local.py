@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from imgprep import interrupts
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 from imgprep.lifetime import die_with_parent
 
 _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
@@ -103,8 +103,8 @@ class LocalRunner:
             _stop_now(executor)
             interrupts.check()  # SIGTERM to the whole process group ends the workers first
             raise ImgprepError(
-                "a worker process died (killed, or out of memory?); try fewer --workers "
-                "or a smaller --batch-size"
+                f"a worker process died (killed, or out of memory?); try fewer {option('workers')} "
+                f"or a smaller {option('batch-size')}"
             ) from exc
         except BaseException:
             _stop_now(executor)

@@ -261,7 +261,7 @@ class StatsFold:
             try:
                 self.accumulator.add(part.moments)
             except ImgprepError as exc:
-                reason = str(exc)
+                reason = exc.for_command_line()
         if reason is not None:
             for offset in range(part.start, part.stop):
                 self._fail(base + offset, reason)

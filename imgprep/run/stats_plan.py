@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from imgprep.config import DecodeSettings
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.io.atomic import check_writable
 from imgprep.io.discover import discover
 from imgprep.io.items import Discovery
@@ -157,7 +157,7 @@ def run_fit_stats(
     fit = None
     if request.zca:
         if stats.image_shape is None:
-            raise InputError("ZCA needs every image to have one shape; pass --size WxH")
+            raise InputError(f"ZCA needs every image to have one shape; pass {option('size')} WxH")
         shape = tuple(stats.image_shape)
         with _pass(progress, len(items), "zca") as advance:
             moments = compute_zca(items, request.settings, shape, workers=workers,

@@ -51,7 +51,7 @@ import numpy as np
 
 from imgprep.api import fitted_pipeline
 from imgprep.augment import AugmentParams, recorded_columns
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.formats.base import OutputOptions, Writer
 from imgprep.io.formats.hdf5 import Hdf5Writer
 from imgprep.io.formats.png import PngWriter
@@ -274,8 +274,9 @@ class _Job:
             fold.add_batch(start, batch.summary)
             if len(fold.skipped) - before > len(batch.errors):
                 raise InputError(
-                    "the training images mix bit depths or channel counts; choose --color "
-                    "(or pass --stats computed beforehand)"
+                    f"the training images mix bit depths or "
+                    f"channel counts; choose {option('color')} "
+                    f"(or pass {option('stats')} computed beforehand)"
                 )
         for offset, reason in batch.errors:
             self.policy.failed(skipped, items.path(start + offset), reason)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgprep.augment import AugmentSettings
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.io.atomic import check_writable
 from imgprep.io.formats.registry import check_format, output_format, writer_class, writes_folder
 from imgprep.io.stats_io import read_stats
@@ -245,7 +245,10 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
     if options.featurewise and stats is None:
         fit_split, fit_label = training_split(splits)
     if options.zca and (stats is None or not stats.zca):
-        raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
+        raise InputError(
+            f"{option('zca')} needs {option('stats')} "
+            f"STATS.json written by fit-stats {option('zca')}"
+        )
     if stats is not None:
         check_stats_space(stats, options, allow_mismatch=request.allow_mismatch)
     single = (

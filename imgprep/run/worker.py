@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from imgprep.augment import AugmentParams, AugmentSettings, augment
-from imgprep.errors import DecodeError, ImgprepError, InputError
+from imgprep.errors import DecodeError, ImgprepError, InputError, option
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.items import iter_segments
 from imgprep.run.stats_pass import BatchSummarizer, BatchSummary
@@ -31,7 +31,7 @@ class AugmentPlan:
 
     def __post_init__(self) -> None:
         if self.copies < 1:
-            raise InputError(f"--copies must be at least 1, got {self.copies}")
+            raise InputError(f"{option('copies')} must be at least 1, got {self.copies}")
 
     @property
     def rows_per_file(self) -> int:
@@ -215,7 +215,7 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
             except ImgprepError as exc:
                 rows.append(None)
                 if first_piece:
-                    errors.append((offset, str(exc)))
+                    errors.append((offset, exc.for_command_line()))  # a reason: data, as stored
     count = len(rows)
     if task.rows is not None and task.plan is not None and task.rows[1] < task.plan.rows_per_file:
         count = 0  # not the file's last piece: the progress counts each file once

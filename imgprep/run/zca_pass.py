@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.errors import DecodeError, InputError
+from imgprep.errors import DecodeError, InputError, option
 from imgprep.io.decode import bomb_warnings_silenced, decode_file
 from imgprep.io.items import iter_segments
 from imgprep.run.runner import Runner, as_runner
@@ -44,7 +44,8 @@ def check_memory(dimension: int, workers: int, *, available: int | None = None) 
         raise InputError(
             f"ZCA on {dimension:,} values per image needs about {needed / 2**30:,.1f} GiB "
             f"(D x D float64 matrices), more than half of this machine's "
-            f"{available / 2**30:,.1f} GiB; pass a smaller --size (D = width x height x channels)"
+            f"{available / 2**30:,.1f} GiB; pass a smaller "
+            f"{option('size')} (D = width x height x channels)"
         )
 
 

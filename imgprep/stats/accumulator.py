@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 from imgprep.stats.moments import ImageMoments, batch_moments
 from imgprep.values import plain
 
@@ -79,7 +79,7 @@ class MomentAccumulator:
         elif moments.channels != self.channels:
             raise ImgprepError(
                 f"image has {moments.channels} channel(s) but the images before it have "
-                f"{self.channels}; choose one with --color grayscale, rgb or rgba"
+                f"{self.channels}; choose one with {option('color')} grayscale, rgb or rgba"
             )
         self.minimum = [min(a, b) for a, b in zip(self.minimum, moments.minimum, strict=True)]
         self.maximum = [max(a, b) for a, b in zip(self.maximum, moments.maximum, strict=True)]

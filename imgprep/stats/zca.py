@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 
 KERAS_ZCA_EPSILON = 1e-6
 _EXACT_LIMIT = float(2**53)
@@ -54,7 +54,7 @@ class ZcaAccumulator:
         if images.shape[1:] != self.shape:
             raise ImgprepError(
                 f"ZCA needs images of one shape: {tuple(images.shape[1:])} differs from "
-                f"{self.shape}; pass --size"
+                f"{self.shape}; pass {option('size')}"
             )
         flat = images.reshape(len(images), -1).astype(np.float64)
         if self.sums is None:
@@ -94,7 +94,8 @@ class ZcaAccumulator:
         """The mean, eigenvalues and whitening matrix in the rescaled space."""
         if not (epsilon > 0 and math.isfinite(epsilon)):
             raise InputError(
-                f"--zca-epsilon must be a positive finite number, got {epsilon} (eigenvalues "
+                f"{option('zca-epsilon')} must be a positive "
+                f"finite number, got {epsilon} (eigenvalues "
                 "can be 0, and 1 / sqrt(0) is not a whitening)"
             )
         if self.count == 0 or self.sums is None or self.moments is None:

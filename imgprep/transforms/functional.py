@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from imgprep.errors import option
+
 _FILTERS = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -216,8 +218,9 @@ def cast(image: np.ndarray, *, dtype: str) -> np.ndarray:
         source_info, target_info = np.iinfo(image.dtype), np.iinfo(target)
         if source_info.min < target_info.min or source_info.max > target_info.max:
             raise CastError(
-                f"cannot write {image.dtype} pixels as {dtype} without clipping; use --dtype "
-                "float32 (with --rescale if needed)"
+                f"cannot write {image.dtype} pixels as {dtype} "
+                f"without clipping; use {option('dtype')} "
+                f"float32 (with {option('rescale')} if needed)"
             )
     return image.astype(target, copy=False)
 
@@ -234,7 +237,9 @@ def cast_into(out: np.ndarray, values: np.ndarray) -> np.ndarray:
     except FloatingPointError:
         largest = float(np.max(np.abs(values[np.isfinite(values)])))
         advice = (
-            "--dtype float32, or a smaller --rescale" if out.itemsize < 4 else "a smaller --rescale"
+            f"{option('dtype')} float32, or a smaller {option('rescale')}"
+            if out.itemsize < 4
+            else f"a smaller {option('rescale')}"
         )
         raise CastError(
             f"values up to {largest:.6g} do not fit {out.dtype.name} (at most "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgprep.config import DecodeSettings, PipelineOptions
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.pixels import PixelKind, dtype_of_depth
 from imgprep.transforms import functional as F
 from imgprep.transforms.steps import ELEMENTWISE, STEP_TYPES, Step, WhiteningSource, build_steps
@@ -56,7 +56,8 @@ class Pipeline:
     ) -> None:
         if fitted and options.needs_stats and stats is None:
             raise InputError(
-                "featurewise centring or standardization, or --zca, needs statistics (--stats)"
+                f"featurewise centring or standardization, or "
+                f"{option('zca')}, needs statistics ({option('stats')})"
             )
         self.options = options
         self.stats = stats
@@ -256,11 +257,11 @@ def _cast(image: np.ndarray, dtype: str) -> np.ndarray:
     try:
         return F.cast(image, dtype=dtype)
     except F.CastError as exc:
-        raise InputError(f"--dtype {dtype}: {exc}") from None
+        raise InputError(f"{option('dtype')} {dtype}: {exc}") from None
 
 
 def _cast_into(out: np.ndarray, values: np.ndarray) -> None:
     try:
         F.cast_into(out, values)
     except F.CastError as exc:
-        raise InputError(f"--dtype {out.dtype.name}: {exc}") from None
+        raise InputError(f"{option('dtype')} {out.dtype.name}: {exc}") from None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from imgprep.errors import ImgprepError, InputError
+from imgprep.errors import ImgprepError, InputError, option
 from imgprep.transforms import functional as F
 
 if TYPE_CHECKING:
@@ -154,7 +154,8 @@ class ZcaWhiten(_Step):
             fitted = "x".join(str(v) for v in (self.shape or fit.shape))
             raise InputError(
                 f"ZCA was fitted on {fitted} (HxWxC) images, this one is "
-                f"{'x'.join(str(v) for v in image.shape)}; pass --size and --color as for fit-stats"
+                f"{'x'.join(str(v) for v in image.shape)}; pass "
+                f"{option('size')} and {option('color')} as for fit-stats"
             )
         flat = image.reshape(-1).astype(np.float64)
         return ((flat - fit.mean) @ fit.whitening).reshape(image.shape)
@@ -167,12 +168,16 @@ class ZcaWhiten(_Step):
         stats = fitted.stats
         described = stats.zca if stats is not None else None
         if not described:
-            raise InputError("--zca needs --stats STATS.json written by fit-stats --zca")
+            raise InputError(
+                f"{option('zca')} needs {option('stats')} "
+                f"STATS.json written by fit-stats {option('zca')}"
+            )
         fitted_rescale = float(described["rescale"])
         wanted = 1.0 if options.rescale is None else float(options.rescale)
         if not np.isclose(fitted_rescale, wanted, rtol=1e-12, atol=0):
             raise InputError(
-                f"ZCA was fitted with --rescale {fitted_rescale:g}; pass the same --rescale "
+                f"ZCA was fitted with {option('rescale')} "
+                f"{fitted_rescale:g}; pass the same {option('rescale')} "
                 f"(got {wanted:g})"
             )
         if fitted.whitening is None:
@@ -295,5 +300,5 @@ def _check_channels(image: np.ndarray, values: tuple[float, ...], what: str) -> 
     if len(values) not in (1, image.shape[-1]):
         raise ImgprepError(
             f"featurewise {what} has {len(values)} channel(s) but the image has "
-            f"{image.shape[-1]}; compute the stats with the same --color"
+            f"{image.shape[-1]}; compute the stats with the same {option('color')}"
         )

@@ -35,13 +35,13 @@ from imgprep.errors import InputError
 def test_bad_parameters_are_named(kwargs, message):
     with pytest.raises(InputError) as caught:
         AugmentSettings(**kwargs)
-    assert str(caught.value).startswith(message)
+    assert caught.value.for_command_line().startswith(message)
 
 
 def test_two_bad_values_report_the_first_releases_first():
-    with pytest.raises(InputError, match=r"^--channel-shift-range"):
+    with pytest.raises(InputError, match=r"^'channel_shift_range'"):
         AugmentSettings(zoom_range=(2.0, 1.0), channel_shift_range=-1)
-    with pytest.raises(InputError, match=r"^--brightness-range"):
+    with pytest.raises(InputError, match=r"^'brightness_range'"):
         AugmentSettings(brightness_range=(2.0, 1.0), fill_mode="mirror")
 
 
@@ -83,11 +83,11 @@ class TestOption:
     def test_bounds_of_a_later_operation(self):
         probability = Option("p", "number", 0.0, "Augment: p.", minimum=0, maximum=1)
         assert probability.check(0.5) == 0.5
-        with pytest.raises(InputError, match=r"^--p must be between 0 and 1, got 1\.5$"):
+        with pytest.raises(InputError, match=r"^'p' must be between 0 and 1, got 1\.5$"):
             probability.check(1.5)
         hue = Option("hue_range", "range", None, "Augment: h.", minimum=-0.5, maximum=0.5)
         assert hue.check(None) is None and hue.check((-0.1, 0.2)) == (-0.1, 0.2)
-        with pytest.raises(InputError, match=r"^--hue-range must be -0.5 <= LO <= HI <= 0.5"):
+        with pytest.raises(InputError, match=r"^'hue_range' must be -0.5 <= LO <= HI <= 0.5"):
             hue.check((-0.1, 0.7))
 
     def test_an_unknown_kind_is_refused(self):

@@ -45,14 +45,14 @@ def test_a_requested_format_wins_and_an_unknown_one_names_those_there_are():
     assert output_format("out.h5", "png") == "png"
     with pytest.raises(InputError) as caught:
         output_format("out.h5", "jpeg")
-    assert str(caught.value) == "invalid format 'jpeg': choose hdf5 or png"
+    assert caught.value.for_command_line() == "invalid format 'jpeg': choose hdf5 or png"
 
 
 @pytest.mark.parametrize("name", ["train.hdf", "x.txt", "a.png", "b.JPG"])
 def test_a_suffix_naming_another_kind_of_file_is_refused(name: str, tmp_path: Path):
     with pytest.raises(InputError) as caught:
         output_format(str(tmp_path / name))
-    assert str(caught.value) == (
+    assert caught.value.for_command_line() == (
         f"cannot tell what to write to {tmp_path / name}: name an HDF5 file .h5 or .hdf5, or a "
         "folder for a PNG tree (or say which with --format)"
     )
@@ -64,7 +64,7 @@ def test_a_suffix_naming_another_kind_of_file_is_refused(name: str, tmp_path: Pa
 def test_standard_output_is_refused(output: str):
     with pytest.raises(InputError) as caught:
         output_format(output)
-    assert str(caught.value) == (
+    assert caught.value.for_command_line() == (
         "a dataset cannot be written to standard output (HDF5 needs a file it can seek in, a "
         "PNG tree a folder); give a file name such as out.h5"
     )
@@ -90,7 +90,7 @@ def test_each_format_says_what_it_writes():
 def test_png_refuses_what_it_cannot_hold_and_hdf5_holds_it(options, message: str):
     with pytest.raises(InputError) as caught:
         check_format("png", options)
-    assert str(caught.value) == message
+    assert caught.value.for_command_line() == message
     check_format("hdf5", options)
 
 
@@ -98,7 +98,7 @@ def test_only_a_format_with_shards_can_be_written_by_dask():
     check_format("hdf5", PipelineOptions(), on_cluster=True)
     with pytest.raises(InputError) as caught:
         check_format("png", PipelineOptions(), on_cluster=True)
-    assert str(caught.value) == (
+    assert caught.value.for_command_line() == (
         "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
         "with --engine local"
     )
@@ -171,7 +171,7 @@ def test_registering_a_format_is_all_it_takes_to_write_it(
     assert sorted(os.listdir(tmp_path)) == ["data", "x.toy"]  # no temporary file left
     with pytest.raises(InputError) as caught:
         output_format(str(out), "jpeg")
-    assert str(caught.value) == "invalid format 'jpeg': choose hdf5, png or toy"
+    assert caught.value.for_command_line() == "invalid format 'jpeg': choose hdf5, png or toy"
 
 
 def test_a_registered_format_gets_the_atomic_finish(

@@ -42,7 +42,7 @@ def _refused(root: Path, request: TransformRequest, message: str) -> None:
     before = _listing(root)
     with pytest.raises(InputError) as raised:
         plan_transform(request)
-    assert str(raised.value) == message
+    assert raised.value.for_command_line() == message
     assert _listing(root) == before
 
 
@@ -134,7 +134,7 @@ def test_statistics_of_another_space_are_refused_before_the_preview(data: Path, 
 def test_the_request_refuses_contradictions_when_built(fields, message):
     with pytest.raises(InputError) as raised:
         TransformRequest(inputs=["x"], **fields)
-    assert str(raised.value) == message
+    assert raised.value.for_command_line() == message
 
 
 def test_a_seed_is_drawn_and_recorded_when_augmenting_without_one(data: Path, tmp_path):

@@ -76,7 +76,7 @@ def test_mixing_integer_then_float_images_falls_back_to_chan(rng):
 def test_channel_count_change_is_refused(rng):
     acc = MomentAccumulator()
     acc.update([np.zeros((2, 2, 3), np.uint8)])
-    with pytest.raises(ImgprepError, match=r"has 1 channel.*before it have 3.*--color"):
+    with pytest.raises(ImgprepError, match=r"has 1 channel.*before it have 3.*'color' grayscale"):
         acc.add(image_moments(np.zeros((2, 2, 1), np.uint8)))
 
 

@@ -83,7 +83,7 @@ def test_sidecar_is_identical_for_one_and_two_workers(zca_dataset, tmp_path: Pat
 
 
 def test_too_large_a_dimension_is_refused_with_the_memory_needed():
-    with pytest.raises(InputError, match=r"needs about 1,012.9 GiB .*pass a smaller --size"):
+    with pytest.raises(InputError, match=r"needs about 1,012.9 GiB .*pass a smaller 'size'"):
         check_memory(224 * 224 * 3, 1, available=16 * 2**30)
     check_memory(32 * 32 * 3, 2, available=16 * 2**30)
 

@@ -110,7 +110,7 @@ def test_dtype_rules(images):
     assert Pipeline(PipelineOptions(rescale=0.5)).apply_array(images[0]).dtype == np.float32
     half = Pipeline(PipelineOptions(rescale=0.5, dtype="float16")).apply_array(images[0])
     assert half.dtype == np.float16
-    with pytest.raises(InputError, match="--dtype uint8 after rescale"):
+    with pytest.raises(InputError, match="'dtype' uint8 after rescale"):
         PipelineOptions(rescale=0.5, dtype="uint8")
 
 
@@ -165,7 +165,7 @@ def test_apply_takes_decoded_arrays_and_batches_in_the_pipelines_colour(images):
     assert gray.apply(images[0][:, :, 0]).shape == (9, 7, 1)  # H x W is one channel
     with pytest.raises(InputError) as info:
         gray.apply(images[0])
-    assert str(info.value) == (
+    assert info.value.for_command_line() == (
         "Pipeline.apply: the array has 3 channel(s) but this pipeline's color is grayscale (1); "
         "convert it first, as imgprep.prepare_image does"
     )

@@ -150,20 +150,23 @@ def test_zca_refuses_another_rescale_and_stats_without_a_fit(rng):
     stats = stats_with_zca(images)
     with pytest.raises(InputError) as info:
         build_steps(PipelineOptions(zca=True, rescale=0.5), stats, whitening(rng))
-    assert str(info.value) == (
+    assert info.value.for_command_line() == (
         "ZCA was fitted with --rescale 0.00392157; pass the same --rescale (got 0.5)"
     )
     stats.zca = None
     with pytest.raises(InputError) as info:
         build_steps(PipelineOptions(zca=True), stats)
-    assert str(info.value) == "--zca needs --stats STATS.json written by fit-stats --zca"
+    assert str(info.value) == "'zca' needs 'stats' STATS.json written by fit-stats 'zca'"
+    assert info.value.for_command_line() == (
+        "--zca needs --stats STATS.json written by fit-stats --zca"
+    )
 
 
 def test_zca_refuses_an_image_of_another_shape(rng):
     step = ZcaWhiten("/x.npz", "0" * 64, 1e-6, DIMENSION, SHAPE, source=whitening(rng))
     with pytest.raises(InputError) as info:
         step(np.zeros((7, 9, 3)))
-    assert str(info.value) == (
+    assert info.value.for_command_line() == (
         "ZCA was fitted on 9x7x3 (HxWxC) images, this one is 7x9x3; pass --size and --color "
         "as for fit-stats"
     )
@@ -178,7 +181,7 @@ def test_a_per_channel_step_refuses_another_channel_count(rng):
     (step,) = build_steps(PipelineOptions(center="featurewise"), Stats(acc))
     with pytest.raises(ImgprepError) as info:
         step(np.zeros(SHAPE))
-    assert str(info.value) == (
+    assert info.value.for_command_line() == (
         "featurewise mean has 2 channel(s) but the image has 3; compute the stats with the "
         "same --color"
     )

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 
 DATASET_MANIFEST = "imgprep.json"  # what marks a folder as a PNG tree imgprep wrote
 DATASET_FORMAT = "imgprep-dataset"
@@ -26,11 +26,14 @@ def check_png_target(target: str, *, overwrite: bool) -> None:
     if not os.path.isdir(target) or not os.listdir(target):
         return
     if not overwrite:
-        raise InputError(f"{target} exists and is not empty; pass --overwrite to replace it")
+        raise InputError(
+            f"{target} exists and is not empty; pass {option('overwrite')} to replace it"
+        )
     if not is_imgprep_tree(target):
         raise InputError(
             f"{target} is not a PNG tree written by imgprep (it has no {DATASET_MANIFEST}); "
-            "--overwrite replaces only those: remove it yourself or choose another folder"
+            f"{option('overwrite')} replaces only those: "
+            f"remove it yourself or choose another folder"
         )
 
 

@@ -14,7 +14,7 @@ import os
 import pkgutil
 from types import ModuleType
 
-from imgprep.errors import InputError
+from imgprep.errors import InputError, option
 from imgprep.io import formats
 from imgprep.io.decoded_formats import IMAGE_EXTENSIONS
 from imgprep.io.formats.base import OutputOptions, RowKind, Writer
@@ -100,7 +100,7 @@ def output_format(output: str, requested: str | None = None) -> str:
     if named_file and not os.path.isdir(output):
         raise InputError(
             f"cannot tell what to write to {output}: name an HDF5 file .h5 or .hdf5, or a "
-            "folder for a PNG tree (or say which with --format)"
+            f"folder for a PNG tree (or say which with {option('format')})"
         )
     return DEFAULT_FORMAT
 
@@ -111,7 +111,8 @@ def check_format(fmt: str, pipeline: RowKind, *, on_cluster: bool = False) -> No
     writer = writer_class(fmt)
     if on_cluster and not writer.shards:
         raise InputError(
-            "--engine dask writes HDF5 (shards joined by virtual datasets); write a PNG tree "
-            "with --engine local"
+            f"{option('engine')} dask writes HDF5 (shards "
+            f"joined by virtual datasets); write a PNG tree "
+            f"with {option('engine')} local"
         )
     writer.check_pipeline(pipeline)
