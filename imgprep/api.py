@@ -20,6 +20,7 @@ from imgprep.config import KERAS_EPSILON, PipelineOptions
 from imgprep.config_file import load_config, pipeline_options
 from imgprep.errors import ImgprepError, InputError
 from imgprep.io.bitdepth import to_bit_depth
+from imgprep.io.bounded import path_beside
 from imgprep.io.colour import array_in_colour
 from imgprep.io.decode import decode_bytes, decode_image, decode_pil
 from imgprep.io.stats_io import read_stats
@@ -62,9 +63,11 @@ def zca_whitening(stats: Stats | None, sidecar: str | None = None) -> SidecarWhi
     if not described:
         return None
     assert stats is not None
-    path = sidecar or described.get("path") or described["file"]
-    if stats.source_path and not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(stats.source_path)), path)
+    path = sidecar or described.get("path")
+    if path is None and stats.source_path:  # the name a file recorded: only beside that file
+        path = path_beside(stats.source_path, described["file"], what="ZCA sidecar")
+    elif path is None:  # statistics built in Python: the caller's own name
+        path = described["file"]
     shape = tuple(int(v) for v in described["shape"])
     return SidecarWhitening(os.path.abspath(path), str(described["sha256"]), shape or None)
 
@@ -86,7 +89,7 @@ def pipeline_from_config(path: str, stats: Stats | str | None = None) -> Pipelin
     if source is not None and not isinstance(source, str | os.PathLike | Stats):
         raise InputError(f"stats must be a Stats object or a file path, not {source!r}")
     loaded = read_stats(os.fspath(source)) if isinstance(source, str | os.PathLike) else source
-    return fitted_pipeline(pipeline_options(data), loaded)
+    return fitted_pipeline(pipeline_options(data, source=path), loaded)
 
 
 def pipeline_from_stats(
@@ -165,7 +168,7 @@ def _zca_sidecar_of(path: str, recorded: str, *, allow_external: bool) -> str:
     absolute path the run used): the file of that name beside ``path``, where a copied
     dataset keeps it; the recorded path itself only with ``allow_external`` (the file may
     come from someone else). Its SHA-256 is checked when it is loaded, either way."""
-    from imgprep.io.bounded import is_bare_name, path_beside
+    from imgprep.io.bounded import is_bare_name
 
     name = os.path.basename(recorded)
     beside = path_beside(path, name, what="ZCA sidecar") if is_bare_name(name) else ""

@@ -1,4 +1,4 @@
-"""Options as frozen, validated dataclasses, and the one parser of config files.
+"""Options as frozen, validated dataclasses (their TOML parser is ``config_file.py``).
 
 ``DecodeSettings`` is the pre-processing that defines the space images and statistics live
 in: statistics are only meaningful for the images they were computed on (the same colour
@@ -7,10 +7,10 @@ halfway through a run), written into every stats file, and compared by later run
 mismatch is refused instead of silently applied. ``PipelineOptions`` adds what a user chooses
 after decoding (rescale, centre, standardize, ZCA, dtype).
 
-A TOML config is read by ``load_config`` (keys and their TOML types checked) and turned into
-``PipelineOptions`` by ``pipeline_options``, the one mapping from config keys to options, used
-by ``imgprep transform --config`` and ``imgprep.pipeline_from_config`` alike;
-``PipelineOptions.to_config`` is its inverse.
+A TOML config is read by ``config_file.load_config`` (keys and their TOML types checked)
+and turned into ``PipelineOptions`` by ``config_file.pipeline_options``, the one mapping from
+config keys to options, used by ``imgprep transform --config`` and
+``imgprep.pipeline_from_config`` alike; ``PipelineOptions.to_config`` is its inverse.
 """
 
 from __future__ import annotations

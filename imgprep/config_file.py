@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from imgprep.config import (
+    BIT_DEPTHS,
     COLOR_MODES,
     EXIF_MODES,
     NORMALIZE_MODES,
@@ -208,7 +209,10 @@ def _size(key: str, value: Any) -> tuple[int, int]:
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             raise InputError(f"invalid size {shown(value)}: expected [width, height]")
-        return int(value[0]), int(value[1])
+        width, height = int(value[0]), int(value[1])
+        if width < 1 or height < 1:
+            raise InputError(f"invalid size {width}x{height}: width and height must be at least 1")
+        return width, height
     raise InputError(f"invalid size {shown(value)}: expected WxH or [width, height]")
 
 
@@ -222,7 +226,7 @@ def _bit_depth(key: str, value: Any) -> int:
     """8 or 16, also as text (the command line's ``--bit-depth 8``)."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or value not in BIT_DEPTHS:
         raise InputError(f"invalid bit_depth {shown(value)}: choose 8 or 16")
     return value
 

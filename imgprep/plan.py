@@ -246,3 +246,12 @@ def plan_png_tree(
         check_png_names(items, mapping, copies=copies, target=output, prefix=prefix)
         names.append(mapping)
     return names
+
+
+def check_preview(preview: str, output: str, *, folder: bool) -> None:
+    """Refuse a preview sheet written where the output goes: the output would replace it
+    (the same file), or hold it (inside a PNG tree, where it would be taken for a row)."""
+    sheet, target = normal_paths([preview, output])
+    if sheet == target or (folder and is_inside(sheet, target)):
+        where = "is" if sheet == target else "is inside"
+        raise InputError(f"the preview {preview} {where} the output {output}; write it elsewhere")

@@ -61,6 +61,8 @@ def test_values_are_parsed_as_the_command_line_parses_them():
         ({"rescale": "x"}, "invalid rescale 'x': expected a number such as 1/255"),
         ({"pad-value": float("nan")}, "invalid pad-value nan: must be a finite number"),
         ({"bit-depth": "eight"}, "invalid bit_depth 'eight': choose 8 or 16"),
+        ({"bit-depth": 12}, "invalid bit_depth 12: choose 8 or 16"),
+        ({"size": [0, 5]}, "invalid size 0x5: width and height must be at least 1"),
         ({"zca": 1}, "invalid zca 1: expected true or false"),
     ],
 )
@@ -110,4 +112,17 @@ def test_a_bad_config_value_is_one_line_on_the_command_line(tmp_path: Path, rng)
     assert result.exit_code == 2
     assert result.stderr == (
         f"Error: {config}: key 'size': invalid size '0x5': width and height must be at least 1\n"
+    )
+
+
+def test_a_config_read_from_python_names_its_file_and_key(tmp_path):
+    """pipeline_from_config reports a bad value as the command line does: file, key, value."""
+    from imgprep.api import pipeline_from_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('color = "purple"\n')
+    with pytest.raises(InputError) as info:
+        pipeline_from_config(str(path))
+    assert str(info.value) == (
+        f"{path}: key 'color': invalid color 'purple': choose one of keep, grayscale, rgb, rgba"
     )

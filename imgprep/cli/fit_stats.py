@@ -24,6 +24,7 @@ from imgprep.cli.common import (
     workers_from,
 )
 from imgprep.errors import EXIT_CODES_HELP
+from imgprep.run.runner import as_runner
 from imgprep.run.stats_plan import StatsRequest, merge_stats, plan_stats, run_fit_stats
 from imgprep.stats.file import Stats
 from imgprep.stats.zca import KERAS_ZCA_EPSILON
@@ -114,7 +115,7 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
     )
     with workers_from(ctx, params) as workers:
         # On a cluster the progress bar counts completed partitions (see run.dask.DaskRunner).
-        quiet_images = params["quiet"] or not isinstance(workers, int)
+        quiet_images = params["quiet"] or as_runner(workers).on_cluster
 
         def progress(total: int, name: str) -> Any:
             return progress_bar(total, quiet=quiet_images, desc=_PASS_NAMES[name])

@@ -34,6 +34,7 @@ from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.formats.hdf5 import COMPRESSIONS
 from imgprep.io.formats.registry import FORMATS
+from imgprep.run.runner import as_runner
 from imgprep.run.shards import SHARDS_SUFFIX
 from imgprep.run.transform_pass import run_transform
 from imgprep.run.transform_plan import (
@@ -274,7 +275,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
             return
     _render_plan(plan, quiet=params["quiet"])
     with workers_from(ctx, params) as runner:
-        on_cluster = not isinstance(runner, int)
+        on_cluster = as_runner(runner).on_cluster
         # On a cluster the progress bar counts completed partitions (see run.dask.DaskRunner).
         with progress_bar(
             plan.total, quiet=params["quiet"] or on_cluster, desc="transform"

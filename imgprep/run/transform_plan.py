@@ -27,7 +27,7 @@ from imgprep.errors import InputError, option
 from imgprep.io.atomic import check_writable
 from imgprep.io.formats.registry import check_format, output_format, writer_class, writes_folder
 from imgprep.io.stats_io import read_stats
-from imgprep.plan import check_output
+from imgprep.plan import check_output, check_preview
 from imgprep.run.checks import check_stats_space, plan_output
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.worker import AugmentPlan
@@ -236,6 +236,8 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
     if request.preview:
         inputs = [source for split in splits for source in split.discovery.inputs]
         check_output(request.preview, inputs, what="the preview")
+        if fmt is not None and request.output is not None:
+            check_preview(request.preview, request.output, folder=writes_folder(fmt))
     planned = TransformPlan(request, splits, fmt, augment, augmented, drawn, names)
     if fmt is None:
         return planned

@@ -302,3 +302,25 @@ def test_the_library_checks_the_output_rules_too(data: Path):
     with pytest.raises(InputError, match="is inside the input"):
         plan_transform(request)
     assert not (data / "out").exists()
+
+
+@pytest.mark.parametrize(("output", "sheet", "where"), [
+    ("t.h5", "t.h5", "is"),
+    ("tree", "tree/sheet.png", "is inside"),
+])  # fmt: skip
+def test_the_preview_is_never_written_where_the_output_goes(
+    runner, dataset, tmp_path: Path, output: str, sheet: str, where: str
+):
+    """The HDF5 output replaced a preview of the same name, silently; a preview inside the PNG
+    tree would be read as one of its images."""
+    root, _ = dataset
+    result = runner.invoke(main, [
+        "transform", str(root), "-o", str(tmp_path / output), "--rotation-range", "5",
+        "--seed", "2", "--preview", str(tmp_path / sheet), "-q",
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: the preview {tmp_path / sheet} {where} the output {tmp_path / output}; "
+        "write it elsewhere\n"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["data"]
