@@ -53,8 +53,6 @@ from imgprep.api import fitted_pipeline
 from imgprep.augment import AugmentParams, recorded_columns
 from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.formats.base import OutputOptions, Writer
-from imgprep.io.formats.hdf5 import Hdf5Writer
-from imgprep.io.formats.png import PngWriter
 from imgprep.io.formats.registry import check_format, open_writer, writer_class
 from imgprep.io.items import ItemList
 from imgprep.pixels import PixelKind
@@ -194,7 +192,7 @@ class _Job:
         progress: Callable[[int], None] | None,
     ) -> Pipeline:
         """Hold the split's rows raw while folding its statistics, then write them normalized."""
-        assert isinstance(writer, Hdf5Writer)  # the one format that holds_raw_rows
+        assert writer.holds_raw_rows  # single_pass_applies asked the format
         split = self.plan.splits[ordinal]
         options = self.plan.request.options
         # the fold only decides what stops: the failures are reported as the rows are written
@@ -225,13 +223,9 @@ class _Job:
             "augmentation": tuple(recorded_columns()) if plan is not None else None,
             "path_bytes": items.longest_rel_bytes(),
         }
-        if fold is not None:  # statistics still to come: rows wait raw (HDF5 output only)
-            assert isinstance(writer, Hdf5Writer)
-            writer.start_split(split.name, hold_images=True, **layout)
-        elif isinstance(writer, PngWriter):
-            writer.start_split(split.name, names=self.plan.png_names[ordinal], **layout)
-        else:
-            writer.start_split(split.name, **layout)
+        names = self.plan.png_names[ordinal] if self.plan.png_names else None
+        # with a fold the statistics are still to come: rows wait raw (holds_raw_rows formats)
+        writer.start_split(split.name, names=names, hold_images=fold is not None, **layout)
         skipped: list[dict[str, str]] = []
         written = 0
         pipeline = pipeline.expecting(self.expect)  # workers refuse images of another depth

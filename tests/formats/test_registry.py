@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,8 @@ class ToyWriter(AtomicWriter):
         labelled: bool,
         augmentation: Sequence[Column] | None = None,
         path_bytes: int = 1,
+        names: Mapping[str, str] | None = None,
+        hold_images: bool = False,
     ) -> None:
         self._split = name or ""
 

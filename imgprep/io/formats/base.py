@@ -22,7 +22,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -102,7 +102,11 @@ class Writer(Protocol):
         labelled: bool,
         augmentation: Sequence[Column] | None = None,
         path_bytes: int = 1,
-    ) -> None: ...
+        names: Mapping[str, str] | None = None,
+        hold_images: bool = False,
+    ) -> None: ...  # names: tree names (folder formats); hold_images: holds_raw_rows only
+
+    def release_images(self, transform: Callable[[np.ndarray], np.ndarray]) -> None: ...
 
     def write(
         self,
@@ -151,6 +155,10 @@ class AtomicWriter:
         """The bytes on disk each row surely takes, for the space check before a run
         (``pixel_bytes``: a row's uncompressed pixels, None when compressed or unknown)."""
         return pixel_bytes or 0
+
+    def release_images(self, transform: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Write the rows held raw, through ``transform`` (``holds_raw_rows`` formats only)."""
+        raise NotImplementedError(f"the {self.name} format holds no raw rows")
 
     def __enter__(self: _Writer) -> _Writer:
         return self

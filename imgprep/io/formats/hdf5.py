@@ -11,7 +11,7 @@ import contextlib
 import errno
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -128,6 +128,7 @@ class Hdf5Writer(AtomicWriter):
         labelled: bool,
         augmentation: Sequence[Column] | None = None,
         path_bytes: int = 1,
+        names: Mapping[str, str] | None = None,
         hold_images: bool = False,
     ) -> None:
         """Begin a split; ``path_bytes`` is the longest relative path in UTF-8 bytes (``paths``

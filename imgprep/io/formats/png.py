@@ -99,10 +99,13 @@ class PngWriter(AtomicWriter):
         augmentation: Sequence[Column] | None = None,
         path_bytes: int = 1,
         names: Mapping[str, str] | None = None,
+        hold_images: bool = False,
     ) -> None:
         """Begin a split; ``names`` maps relative paths of files given one by one to their
         names in the tree (``imgprep.plan.png_names``); ``augmentation`` names the values
-        each copy's manifest record holds."""
+        each copy's manifest record holds. A tree cannot hold raw rows (``holds_raw_rows``)."""
+        if hold_images:
+            raise ValueError("a PNG tree cannot hold raw rows: it writes each row as it comes")
         self._prefix = f"{name}/" if name else ""
         self._split_key = name or ""
         self._names = names or {}
