@@ -75,9 +75,16 @@ def option_keys(kind: str | None = None) -> tuple[str, ...]:
     return tuple(option.key for option in OPTIONS if kind is None or option.kind == kind)
 
 
-def recorded_columns() -> list[tuple[str, np.dtype]]:
-    """The ``augmentation/<name>`` datasets, in order, with their dtypes."""
-    return [(column.name, column.numpy_dtype) for column in COLUMNS]
+def recorded_columns(settings: Any = None) -> list[tuple[str, np.dtype]]:
+    """The ``augmentation/<name>`` datasets of a run with ``settings``, in order, with their
+    dtypes: every ``always_recorded`` column, and the columns of the other operations that
+    the settings make active (all of them when ``settings`` is None)."""
+    return [
+        (column.name, column.numpy_dtype)
+        for op in OPERATIONS
+        for column in op.columns
+        if settings is None or column.always_recorded or op.active(settings)
+    ]
 
 
 def params_columns(params: Sequence[Any]) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ Settings are validated when built, never halfway through a run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field, make_dataclass
 from itertools import accumulate
 from typing import Any
@@ -84,9 +85,10 @@ class _SettingsMethods:
 
 
 class _ParamsMethods:
-    def as_row(self) -> list[float]:
-        """The columns as floats (flips 0.0 / 1.0), in ``PARAMETER_NAMES`` order."""
-        return [float(getattr(self, name)) for name in PARAMETER_NAMES]
+    def as_row(self, names: Sequence[str] | None = None) -> list[float]:
+        """The columns ``names`` (default: ``PARAMETER_NAMES``, all of them) as floats
+        (flags 0.0 / 1.0), in that order: a row for the columns ``recorded_columns`` gives."""
+        return [float(getattr(self, name)) for name in names or PARAMETER_NAMES]
 
 
 AugmentSettings = make_dataclass(

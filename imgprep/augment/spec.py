@@ -142,12 +142,15 @@ class Column:
     """One sampled parameter, recorded per written copy (HDF5 ``augmentation/<name>``).
 
     ``identity`` is its value when the operation leaves an image alone (and the value of
-    copy 0, the original).
+    copy 0, the original). ``always_recorded`` columns (the first release's) are written for
+    every augmented split; a later operation's only when its settings are active, so that
+    the outputs of runs that do not use it keep their datasets and bytes.
     """
 
     name: str
     dtype: str  # "float64" or "bool"
     identity: float | bool
+    always_recorded: bool = False
 
     @property
     def numpy_dtype(self) -> np.dtype:

@@ -54,7 +54,7 @@ def run_sharded(
         spec = ShardSpec(
             pipeline=pipeline.expecting(expect),
             plan=plan.augment if augmented else None,
-            columns=tuple(recorded_columns()) if augmented else None,
+            columns=tuple(recorded_columns(plan.augment.settings)) if augmented else None,
             split=ordinal,
             labelled=split.discovery.labelled,
             path_bytes=items.longest_rel_bytes(),

@@ -164,8 +164,9 @@ def write_shard(task: ShardTask) -> ShardResult:
             batch = transform_batch(work)
             errors += [(begin + offset, reason) for offset, reason in batch.errors]
             owners = [begin + offset for offset in batch.owners]
+            names = [name for name, _ in spec.columns or ()]
             extra = [
-                (task.start + owner, copy, (params or AugmentParams()).as_row())
+                (task.start + owner, copy, (params or AugmentParams()).as_row(names))
                 for owner, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
             out.write(

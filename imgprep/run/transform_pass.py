@@ -220,7 +220,7 @@ class _Job:
         items = split.discovery.items
         layout: dict[str, Any] = {
             "labelled": split.discovery.labelled,
-            "augmentation": tuple(recorded_columns()) if plan is not None else None,
+            "augmentation": tuple(recorded_columns(plan.settings)) if plan is not None else None,
             "path_bytes": items.longest_rel_bytes(),
         }
         names = self.plan.png_names[ordinal] if self.plan.png_names else None
@@ -286,8 +286,9 @@ class _Job:
             labels = [items.label(start + offset) for offset in owners]
         extra = None
         if plan is not None:
+            names = [name for name, _ in recorded_columns(plan.settings)]
             extra = [
-                (start + offset, copy, (params or AugmentParams()).as_row())
+                (start + offset, copy, (params or AugmentParams()).as_row(names))
                 for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
         writer.write(images, rels, labels, extra)

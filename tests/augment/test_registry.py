@@ -126,3 +126,31 @@ def test_a_new_operation_is_one_module(tmp_path, monkeypatch):
     assert [op.name for op in chain] == ["affine", "channel-shift", "brightness", "hue"]
     assert [op.draw_slots for op in chain[:3]] == [op.draw_slots for op in OPERATIONS]
     assert [c.name for op in chain for c in op.columns][:10] == list(PARAMETER_NAMES)
+
+
+def test_a_later_operation_is_recorded_only_when_its_settings_are_active(monkeypatch):
+    """The first release's columns are written for every augmented split (their bytes are
+    fixed); a column added later only when its operation is active, so that runs which do
+    not use it keep the outputs they had."""
+    from types import SimpleNamespace
+
+    from imgprep.augment import AugmentParams, registry
+    from imgprep.augment.spec import Column, PixelOperation
+
+    class Later(PixelOperation):
+        name = "later"
+        order = 99
+        columns = (Column("later_amount", "float64", 0.0),)
+
+        def active(self, settings):
+            return bool(settings.later)
+
+    monkeypatch.setattr(registry, "OPERATIONS", (*registry.OPERATIONS, Later()))
+    first = list(registry.PARAMETER_NAMES)  # every first-release column, in order
+    assert [name for name, _ in registry.recorded_columns()] == [*first, "later_amount"]
+    off, on = SimpleNamespace(later=0), SimpleNamespace(later=1)
+    assert [name for name, _ in registry.recorded_columns(off)] == first
+    assert [name for name, _ in registry.recorded_columns(on)] == [*first, "later_amount"]
+    params = AugmentParams(theta=3.0, flip_vertical=True)
+    assert params.as_row(["flip_vertical", "theta"]) == [1.0, 3.0]
+    assert params.as_row() == params.as_row(first)

@@ -68,14 +68,14 @@ class Affine(WarpOperation):
                show_default=True, listed=12, always_written=True),
     )  # fmt: skip
     columns = (
-        Column("theta", "float64", 0.0),
-        Column("tx", "float64", 0.0),
-        Column("ty", "float64", 0.0),
-        Column("shear", "float64", 0.0),
-        Column("zx", "float64", 1.0),
-        Column("zy", "float64", 1.0),
-        Column("flip_horizontal", "bool", False),
-        Column("flip_vertical", "bool", False),
+        Column("theta", "float64", 0.0, always_recorded=True),
+        Column("tx", "float64", 0.0, always_recorded=True),
+        Column("ty", "float64", 0.0, always_recorded=True),
+        Column("shear", "float64", 0.0, always_recorded=True),
+        Column("zx", "float64", 1.0, always_recorded=True),
+        Column("zy", "float64", 1.0, always_recorded=True),
+        Column("flip_horizontal", "bool", False, always_recorded=True),
+        Column("flip_vertical", "bool", False, always_recorded=True),
     )
     # theta, tx, ty, shear, zx, zy, flip_h, flip_v, then the signs of integer tx and ty
     draw_slots = (1, 2, 3, 4, 5, 6, 7, 8, 11, 12)

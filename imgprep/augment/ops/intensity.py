@@ -45,7 +45,7 @@ class ChannelShift(PixelOperation):
                "Augment: add one value in [-X, X] to every channel (clipped to the image's range).",
                metavar="X", minimum=0, listed=10, always_written=True),
     )  # fmt: skip
-    columns = (Column("channel_shift", "float64", 0.0),)
+    columns = (Column("channel_shift", "float64", 0.0, always_recorded=True),)
     draw_slots = (9,)
 
     def active(self, settings: Any) -> bool:
@@ -75,7 +75,7 @@ class Brightness(PixelOperation):
                "Augment: multiply pixel values by a factor in [LO, HI].",
                metavar="LO,HI", minimum=0, listed=9, always_written=True),
     )  # fmt: skip
-    columns = (Column("brightness", "float64", 1.0),)
+    columns = (Column("brightness", "float64", 1.0, always_recorded=True),)
     draw_slots = (10,)
 
     def active(self, settings: Any) -> bool:
