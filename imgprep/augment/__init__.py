@@ -1,7 +1,8 @@
 """Random augmentation with Keras' ``ImageDataGenerator`` meaning, keyed per image and copy.
 
 One module per operation family in ``imgprep.augment.ops`` (``geometric``: rotation, shifts,
-shear, zoom and flips as one affine warp; ``intensity``: channel shift and brightness); each
+shear, zoom and flips as one affine warp; ``intensity``: channel shift and brightness;
+``degrade``: Gaussian blur, Gaussian noise, JPEG re-encoding); each
 operation declares its options, recorded columns and draw slots (``spec``), and the
 ``registry`` collects them for the command line, the config parser, the writers and the
 preview. ``settings`` builds ``AugmentSettings`` and ``AugmentParams`` from the registry,

@@ -67,3 +67,18 @@ def named_slots(name: str, count: int) -> tuple[int, ...]:
 def symmetric(u: np.ndarray, limit: float) -> np.ndarray:
     """Uniforms mapped onto [-limit, limit] (zeros when the limit is 0)."""
     return (2.0 * u - 1.0) * limit if limit else np.zeros_like(u)
+
+
+def slot_integers(u: np.ndarray) -> np.ndarray:
+    """Slot uniforms back as the 53-bit integers they were made from (exact in float64): the
+    per-copy key of an operation that needs a whole generator (``standard_normals``)."""
+    return np.floor(np.asarray(u, dtype=np.float64) * float(1 << 53))
+
+
+def standard_normals(key: int, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 standard normals of one copy, C order: ``Generator(Philox(key=key))``'s
+    ``standard_normal`` (ziggurat). ``key`` comes from the copy's own draw slot, not from a
+    shared stream, so the numbers do not depend on workers, batch size or order (NumPy keeps
+    Generator streams stable except for bug fixes)."""
+    generator = np.random.Generator(np.random.Philox(key=int(key)))
+    return generator.standard_normal(shape, dtype=np.float32)
