@@ -43,6 +43,12 @@ class _SettingsMethods:
         """Whether any transform can change an image."""
         return any(op.active(self) for op in OPERATIONS)
 
+    def check_channels(self, channels: int) -> None:
+        """Refuse (``InputError``, naming the option) settings that cannot apply to images
+        of ``channels`` channels (saturation on grayscale, ...): each operation's check."""
+        for op in OPERATIONS:
+            op.check_channels(self, channels)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (ranges as lists), in the options' listed order."""
         data: dict[str, Any] = {}

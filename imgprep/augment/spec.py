@@ -202,6 +202,10 @@ class Operation:
         """What the preview writes under a copy (nothing by default)."""
         return ()
 
+    def check_channels(self, settings: Any, channels: int) -> None:
+        """Refuse (``InputError``) settings this operation cannot apply to images of
+        ``channels`` channels, before any work (every channel count is fine by default)."""
+
 
 class WarpOperation(Operation):
     """A geometric operation: one step of the copy's single affine resampling."""

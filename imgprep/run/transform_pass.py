@@ -104,6 +104,8 @@ def run_transform(
     if runner.on_cluster and not request.on_cluster:  # planned for this machine
         check_format(plan.fmt, options, on_cluster=True)
     first = first_image(plan.splits, options.decode, policy=policy)
+    if plan.augment is not None and first is not None:  # color "keep": the first image's
+        plan.augment.settings.check_channels(first[1].shape[2])
     allow = request.allow_mismatch
     expect = check_stats_match_images(plan.stats, first, options, allow_mismatch=allow)
     first_rows = FirstRows(options)

@@ -198,13 +198,15 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
     """Check everything a transform needs that reads no image, in this order, and decide
     what it will do; nothing is written.
 
-    The splits (discovery, named inputs that overlap, the stratified split); the
-    augmentation seed (drawn when none is given) and the split it applies to; the output's
-    format (once: the pass and the writer take it from the plan), whether the pipeline and
-    the engine can write it, its folder, the output rules (``imgprep.plan``); the preview's
-    path (never onto an input). A preview-only plan stops there. Then the stats file (read
-    and checked against the run's pre-processing space), or the training split whose
-    statistics the run computes, and ZCA's need of a fitted stats file.
+    The splits (discovery, named inputs that overlap, the stratified split); the channels
+    the augmentation needs, when the decode ``color`` fixes them (saturation, hue and
+    grayscale need colour); the augmentation seed (drawn when none is given) and the split
+    it applies to; the output's format (once: the pass and the writer take it from the
+    plan), whether the pipeline and the engine can write it, its folder, the output rules
+    (``imgprep.plan``); the preview's path (never onto an input). A preview-only plan stops
+    there. Then the stats file (read and checked against the run's pre-processing space),
+    or the training split whose statistics the run computes, and ZCA's need of a fitted
+    stats file.
 
     Raises:
         InputError: the first refusal, naming the path or value (nothing written).
@@ -218,6 +220,9 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
     augmented: frozenset[int] = frozenset()
     drawn = False
     if request.augment.active:
+        channels = {"grayscale": 1, "rgb": 3, "rgba": 4}.get(options.decode.color)
+        if channels is not None:  # saturation, hue, grayscale need colour
+            request.augment.check_channels(channels)
         seed = request.seed
         if seed is None:
             seed, drawn = secrets.randbits(63), True

@@ -1,0 +1,345 @@
+"""tf.image's colour operations, after the warp and Keras' intensity ones, in this order.
+
+Images stay on their dtype's range (0-255 uint8, 0-65535 uint16, 0-1 float32); tf.image
+works on 0-1, so its deltas are fractions of the dtype's maximum here. An alpha channel (the
+last of 2 or 4) is never changed. Integer images are clipped to their range, float images
+are not (as tf.image leaves floats alone).
+
+- ``brightness_delta`` D: add one delta uniform in [-D, D] times the dtype's maximum to every
+  colour channel (``tf.image.random_brightness``); column ``brightness_delta`` is the
+  fraction (tf's delta), the added value is that times the maximum.
+- ``contrast_range`` (lo, hi): per channel, (x - mean) f + mean, the mean of that channel
+  over the copy, f uniform in [lo, hi] (``tf.image.adjust_contrast``); column
+  ``contrast_factor``.
+- ``saturation_range`` (lo, hi): the HSV saturation times f uniform in [lo, hi], clipped to
+  [0, 1] (``tf.image.adjust_saturation``); column ``saturation_factor``. Colour images only.
+- ``hue_delta`` D (at most 0.5 turn): the HSV hue turned by a delta uniform in [-D, D]
+  (``tf.image.adjust_hue``); column ``hue_delta``, in turns. Colour images only.
+- ``grayscale_prob`` P: with probability P, every colour channel becomes the ITU-R 601-2
+  luma (torchvision's ``RandomGrayscale``); uint8 as Pillow's ``convert("L")`` (its fixed
+  point weights, rounded half up), others 0.299 R + 0.587 G + 0.114 B; column ``grayscale``.
+  Colour images only.
+
+HSV is computed in float32 on the pixel values themselves: hue and saturation do not depend
+on the scale and value is the channel maximum, so scaling by the dtype's maximum and back is
+not needed. The formulas are colorsys' (and tf.image's kernels').
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from imgprep.augment.keyed import named_slots, symmetric
+from imgprep.augment.spec import Caption, Column, Option, PixelOperation
+from imgprep.errors import InputError, option
+
+
+def dtype_maximum(dtype: np.dtype) -> float:
+    """The value of full intensity: 255 (uint8), 65535 (uint16), 1.0 for float images."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def colour_channels(work: np.ndarray) -> np.ndarray:
+    """A view of ``work``'s colour channels: all of 1 or 3, the first of 2 or 4 (alpha)."""
+    channels = work.shape[2]
+    return work[:, :, : channels - 1] if channels in (2, 4) else work
+
+
+def _clip(work: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.dtype(dtype).kind in "ui":
+        info = np.iinfo(dtype)
+        np.clip(work, info.min, info.max, out=work)
+    return work
+
+
+def _rgb(work: np.ndarray, key: str) -> np.ndarray:
+    """The RGB view of a 3- or 4-channel ``work``; other channel counts are refused."""
+    if work.shape[2] not in (3, 4):
+        raise InputError(refusal(key))
+    return work[:, :, :3]
+
+
+def refusal(key: str) -> str:
+    """The message refusing the colour-only option ``key`` on images without colour."""
+    return f"{option(key)} needs colour images: pass {option('color')} rgb"
+
+
+def shift_brightness(work: np.ndarray, *, delta: float, dtype: np.dtype) -> np.ndarray:
+    """``work`` (float32, H x W x C, changed in place) with ``delta`` times ``dtype``'s
+    maximum added to its colour channels, clipped to an integer ``dtype``'s range."""
+    colour = colour_channels(work)
+    colour += np.float32(delta * dtype_maximum(dtype))
+    _clip(colour, dtype)
+    return work
+
+
+def adjust_contrast(work: np.ndarray, *, factor: float, dtype: np.dtype) -> np.ndarray:
+    """``work`` (float32, changed in place): each colour channel's distance from its mean
+    over the image times ``factor`` (means in float64), clipped to an integer ``dtype``."""
+    colour = colour_channels(work)
+    mean = colour.mean(axis=(0, 1), dtype=np.float64).astype(np.float32)
+    colour -= mean
+    colour *= np.float32(factor)
+    colour += mean
+    _clip(colour, dtype)
+    return work
+
+
+def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue (turns, [0, 1)), saturation ([0, 1] for non-negative pixels) and value (the
+    channel maximum) of an H x W x 3 float32 array, as colorsys.rgb_to_hsv."""
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
+    value = np.maximum(np.maximum(r, g), b)
+    spread = value - np.minimum(np.minimum(r, g), b)
+    grey = spread <= 0
+    saturation = np.divide(spread, value, out=np.zeros_like(value), where=value > 0)
+    safe = np.where(grey, np.float32(1), spread)
+    hue = np.where(
+        r == value, (g - b) / safe, np.where(g == value, (b - r) / safe + 2, (r - g) / safe + 4)
+    )
+    hue[grey] = 0
+    hue /= np.float32(6)
+    hue %= np.float32(1)
+    return hue, saturation, value
+
+
+def hsv_to_rgb(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray, out: np.ndarray) -> None:
+    """Write the RGB of (hue in turns, saturation, value) into ``out`` (H x W x 3 float32):
+    channel n is V - V S clip(min(k, 4 - k), 0, 1), k = (n' + 6 H) mod 6, n' = 5, 3, 1."""
+    chroma = value * saturation
+    sixths = hue * np.float32(6)
+    for channel, offset in enumerate((5, 3, 1)):
+        k = (sixths + np.float32(offset)) % np.float32(6)
+        ramp = np.clip(np.minimum(k, np.float32(4) - k), 0, 1)
+        out[:, :, channel] = value - chroma * ramp
+
+
+def adjust_saturation(work: np.ndarray, *, factor: float) -> np.ndarray:
+    """``work`` (float32, 3 or 4 channels, changed in place) with its HSV saturation times
+    ``factor``, clipped to [0, 1]; hue, value and alpha kept."""
+    rgb = _rgb(work, "saturation-range")
+    hue, saturation, value = rgb_to_hsv(rgb)
+    saturation *= np.float32(factor)
+    np.clip(saturation, 0, 1, out=saturation)
+    hsv_to_rgb(hue, saturation, value, rgb)
+    return work
+
+
+def adjust_hue(work: np.ndarray, *, delta: float) -> np.ndarray:
+    """``work`` (float32, 3 or 4 channels, changed in place) with its HSV hue turned by
+    ``delta`` turns (modulo 1); saturation, value and alpha kept."""
+    rgb = _rgb(work, "hue-delta")
+    hue, saturation, value = rgb_to_hsv(rgb)
+    hue += np.float32(delta)
+    hue %= np.float32(1)
+    hsv_to_rgb(hue, saturation, value, rgb)
+    return work
+
+
+def to_grayscale(work: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
+    """``work`` (float32, 3 or 4 channels, changed in place) with R, G and B replaced by the
+    ITU-R 601-2 luma. For uint8 sources Pillow's ``convert("L")``: (19595 R + 38470 G +
+    7471 B + 32768) >> 16, bit-exact on integer pixels (integer-valued on any); otherwise
+    0.299 R + 0.587 G + 0.114 B. Computed in float64."""
+    rgb = _rgb(work, "grayscale-prob").astype(np.float64)
+    if np.dtype(dtype) == np.uint8:
+        luma = np.floor((rgb @ np.array([19595.0, 38470.0, 7471.0]) + 32768.0) / 65536.0)
+    else:
+        luma = rgb @ np.array([0.299, 0.587, 0.114])
+    work[:, :, :3] = luma[:, :, None]
+    return work
+
+
+def _uniform(settings: Any, name: str, draws: np.ndarray, identity: float) -> np.ndarray:
+    value = getattr(settings, name)
+    if value is None:
+        return np.full(len(draws), identity)
+    low, high = value
+    return low + (high - low) * draws[:, 0]
+
+
+def _range_active(value: Any) -> bool:
+    return value is not None and value != (1.0, 1.0)
+
+
+class BrightnessDelta(PixelOperation):
+    """One delta in [-D, D] of the dtype's maximum added (``tf.image.random_brightness``)."""
+
+    name = "brightness-delta"
+    order = 35
+    options = (
+        Option("brightness_delta", "number", 0.0,
+               "Augment: add one value in [-D, D] x the dtype's maximum (tf.image's brightness).",
+               metavar="D", minimum=0, maximum=1),
+    )  # fmt: skip
+    columns = (Column("brightness_delta", "float64", 0.0),)
+    draw_slots = named_slots(name, 1)
+
+    def active(self, settings: Any) -> bool:
+        return bool(settings.brightness_delta)
+
+    def sample(
+        self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, ...]:
+        return (symmetric(draws[:, 0], settings.brightness_delta),)
+
+    def identity(self, params: Any) -> bool:
+        return not params.brightness_delta
+
+    def apply(
+        self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
+    ) -> np.ndarray:
+        return shift_brightness(work, delta=params.brightness_delta, dtype=source_dtype)
+
+    def caption(self, params: Any) -> tuple[Caption, ...]:
+        return () if self.identity(params) else ((0, 35, f"d{params.brightness_delta:+.2f}"),)
+
+
+class Contrast(PixelOperation):
+    """Each channel's distance from its mean times f in [LO, HI] (``adjust_contrast``)."""
+
+    name = "contrast"
+    order = 40
+    options = (
+        Option("contrast_range", "range", None,
+               "Augment: scale each channel's distance from its mean by a factor in [LO, HI].",
+               metavar="LO,HI", minimum=0),
+    )  # fmt: skip
+    columns = (Column("contrast_factor", "float64", 1.0),)
+    draw_slots = named_slots(name, 1)
+
+    def active(self, settings: Any) -> bool:
+        return _range_active(settings.contrast_range)
+
+    def sample(
+        self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, ...]:
+        return (_uniform(settings, "contrast_range", draws, 1.0),)
+
+    def identity(self, params: Any) -> bool:
+        return params.contrast_factor == 1.0
+
+    def apply(
+        self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
+    ) -> np.ndarray:
+        return adjust_contrast(work, factor=params.contrast_factor, dtype=source_dtype)
+
+    def caption(self, params: Any) -> tuple[Caption, ...]:
+        return () if self.identity(params) else ((0, 40, f"c{params.contrast_factor:.2f}"),)
+
+
+class Saturation(PixelOperation):
+    """The HSV saturation times f in [LO, HI], clipped to [0, 1] (``adjust_saturation``)."""
+
+    name = "saturation"
+    order = 45
+    options = (
+        Option("saturation_range", "range", None,
+               "Augment: multiply the HSV saturation by a factor in [LO, HI] (colour images).",
+               metavar="LO,HI", minimum=0),
+    )  # fmt: skip
+    columns = (Column("saturation_factor", "float64", 1.0),)
+    draw_slots = named_slots(name, 1)
+
+    def active(self, settings: Any) -> bool:
+        return _range_active(settings.saturation_range)
+
+    def sample(
+        self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, ...]:
+        return (_uniform(settings, "saturation_range", draws, 1.0),)
+
+    def identity(self, params: Any) -> bool:
+        return params.saturation_factor == 1.0
+
+    def apply(
+        self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
+    ) -> np.ndarray:
+        return adjust_saturation(work, factor=params.saturation_factor)
+
+    def check_channels(self, settings: Any, channels: int) -> None:
+        if self.active(settings) and channels not in (3, 4):
+            raise InputError(refusal("saturation-range"))
+
+    def caption(self, params: Any) -> tuple[Caption, ...]:
+        return () if self.identity(params) else ((0, 45, f"s{params.saturation_factor:.2f}"),)
+
+
+class Hue(PixelOperation):
+    """The HSV hue turned by a delta in [-D, D] turns (``tf.image.adjust_hue``)."""
+
+    name = "hue"
+    order = 50
+    options = (
+        Option("hue_delta", "number", 0.0,
+               "Augment: turn the HSV hue by a value in [-D, D] turns, D <= 0.5 (colour images).",
+               metavar="D", minimum=0, maximum=0.5),
+    )  # fmt: skip
+    columns = (Column("hue_delta", "float64", 0.0),)
+    draw_slots = named_slots(name, 1)
+
+    def active(self, settings: Any) -> bool:
+        return bool(settings.hue_delta)
+
+    def sample(
+        self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, ...]:
+        return (symmetric(draws[:, 0], settings.hue_delta),)
+
+    def identity(self, params: Any) -> bool:
+        return not params.hue_delta
+
+    def apply(
+        self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
+    ) -> np.ndarray:
+        return adjust_hue(work, delta=params.hue_delta)
+
+    def check_channels(self, settings: Any, channels: int) -> None:
+        if self.active(settings) and channels not in (3, 4):
+            raise InputError(refusal("hue-delta"))
+
+    def caption(self, params: Any) -> tuple[Caption, ...]:
+        return () if self.identity(params) else ((0, 50, f"h{params.hue_delta:+.2f}"),)
+
+
+class Grayscale(PixelOperation):
+    """With probability P, the luma in every colour channel (torchvision's RandomGrayscale)."""
+
+    name = "grayscale"
+    order = 55
+    options = (
+        Option("grayscale_prob", "number", 0.0,
+               "Augment: with probability P, replace R, G and B by the luma (colour images).",
+               metavar="P", minimum=0, maximum=1),
+    )  # fmt: skip
+    columns = (Column("grayscale", "bool", False),)
+    draw_slots = named_slots(name, 1)
+
+    def active(self, settings: Any) -> bool:
+        return bool(settings.grayscale_prob)
+
+    def sample(
+        self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, ...]:
+        return (draws[:, 0] < settings.grayscale_prob,)
+
+    def identity(self, params: Any) -> bool:
+        return not params.grayscale
+
+    def apply(
+        self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
+    ) -> np.ndarray:
+        return to_grayscale(work, dtype=source_dtype)
+
+    def check_channels(self, settings: Any, channels: int) -> None:
+        if self.active(settings) and channels not in (3, 4):
+            raise InputError(refusal("grayscale-prob"))
+
+    def caption(self, params: Any) -> tuple[Caption, ...]:
+        return ((0, 55, "gray"),) if params.grayscale else ()
+
+
+OPERATIONS = (BrightnessDelta(), Contrast(), Saturation(), Hue(), Grayscale())
