@@ -87,3 +87,27 @@ def test_dask_bench_driver_cost(benches, digits, tmp_path):
     imgprep.write_stats(imgprep.compute_stats([str(root)]), str(stats))
     result = dask_bench.child_driver_cost(root, stats, tmp_path)
     assert result["images"] == 10 and result["plan_s"] >= 0
+
+
+def test_augment_ops_bench_imgprep_cases(benches, rng):
+    import augment_ops_bench
+
+    images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(2)]
+    cases = augment_ops_bench.imgprep_cases(images)
+    assert {name for name, _ in cases} == {
+        *augment_ops_bench.OPERATIONS,
+        augment_ops_bench.WHOLE_SET,
+        "imgprep float32 round trip",
+    }
+    outputs = {name: case() for (name, _), case in cases.items()}
+    for out in outputs.values():
+        assert out.dtype == np.uint8 and out.shape == (24, 32, 3)
+    np.testing.assert_array_equal(outputs["imgprep float32 round trip"], images[1])
+    luma = np.asarray(Image.fromarray(images[1]).convert("L"))
+    np.testing.assert_array_equal(outputs["grayscale"], np.repeat(luma[:, :, None], 3, axis=2))
+    contrast = (images[1] - images[1].mean(axis=(0, 1))) * 1.2 + images[1].mean(axis=(0, 1))
+    # float32 kernel against this float64 formula: a tie may round either way, hence atol 1
+    np.testing.assert_allclose(outputs["contrast"], np.clip(np.rint(contrast), 0, 255), atol=1)
+    times = {("hue", "imgprep"): [3.0, 1.0, 2.0], ("hue", "albumentations"): [4.0, 5.0]}
+    (row,) = augment_ops_bench.summarize(times)
+    assert row.imgprep == (1.0, 2.0) and row.albumentations == (4.0, 4.5) and row.ratio == 0.25
