@@ -34,6 +34,12 @@ def test_workers_die_with_a_killed_main_process(tmp_path):
     process = start("transform", str(data), "-o", str(tmp_path / "o.h5"), *BUSY)
     workers = wait_for_children(process.pid, 2)
     try:
+        # A worker is seen as soon as it is forked, with SIGINT and SIGTERM still blocked
+        # until its initializer has set them: wait for that (a race under load otherwise).
+        deadline = time.monotonic() + 10
+        while not all(ignores(pid, signal.SIGINT) for pid in workers):
+            assert time.monotonic() < deadline, "the workers never came to ignore SIGINT"
+            time.sleep(0.01)
         for pid in workers:  # Ctrl-C ignored (the main process decides), SIGTERM as default
             assert ignores(pid, signal.SIGINT) and not catches(pid, signal.SIGTERM)
         process.kill()
