@@ -119,7 +119,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from augment_bench import augment_fingerprint, load_photos, random_crop
 from transform_bench import source_fingerprint
 
 from imgprep.augment import AugmentSettings, augment
@@ -181,6 +180,8 @@ def albumentations_transforms(module: Any) -> dict[str, Any]:
 
 def make_images(photos: Sequence[Any], count: int, size: int = SIZE) -> list[np.ndarray]:
     """``count`` uint8 H x W x 3 crops, image ``i`` from photo ``i % len(photos)``."""
+    from augment_bench import random_crop  # imports SciPy (the bench extra), hence here
+
     rng = np.random.default_rng(size)
     return [random_crop(photos[i % len(photos)], size, rng) for i in range(count)]
 
@@ -361,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.cv2_threads is not None:
         cv2.setNumThreads(args.cv2_threads)
+    from augment_bench import augment_fingerprint, load_photos  # SciPy: the bench extra
+
     albumentations = import_albumentations(args.alb_path)
     fingerprints = (source_fingerprint(), augment_fingerprint())
     photos = load_photos(args.photos)
