@@ -82,3 +82,12 @@ def standard_normals(key: int, shape: tuple[int, ...]) -> np.ndarray:
     Generator streams stable except for bug fixes)."""
     generator = np.random.Generator(np.random.Philox(key=int(key)))
     return generator.standard_normal(shape, dtype=np.float32)
+
+
+def in_range(u: np.ndarray, bounds: tuple[float, float] | None, identity: float) -> np.ndarray:
+    """Uniforms mapped onto [LO, HI] of a range option (``identity`` everywhere when the
+    option is unset): the one rule every range-valued operation samples by."""
+    if bounds is None:
+        return np.full(len(u), float(identity))
+    low, high = bounds
+    return low + (high - low) * u

@@ -32,28 +32,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from imgprep.augment.keyed import named_slots, symmetric
+from imgprep.augment.keyed import in_range, named_slots, symmetric
+from imgprep.augment.scale import clip_to_dtype, dtype_maximum
 from imgprep.augment.spec import Caption, Column, Option, PixelOperation
 from imgprep.errors import InputError, option
-
-
-def dtype_maximum(dtype: np.dtype) -> float:
-    """The value of full intensity: 255 (uint8), 65535 (uint16), 1.0 for float images."""
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
 def colour_channels(work: np.ndarray) -> np.ndarray:
     """A view of ``work``'s colour channels: all of 1 or 3, the first of 2 or 4 (alpha)."""
     channels = work.shape[2]
     return work[:, :, : channels - 1] if channels in (2, 4) else work
-
-
-def _clip(work: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if np.dtype(dtype).kind in "ui":
-        info = np.iinfo(dtype)
-        np.clip(work, info.min, info.max, out=work)
-    return work
 
 
 def _rgb(work: np.ndarray, key: str) -> np.ndarray:
@@ -73,7 +61,7 @@ def shift_brightness(work: np.ndarray, *, delta: float, dtype: np.dtype) -> np.n
     maximum added to its colour channels, clipped to an integer ``dtype``'s range."""
     colour = colour_channels(work)
     colour += np.float32(delta * dtype_maximum(dtype))
-    _clip(colour, dtype)
+    clip_to_dtype(colour, dtype)
     return work
 
 
@@ -93,7 +81,7 @@ def adjust_contrast(work: np.ndarray, *, factor: float, dtype: np.dtype) -> np.n
     colour -= mean
     colour *= np.float32(factor)
     colour += mean
-    _clip(colour, dtype)
+    clip_to_dtype(colour, dtype)
     return work
 
 
@@ -141,14 +129,6 @@ def to_grayscale(work: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
         luma = rgb @ np.array([0.299, 0.587, 0.114])
     work[:, :, :3] = luma[:, :, None]
     return work
-
-
-def _uniform(settings: Any, name: str, draws: np.ndarray, identity: float) -> np.ndarray:
-    value = getattr(settings, name)
-    if value is None:
-        return np.full(len(draws), identity)
-    low, high = value
-    return low + (high - low) * draws[:, 0]
 
 
 def _range_active(value: Any) -> bool:
@@ -207,7 +187,7 @@ class Contrast(PixelOperation):
     def sample(
         self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
     ) -> tuple[np.ndarray, ...]:
-        return (_uniform(settings, "contrast_range", draws, 1.0),)
+        return (in_range(draws[:, 0], settings.contrast_range, 1.0),)
 
     def identity(self, params: Any) -> bool:
         return params.contrast_factor == 1.0
@@ -240,7 +220,7 @@ class Saturation(PixelOperation):
     def sample(
         self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
     ) -> tuple[np.ndarray, ...]:
-        return (_uniform(settings, "saturation_range", draws, 1.0),)
+        return (in_range(draws[:, 0], settings.saturation_range, 1.0),)
 
     def identity(self, params: Any) -> bool:
         return params.saturation_factor == 1.0

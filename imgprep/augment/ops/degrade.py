@@ -28,15 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from imgprep.augment.keyed import named_slots, slot_integers, standard_normals
+from imgprep.augment.keyed import in_range, named_slots, slot_integers, standard_normals
+from imgprep.augment.scale import clip_to_dtype, dtype_maximum
 from imgprep.augment.spec import Caption, Column, Option, PixelOperation
 from imgprep.errors import InputError, option
-
-
-def dtype_maximum(dtype: np.dtype) -> float:
-    """The top of a dtype's pixel range: 255 (uint8), 65535 (uint16), 1.0 for floats."""
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
 def kernel_size(sigma: float) -> int:
@@ -65,9 +60,7 @@ def add_noise(work: np.ndarray, *, normals: np.ndarray, std: float, dtype: np.dt
     ``dtype`` (the decoded image's), not for floats."""
     scale = np.float32(std * dtype_maximum(dtype))
     work += normals * scale
-    if np.dtype(dtype).kind in "ui":
-        np.clip(work, 0.0, dtype_maximum(dtype), out=work)
-    return work
+    return clip_to_dtype(work, dtype)
 
 
 def jpeg_roundtrip(work: np.ndarray, *, quality: int, dtype: np.dtype) -> np.ndarray:
@@ -105,13 +98,6 @@ def _jpeg_flags(quality: int) -> list[int]:
     ]  # fmt: skip
 
 
-def _uniform(settings_range: tuple[float, float] | None, u: np.ndarray) -> np.ndarray:
-    if settings_range is None:
-        return np.zeros_like(u)
-    low, high = settings_range
-    return low + (high - low) * u
-
-
 class WholeRange(Option):
     """A range of whole numbers (a quality): its LO and HI must be integers."""
 
@@ -143,7 +129,7 @@ class GaussianBlur(PixelOperation):
     def sample(
         self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
     ) -> tuple[np.ndarray, ...]:
-        return (_uniform(settings.blur_sigma, draws[:, 0]),)
+        return (in_range(draws[:, 0], settings.blur_sigma, 0.0),)
 
     def identity(self, params: Any) -> bool:
         return not params.blur_sigma
@@ -176,7 +162,7 @@ class GaussianNoise(PixelOperation):
     def sample(
         self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
     ) -> tuple[np.ndarray, ...]:
-        std = _uniform(settings.noise_std, draws[:, 0])
+        std = in_range(draws[:, 0], settings.noise_std, 0.0)
         return std, np.where(std > 0, slot_integers(draws[:, 1]), 0.0)
 
     def identity(self, params: Any) -> bool:

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.augment.keyed import symmetric
+from imgprep.augment.keyed import in_range, symmetric
+from imgprep.augment.scale import clip_to_dtype
 from imgprep.augment.spec import Caption, Column, Option, PixelOperation
 
 
@@ -29,10 +30,7 @@ def scale_brightness(work: np.ndarray, *, factor: float, dtype: np.dtype) -> np.
     """``work`` (float32, changed in place) times ``factor``, clipped to the range of an
     integer ``dtype`` (the decoded image's); float images are not clipped."""
     work *= np.float32(factor)
-    if np.dtype(dtype).kind in "ui":
-        info = np.iinfo(dtype)
-        np.clip(work, info.min, info.max, out=work)
-    return work
+    return clip_to_dtype(work, dtype)
 
 
 class ChannelShift(PixelOperation):
@@ -85,10 +83,7 @@ class Brightness(PixelOperation):
     def sample(
         self, settings: Any, draws: np.ndarray, shape: tuple[int, ...]
     ) -> tuple[np.ndarray, ...]:
-        if settings.brightness_range is None:
-            return (np.ones(len(draws)),)
-        low, high = settings.brightness_range
-        return (low + (high - low) * draws[:, 0],)
+        return (in_range(draws[:, 0], settings.brightness_range, 1.0),)
 
     def identity(self, params: Any) -> bool:
         return params.brightness == 1.0
