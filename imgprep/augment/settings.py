@@ -94,7 +94,8 @@ class _ParamsMethods:
     def as_row(self, names: Sequence[str] | None = None) -> list[float]:
         """The columns ``names`` (default: ``PARAMETER_NAMES``, all of them) as floats
         (flags 0.0 / 1.0), in that order: a row for the columns ``recorded_columns`` gives."""
-        return [float(getattr(self, name)) for name in names or PARAMETER_NAMES]
+        chosen = PARAMETER_NAMES if names is None else names
+        return [float(getattr(self, name)) for name in chosen]
 
 
 AugmentSettings = make_dataclass(

@@ -220,9 +220,10 @@ class _Job:
         split = self.plan.splits[ordinal]
         key = split.name or ""
         items = split.discovery.items
+        columns = tuple(recorded_columns(plan.settings)) if plan is not None else None
         layout: dict[str, Any] = {
             "labelled": split.discovery.labelled,
-            "augmentation": tuple(recorded_columns(plan.settings)) if plan is not None else None,
+            "augmentation": columns,
             "path_bytes": items.longest_rel_bytes(),
         }
         names = self.plan.png_names[ordinal] if self.plan.png_names else None
@@ -245,7 +246,9 @@ class _Job:
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
         with contextlib.closing(batches):
             for start, batch in batches:
-                written += self._take_batch(writer, items, start, batch, plan, fold, skipped)
+                written += self._take_batch(
+                    writer, items, start, batch, plan, fold, skipped, [n for n, _ in columns or ()]
+                )
                 if progress:
                     progress(batch.count)
         writer.end_split(skipped=skipped)
@@ -262,8 +265,10 @@ class _Job:
         plan: AugmentPlan | None,
         fold: StatsFold | None,
         skipped: list[dict[str, str]],
+        columns: list[str],
     ) -> int:
-        """Fold a batch's statistics, record its failures, write its rows; rows written."""
+        """Fold a batch's statistics, record its failures, write its rows (with the split's
+        recorded augmentation ``columns``); rows written."""
         if fold is not None:
             assert batch.summary is not None
             before = len(fold.skipped)
@@ -288,9 +293,8 @@ class _Job:
             labels = [items.label(start + offset) for offset in owners]
         extra = None
         if plan is not None:
-            names = [name for name, _ in recorded_columns(plan.settings)]
             extra = [
-                (start + offset, copy, (params or AugmentParams()).as_row(names))
+                (start + offset, copy, (params or AugmentParams()).as_row(columns))
                 for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
         writer.write(images, rels, labels, extra)
