@@ -148,8 +148,12 @@ def test_bad_arguments_are_input_errors(dataset):
     root, _ = dataset
     with pytest.raises(InputError, match="on_error"):
         compute_stats([str(root)], on_error="ignore")
-    with pytest.raises(InputError, match="at least 1"):
+    with pytest.raises(InputError) as caught:
         compute_stats([str(root)], workers=0)
+    assert str(caught.value) == "workers must be an integer of at least 1, got 0"
+    with pytest.raises(InputError) as caught:
+        compute_stats([str(root)], batch_size=0)
+    assert str(caught.value) == "batch_size must be at least 1, got 0"
 
 
 def test_local_runner_keeps_task_order_with_workers():

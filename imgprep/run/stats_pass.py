@@ -187,7 +187,7 @@ def compute_stats(
     settings = settings or DecodeSettings()
     policy = ErrorPolicy(on_error, on_skip)
     if batch_size is not None and batch_size < 1:
-        raise InputError("workers and batch_size must be at least 1")
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
     runner = as_runner(workers)
     if isinstance(inputs, Discovery):
         found = inputs

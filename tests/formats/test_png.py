@@ -71,3 +71,16 @@ def test_a_split_with_no_image_is_an_error(tmp_path: Path):
         writer.end_split(skipped=[])
     assert str(caught.value) == "no image could be read; nothing to write"
     assert os.listdir(tmp_path) == []
+
+
+def test_a_tree_refuses_to_hold_raw_rows_and_leaves_nothing(tmp_path: Path):
+    """Only holds_raw_rows formats keep rows back for the single pass; asking a PNG tree to is
+    a programming error, refused before anything is written."""
+    assert not PngWriter.holds_raw_rows
+    with pytest.raises(ValueError) as caught, PngWriter(str(tmp_path / "tree")) as writer:
+        writer.start_split(None, labelled=False, hold_images=True)
+    assert str(caught.value) == "a PNG tree cannot hold raw rows: it writes each row as it comes"
+    with pytest.raises(NotImplementedError) as caught, PngWriter(str(tmp_path / "t2")) as writer:
+        writer.release_images(lambda rows: rows)
+    assert str(caught.value) == "the png format holds no raw rows"
+    assert listing(tmp_path) == []
