@@ -57,13 +57,14 @@ def zca_whitening(stats: Stats | None, sidecar: str | None = None) -> SidecarWhi
     """The whitening source of a stats file fitted with ``fit-stats --zca`` (None without).
 
     The sidecar is ``sidecar`` when given (the one beside an HDF5 output), else the one the
-    stats name; a relative name is resolved beside the stats file.
+    stats name: only beside the stats file they were read from (``path_beside``), or as named
+    for statistics built in Python.
     """
     described = stats.zca if stats is not None else None
     if not described:
         return None
     assert stats is not None
-    path = sidecar or described.get("path")
+    path = sidecar
     if path is None and stats.source_path:  # the name a file recorded: only beside that file
         path = path_beside(stats.source_path, described["file"], what="ZCA sidecar")
     elif path is None:  # statistics built in Python: the caller's own name

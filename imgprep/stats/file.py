@@ -199,7 +199,7 @@ class Stats:
             input_count=inputs["count"] if isinstance(inputs, dict) else None,
             provenance=dict(data["provenance"]),
             skipped=[dict(v) for v in data.get("skipped", [])],
-            # "path" is set at run time only (api.pipeline_from_hdf5), never read from a file
+            # a "path" is never taken from a file: a sidecar is found beside its stats file
             zca={k: v for k, v in zca.items() if k != "path"} if zca else None,
         )
         check_summary(data, stats.to_dict(), source=source)
