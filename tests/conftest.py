@@ -12,6 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from imgprep.stats.accumulator import MomentAccumulator
+from imgprep.stats.file import Stats
+
 
 def write_image(path: Path, array: np.ndarray, mode: str | None = None, **save: object) -> Path:
     """Save ``array`` with Pillow (format from the extension), creating folders."""
@@ -119,3 +122,16 @@ def _no_exit_now_in_the_test_process(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"exit_now({code}) in the test process: run this in a subprocess")
 
     monkeypatch.setattr("imgprep.cli.exit_now", refuse)
+
+
+def stats_of(images: np.ndarray) -> Stats:
+    """The ``Stats`` of a stack of images, folded by the library's own accumulator."""
+    acc = MomentAccumulator()
+    acc.update(list(images))
+    return Stats(acc, dtype=images.dtype.name)
+
+
+@pytest.fixture
+def images(rng) -> np.ndarray:
+    """Six 9 x 7 RGB uint8 images (a small batch for pipeline and API tests)."""
+    return rng.integers(0, 256, (6, 9, 7, 3), dtype=np.uint8)

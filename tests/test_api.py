@@ -26,23 +26,10 @@ from imgprep.cli import main
 from imgprep.config import DecodeSettings, PipelineOptions
 from imgprep.io.stats_io import read_stats, write_stats
 from imgprep.run.stats_pass import compute_stats
-from imgprep.stats.accumulator import MomentAccumulator
-from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import Pipeline
 from imgprep.transforms.steps import STEP_TYPES
-from tests.conftest import write_image
+from tests.conftest import stats_of, write_image
 from tests.transforms.test_steps import CONFIGS
-
-
-def stats_of(images: np.ndarray) -> Stats:
-    acc = MomentAccumulator()
-    acc.update(list(images))
-    return Stats(acc, dtype=images.dtype.name)
-
-
-@pytest.fixture
-def images(rng) -> np.ndarray:
-    return rng.integers(0, 256, (6, 9, 7, 3), dtype=np.uint8)
 
 
 def test_the_api_is_exported_from_imgprep():

@@ -8,9 +8,8 @@ import pytest
 
 from imgprep.config import DecodeSettings, PipelineOptions
 from imgprep.errors import ImgprepError, InputError
-from imgprep.stats.accumulator import MomentAccumulator
-from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import Pipeline
+from tests.conftest import stats_of
 
 
 def keras_standardize(x, *, rescale=None, sw_center=False, sw_std=False, mean=None, std=None):
@@ -33,17 +32,6 @@ def keras_fit(x):
     """ImageDataGenerator.fit's featurewise statistics: per channel, float32 input."""
     x = x.astype(np.float32)
     return np.mean(x, axis=(0, 1, 2)).reshape(1, 1, -1), np.std(x, axis=(0, 1, 2)).reshape(1, 1, -1)
-
-
-def stats_of(images: np.ndarray) -> Stats:
-    acc = MomentAccumulator()
-    acc.update(list(images))
-    return Stats(acc, dtype=images.dtype.name)
-
-
-@pytest.fixture
-def images(rng) -> np.ndarray:
-    return rng.integers(0, 256, (6, 9, 7, 3), dtype=np.uint8)
 
 
 @pytest.mark.parametrize("rescale", [None, 1 / 255])
