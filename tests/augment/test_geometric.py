@@ -107,9 +107,11 @@ class TestAffine:
     # ------------------------------------------------------------------ sample
 
     def test_sampling_follows_keras_ranges(self):
+        """With the intensity operations on too: one op's draws never disturb another's."""
         settings = AugmentSettings(
             rotation_range=20, width_shift_range=0.2, height_shift_range=4, shear_range=10,
-            zoom_range=(0.8, 1.2), horizontal_flip=True,
+            zoom_range=(0.8, 1.2), horizontal_flip=True, channel_shift_range=5,
+            brightness_range=(0.5, 1.5),
         )  # fmt: skip
         params = sample(settings, 4000)
         theta = np.array([p.theta for p in params])
@@ -122,6 +124,7 @@ class TestAffine:
         assert any(p.zx != p.zy for p in params)
         assert 0.45 < np.mean([p.flip_horizontal for p in params]) < 0.55
         assert not any(p.flip_vertical for p in params)
+        assert all(0.5 <= p.brightness <= 1.5 and abs(p.channel_shift) <= 5 for p in params)
 
     def test_keep_aspect_draws_one_zoom(self):
         settings = AugmentSettings(zoom_range=(0.8, 1.2), zoom_keep_aspect=True)
