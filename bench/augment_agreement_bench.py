@@ -1,0 +1,518 @@
+"""Agreement of imgprep's augmentation with tf.image and torchvision (issue 16), not a test.
+
+Two checks the issue asks for, run against the installed reference libraries (not in the
+default tests: neither library is a dependency).
+
+**Colour: tf.image.** On the 224 x 224 RGB uint8 crops of ``augment_ops_bench.py`` (the
+crops of ``augment_bench.py`` of the real photos in ``../shared/data/photos-sample/``,
+``--n`` images, default 200), each colour operation at fixed values:
+
+- imgprep: ``AugmentSettings`` with only that operation active (``brightness_delta``,
+  ``contrast_range``, ``saturation_range``, ``hue_delta``), ``AugmentParams`` with the value
+  (``brightness_delta``, ``contrast_factor``, ``saturation_factor``, ``hue_delta``), then
+  ``augment(x, params, settings, keep_dtype=True)``: uint8 out (float32 work, ``rint``, clip).
+- tf.image: ``tf.image.convert_image_dtype(x, tf.float32)`` (x / 255) of the whole batch, the
+  ``adjust_*`` function (``adjust_brightness(x, d)``, ``adjust_contrast(x, f)``,
+  ``adjust_saturation(x, f)``, ``adjust_hue(x, d)``: contrast per image and channel), then
+  ``clip(rint(y * 255), 0, 255)`` to uint8: the same rounding. Deltas are fractions of the
+  dtype's maximum in imgprep, of 1 in tf.image: the same d on both sides.
+
+Per operation and value: the maximum and mean absolute difference in grey levels, the
+fraction of channel values that differ, the number above 1 grey level (the issue's goal is
+none), and ``float max``: the largest difference before rounding (imgprep's float32 work with
+``keep_dtype=False``, tf's ``clip(y * 255, 0, 255)``); below 0.5 means that every 1-level
+difference is a rounding tie, not a different formula. Column ``tf u8``: the maximum
+difference when tf.image is given the uint8 batch itself (it converts to float and back with
+``convert_image_dtype``, which truncates ``y * 255.5``, not rounds: a different rounding, for
+information). Differences above 1 level are listed with their pixels.
+
+**Crops and erasing: torchvision.** The parameters of ``RandomResizedCrop.get_params``
+(scale 0.08-1, ratio 3/4-4/3) and ``RandomErasing.get_params`` (scale 0.02-0.33, ratio
+0.3-3.3, value 0; ``p=1`` is the transform's, ``get_params`` always draws) over ``--draws``
+draws (default 100,000, ``torch.manual_seed(0)``) on a 300 x 400 image and on a 100 x 1000
+one (where most draws fail the ten tries: the fallback), against imgprep's
+``AugmentSettings(random_resized_crop=True, crop_scale=..., crop_ratio=...)`` and
+``AugmentSettings(erasing_prob=1.0, erasing_scale=..., erasing_ratio=...)``, ``sample(seed=0,
+split=0, indices=arange(N), copies=ones(N), shape=(H, W, 3))`` (columns ``crop_top,
+crop_left, crop_height, crop_width`` and ``erase_top, erase_left, erase_height,
+erase_width``). One more case each with a ratio range that is not symmetric in log (both
+defaults are, nearly, so a swapped h/w convention would not show): crop ratio 1-2, erasing
+ratio 0.3-1 (torchvision's erasing ratio is h / w, its crop ratio w / h).
+
+Quantities compared: area fraction h w / (H W), log(w / h), top / (H - h) and left / (W - w)
+(draws with no room on that axis left out), over all crops (fallback included) and over the
+erased draws; and the fallback rate (crop: torchvision's ten tries all failed, counted exactly
+by watching its ``torch.randint`` calls; for imgprep, and as a cross-check for torchvision,
+the draws equal to torchvision's fallback box) and the no-erase rate (torchvision returns the
+whole image, imgprep a 0 x 0 box). Per quantity: the two-sample Kolmogorov-Smirnov statistic
+and p-value (``scipy.stats.ks_2samp``) and the largest difference of a 20-bin histogram's bin
+fractions (bins over both samples' range). For scale: two independent samples of 100,000
+from one distribution give a KS statistic below 0.0061 in 95% of cases (and a bin difference
+of a few 0.001).
+
+torchvision is not imported into this process: the script runs itself in the torchvision
+venv (``--tv-python``) with ``--torchvision-child OUT.npz``, that child imports only NumPy,
+torch and torchvision and writes the draws, and this process reads them.
+
+Setup and run (imgprep's environment: numpy, opencv-python-headless, Pillow, SciPy)::
+
+    pip install --target /tmp/tfcpu tensorflow-cpu==2.21.0    # 70 s, 1,527 MB (numpy 2.4.6
+                                                              # too; appended, not used)
+    python -m venv /tmp/tvvenv                                 # x86_64: a CUDA build, the
+    /tmp/tvvenv/bin/pip install torch==2.14.1 torchvision==0.29.1  # one that lies on disk
+    PYTHONPATH=. python bench/augment_agreement_bench.py
+    PYTHONPATH=. python bench/augment_agreement_bench.py --n 20 --draws 10000   # smoke run
+    PYTHONPATH=. python bench/augment_agreement_bench.py --skip-tv               # tf.image only
+
+(torch 2.13.0 CPU, the file on this disk, installs in seconds but PyPI's torchvision fails to
+import beside it, ``operator torchvision::nms does not exist``; hence 2.14.1 and 0.29.1.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "photos-sample"
+BINS = 20
+TOLERANCE = 1  # grey levels: the issue's goal
+
+# operation -> (imgprep settings keyword, params keyword, tf.image function, values)
+COLOUR: dict[str, tuple[str, str, str, tuple[float, ...]]] = {
+    "brightness": ("brightness_delta", "brightness_delta", "adjust_brightness",
+                   (-0.3, -0.1, 0.1, 0.3)),
+    "contrast": ("contrast_range", "contrast_factor", "adjust_contrast", (0.5, 1.5, 2.0)),
+    "saturation": ("saturation_range", "saturation_factor", "adjust_saturation",
+                   (0.0, 0.5, 1.5, 3.0)),
+    "hue": ("hue_delta", "hue_delta", "adjust_hue", (-0.5, -0.2, -0.05, 0.05, 0.2, 0.5)),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DrawCase:
+    """One torchvision-vs-imgprep sampling comparison."""
+
+    name: str
+    kind: str  # "crop" (RandomResizedCrop) or "erase" (RandomErasing)
+    height: int
+    width: int
+    scale: tuple[float, float]
+    ratio: tuple[float, float]
+
+
+CROP_SCALE, CROP_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
+ERASE_SCALE, ERASE_RATIO = (0.02, 0.33), (0.3, 3.3)
+DRAW_CASES = (
+    DrawCase("crop 300x400", "crop", 300, 400, CROP_SCALE, CROP_RATIO),
+    DrawCase("crop 100x1000", "crop", 100, 1000, CROP_SCALE, CROP_RATIO),
+    DrawCase("crop 300x400 ratio 1-2", "crop", 300, 400, CROP_SCALE, (1.0, 2.0)),
+    DrawCase("erase 300x400", "erase", 300, 400, ERASE_SCALE, ERASE_RATIO),
+    DrawCase("erase 100x1000", "erase", 100, 1000, ERASE_SCALE, ERASE_RATIO),
+    DrawCase("erase 300x400 ratio 0.3-1", "erase", 300, 400, ERASE_SCALE, (0.3, 1.0)),
+)
+
+
+# --------------------------------------------------------------------------- tf.image
+
+
+def import_tensorflow(path: str) -> Any:
+    """tf, from ``path`` APPENDED to ``sys.path`` after NumPy and OpenCV are imported (so the
+    environment's copies stay in use, as ``augment_ops_bench`` does with albumentations)."""
+    import cv2
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if path:
+        sys.path.append(path)
+    import tensorflow as tf
+
+    for module in (np, cv2):
+        if path and Path(module.__file__).resolve().is_relative_to(Path(path).resolve()):
+            raise SystemExit(f"{module.__name__} came from {path}: not the environment's")
+    return tf
+
+
+def imgprep_colour(
+    images: Sequence[np.ndarray], operation: str, value: float, *, keep_dtype: bool
+) -> np.ndarray:
+    """imgprep's output for every image, stacked (uint8, or float32 0-255 work)."""
+    from imgprep.augment import AugmentParams, AugmentSettings, augment
+
+    setting, param, _, values = COLOUR[operation]
+    widest = max(abs(v) for v in values)
+    option: Any = (0.0, widest) if setting.endswith("_range") else widest
+    settings = AugmentSettings(**{setting: option})
+    params = AugmentParams(**{param: value})
+    return np.stack([augment(x, params, settings, keep_dtype=keep_dtype) for x in images])
+
+
+def tf_colour(tf: Any, batch: np.ndarray, operation: str, value: float) -> np.ndarray:
+    """tf.image's result on ``batch`` (N x H x W x 3 uint8) in 0-1 floats: float32 0-1."""
+    function = getattr(tf.image, COLOUR[operation][2])
+    return function(tf.image.convert_image_dtype(batch, tf.float32), value).numpy()
+
+
+def tf_colour_uint8(tf: Any, batch: np.ndarray, operation: str, value: float) -> np.ndarray:
+    """tf.image's function given the uint8 batch itself (its own conversions)."""
+    function = getattr(tf.image, COLOUR[operation][2])
+    return function(tf.constant(batch), value).numpy()
+
+
+def colour_cube() -> np.ndarray:
+    """All 2^24 RGB colours, each once, as one 4096 x 4096 uint8 image (R the slowest)."""
+    v = np.arange(1 << 24, dtype=np.uint32)
+    channels = [(v >> 16) & 255, (v >> 8) & 255, v & 255]
+    return np.stack(channels, axis=-1).astype(np.uint8).reshape(4096, 4096, 3)
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """0-1 floats to uint8 as imgprep rounds: rint(y * 255), clipped."""
+    return np.clip(np.rint(unit.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class ColourRow:
+    operation: str
+    value: float
+    max_diff: int
+    mean_diff: float
+    differ: float  # fraction of channel values
+    ties: float  # fraction of the differing values that imgprep's work puts on a half level
+    above: int  # channel values more than TOLERANCE apart
+    float_max: float
+    tf_uint8_max: int
+    worst: list[str]
+
+
+def compare_colour(
+    tf: Any, images: Sequence[np.ndarray], operation: str, value: float
+) -> ColourRow:
+    batch = np.stack(images)
+    ours = imgprep_colour(images, operation, value, keep_dtype=True).astype(np.int16)
+    ours_float = imgprep_colour(images, operation, value, keep_dtype=False)
+    unit = tf_colour(tf, batch, operation, value)
+    theirs = to_uint8(unit).astype(np.int16)
+    diff = np.abs(ours - theirs)
+    theirs_float = np.clip(unit.astype(np.float64) * 255.0, 0, 255)
+    float_max = float(np.abs(ours_float.astype(np.float64) - theirs_float).max())
+    differing = ours_float[diff > 0].astype(np.float64)
+    half = np.abs(differing - np.floor(differing) - 0.5) < 1e-3
+    ties = float(half.mean()) if len(differing) else 0.0
+    direct = tf_colour_uint8(tf, batch, operation, value).astype(np.int16)
+    worst = []
+    if diff.max() > TOLERANCE:
+        pixels = np.argwhere(diff.max(axis=3) > TOLERANCE)
+        order = np.argsort(-diff.max(axis=3)[tuple(pixels.T)], kind="stable")
+        for n, y, x in pixels[order[:5]]:
+            worst.append(
+                f"image {n} (y {y}, x {x}): in {batch[n, y, x].tolist()} imgprep "
+                f"{ours[n, y, x].tolist()} tf {theirs[n, y, x].tolist()} "
+                f"(tf float {np.round(unit[n, y, x] * 255, 3).tolist()})"
+            )
+    return ColourRow(
+        operation,
+        value,
+        int(diff.max()),
+        float(diff.mean()),
+        float((diff > 0).mean()),
+        ties,
+        int((diff > TOLERANCE).sum()),
+        float_max,
+        int(np.abs(ours - direct).max()),
+        worst,
+    )
+
+
+def format_colour(rows: Sequence[ColourRow]) -> str:
+    header = (
+        f"{'operation':<11} {'value':>6} {'max':>4} {'mean':>8} {'differ':>8} {'ties':>7} "
+        f"{'> 1':>4} {'float max':>9} {'tf u8':>5}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        ties = f"{row.ties:.2%}" if row.differ else "-"
+        lines.append(
+            f"{row.operation:<11} {row.value:>+6.2f} {row.max_diff:>4} {row.mean_diff:>8.5f} "
+            f"{row.differ:>7.3%} {ties:>7} {row.above:>4} {row.float_max:>9.4f} "
+            f"{row.tf_uint8_max:>5}"
+        )
+    for row in rows:
+        for line in row.worst:
+            lines.append(f"  {row.operation} {row.value:+.2f}: {line}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- torchvision
+
+
+def torchvision_draws(count: int) -> dict[str, np.ndarray]:
+    """Each case's ``count`` draws (top, left, height, width, fallback) from torchvision's
+    ``get_params``, seed 0. Runs in the torchvision venv (imports torch)."""
+    import torch
+    from torchvision import transforms
+
+    calls = [0]
+    randint = torch.randint
+
+    def counting_randint(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return randint(*args, **kwargs)
+
+    out = {}
+    torch.randint = counting_randint  # a successful try draws the position with it
+    try:
+        for case in DRAW_CASES:
+            torch.manual_seed(0)
+            image = torch.empty(3, case.height, case.width)  # get_params reads its shape
+            rows = np.empty((count, 5), dtype=np.int64)
+            for k in range(count):
+                before = calls[0]
+                if case.kind == "crop":
+                    box = transforms.RandomResizedCrop.get_params(
+                        image, scale=list(case.scale), ratio=list(case.ratio)
+                    )
+                else:
+                    box = transforms.RandomErasing.get_params(
+                        image, scale=case.scale, ratio=case.ratio, value=[0.0]
+                    )[:4]
+                rows[k] = (*box, calls[0] == before)
+            out[case.name] = rows
+    finally:
+        torch.randint = randint
+    out["versions"] = np.array(f"torch {torch.__version__}, torchvision "
+                               f"{__import__('torchvision').__version__}")  # fmt: skip
+    return out
+
+
+def run_torchvision_child(python: str, count: int) -> dict[str, np.ndarray]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "draws.npz"
+        command = [python, __file__, "--torchvision-child", str(path), "--draws", str(count)]
+        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": ""})
+        with np.load(path) as data:
+            return {key: data[key] for key in data.files}
+
+
+def imgprep_draws(case: DrawCase, count: int) -> np.ndarray:
+    """imgprep's (top, left, height, width) for ``count`` copies, seed 0, split 0."""
+    from imgprep.augment import AugmentSettings
+
+    if case.kind == "crop":
+        settings = AugmentSettings(
+            random_resized_crop=True, crop_scale=case.scale, crop_ratio=case.ratio
+        )
+        names = ("crop_top", "crop_left", "crop_height", "crop_width")
+    else:
+        settings = AugmentSettings(
+            erasing_prob=1.0, erasing_scale=case.scale, erasing_ratio=case.ratio
+        )
+        names = ("erase_top", "erase_left", "erase_height", "erase_width")
+    params = settings.sample(
+        seed=0,
+        split=0,
+        indices=np.arange(count),
+        copies=np.ones(count, dtype=np.int64),
+        shape=(case.height, case.width, 3),
+    )
+    return np.array([[getattr(p, name) for name in names] for p in params], dtype=np.float64)
+
+
+def fallback_box(case: DrawCase) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop`` fallback: the centre crop of the ratio range."""
+    height, width = case.height, case.width
+    in_ratio = width / height
+    if in_ratio < min(case.ratio):
+        w, h = width, round(width / min(case.ratio))
+    elif in_ratio > max(case.ratio):
+        h, w = height, round(height * max(case.ratio))
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def quantities(case: DrawCase, boxes: np.ndarray, erased: np.ndarray) -> dict[str, np.ndarray]:
+    """The compared quantities of the boxes kept by ``erased`` (crops: all)."""
+    top, left, h, w = boxes[erased].T
+    room_h, room_w = case.height - h, case.width - w
+    return {
+        "area fraction": h * w / (case.height * case.width),
+        "log(w/h)": np.log(w / h),
+        "top/(H-h)": top[room_h > 0] / room_h[room_h > 0],
+        "left/(W-w)": left[room_w > 0] / room_w[room_w > 0],
+    }
+
+
+@dataclass
+class DrawRow:
+    case: str
+    quantity: str
+    ks: float
+    p: float
+    bin_diff: float
+    means: tuple[float, float]
+    sizes: tuple[int, int]
+
+
+def compare_draws(
+    case: DrawCase, ours: np.ndarray, theirs: np.ndarray
+) -> tuple[list[DrawRow], str]:
+    from scipy.stats import ks_2samp
+
+    tv_boxes = theirs[:, :4].astype(np.float64)
+    if case.kind == "crop":
+        box = np.array(fallback_box(case), dtype=np.float64)
+        ours_kept = np.ones(len(ours), dtype=bool)
+        theirs_kept = np.ones(len(theirs), dtype=bool)
+        ours_box = (ours == box).all(axis=1).mean()
+        theirs_box = (tv_boxes == box).all(axis=1).mean()
+        rate = (
+            f"fallback: imgprep {ours_box:.3%} (draws equal to the fallback box "
+            f"{tuple(int(v) for v in box)}), torchvision {theirs[:, 4].mean():.3%} (ten tries "
+            f"failed; {theirs_box:.3%} equal to the box)"
+        )
+    else:
+        ours_kept = (ours[:, 2] > 0) & (ours[:, 3] > 0)
+        theirs_kept = ~((tv_boxes[:, 2] == case.height) & (tv_boxes[:, 3] == case.width))
+        rate = (
+            f"no erase: imgprep {1 - ours_kept.mean():.3%} (0 x 0), torchvision "
+            f"{1 - theirs_kept.mean():.3%} (whole image returned)"
+        )
+    a = quantities(case, ours, ours_kept)
+    b = quantities(case, tv_boxes, theirs_kept)
+    rows = []
+    for name in a:
+        x, y = a[name], b[name]
+        if not len(x) or not len(y):
+            continue
+        test = ks_2samp(x, y)
+        low, high = min(x.min(), y.min()), max(x.max(), y.max())
+        edges = np.linspace(low, high if high > low else low + 1, BINS + 1)
+        hx = np.histogram(x, edges)[0] / len(x)
+        hy = np.histogram(y, edges)[0] / len(y)
+        rows.append(
+            DrawRow(
+                case.name,
+                name,
+                float(test.statistic),
+                float(test.pvalue),
+                float(np.abs(hx - hy).max()),
+                (float(x.mean()), float(y.mean())),
+                (len(x), len(y)),
+            )
+        )
+    return rows, rate
+
+
+def format_draws(rows: Sequence[DrawRow], rates: dict[str, str]) -> str:
+    header = (
+        f"{'case':<26} {'quantity':<13} {'KS':>7} {'p':>7} {'max bin':>8} "
+        f"{'mean imgprep':>12} {'mean tv':>8} {'n imgprep':>9} {'n tv':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row.case:<26} {row.quantity:<13} {row.ks:>7.4f} {row.p:>7.3f} "
+            f"{row.bin_diff:>8.4f} {row.means[0]:>12.4f} {row.means[1]:>8.4f} "
+            f"{row.sizes[0]:>9} {row.sizes[1]:>7}"
+        )
+    lines.extend(f"{name}: {rate}" for name, rate in rates.items())
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="224x224 crops (default 200)")
+    parser.add_argument("--draws", type=int, default=100_000, help="draws per sampling case")
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="source photos")
+    parser.add_argument(
+        "--tf-path",
+        default="/tmp/tfcpu",
+        help="pip --target directory of tensorflow-cpu, appended to sys.path ('': installed)",
+    )
+    parser.add_argument(
+        "--tv-python", default="/tmp/tvvenv/bin/python", help="Python of the torchvision venv"
+    )
+    parser.add_argument("--skip-tf", action="store_true", help="no tf.image part")
+    parser.add_argument("--skip-tv", action="store_true", help="no torchvision part")
+    parser.add_argument("--no-cube", action="store_true", help="no all-colours image")
+    parser.add_argument("--torchvision-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if min(args.n, args.draws) < 1:
+        parser.error("--n and --draws must be >= 1")
+    return args
+
+
+def colour_part(args: argparse.Namespace) -> None:
+    import cv2  # before tf: the environment's OpenCV
+    from augment_bench import load_photos  # SciPy: the bench extra
+    from augment_ops_bench import make_images
+
+    tf = import_tensorflow(args.tf_path)
+    photos = load_photos(args.photos)
+    images = make_images(photos, args.n)
+    print(
+        f"numpy {np.__version__}, opencv {cv2.__version__}, tensorflow {tf.__version__}, "
+        f"Python {sys.version.split()[0]}"
+    )
+    sets = {f"{args.n} crops of {len(photos)} photos, 224x224 RGB uint8": images}
+    if not args.no_cube:
+        sets["every 8-bit RGB colour once (one 4096x4096 image)"] = [colour_cube()]
+    for label, chosen in sets.items():
+        start = time.perf_counter()
+        rows = [
+            compare_colour(tf, chosen, operation, value)
+            for operation, (_, _, _, values) in COLOUR.items()
+            for value in values
+        ]
+        values = sum(x.size for x in chosen)
+        print(
+            f"\ntf.image agreement, {label}: differences in grey levels over {values:,} "
+            f"channel values ({time.perf_counter() - start:.1f} s)"
+        )
+        print(format_colour(rows))
+
+
+def draws_part(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    theirs = run_torchvision_child(args.tv_python, args.draws)
+    child = time.perf_counter() - start
+    rows: list[DrawRow] = []
+    rates: dict[str, str] = {}
+    for case in DRAW_CASES:
+        case_rows, rates[case.name] = compare_draws(
+            case, imgprep_draws(case, args.draws), theirs[case.name]
+        )
+        rows.extend(case_rows)
+    print(
+        f"\ntorchvision agreement: {args.draws:,} draws per case, {theirs['versions']} "
+        f"({child:.1f} s in its venv), imgprep seed 0; KS two-sample, {BINS}-bin histograms"
+    )
+    print(format_draws(rows, rates))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.torchvision_child is not None:
+        np.savez(args.torchvision_child, **torchvision_draws(args.draws))
+        return
+    if not args.skip_tf:
+        colour_part(args)
+    if not args.skip_tv:
+        draws_part(args)
+
+
+if __name__ == "__main__":
+    main()
