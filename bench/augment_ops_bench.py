@@ -127,6 +127,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "photos-sample"
 SIZE = 224
 FLAG_RATIO = 1.5
+TV_GOAL = 0.5  # the issue: at least twice torchvision's speed
 WHOLE_SET = "colour + degradation set"
 
 IMGPREP_OPTIONS: dict[str, dict[str, Any]] = {
@@ -148,6 +149,30 @@ def imgprep_settings() -> dict[str, Any]:
     merged = {key: value for options in IMGPREP_OPTIONS.values() for key, value in options.items()}
     settings[WHOLE_SET] = AugmentSettings(**merged)
     return settings
+
+
+def torchvision_transforms(torch: Any, v2: Any) -> dict[str, Any]:
+    """torchvision v2's equivalent of each operation (p = 1), and their ``Compose``. Noise:
+    v2's ``GaussianNoise`` takes float images only, so ``ToDtype`` to float32 (0-1) and back
+    to uint8 around it, timed with it."""
+    jitter = v2.ColorJitter
+    noise = v2.Compose([
+        v2.ToDtype(torch.float32, scale=True),
+        v2.GaussianNoise(mean=0.0, sigma=0.05, clip=True),
+        v2.ToDtype(torch.uint8, scale=True),
+    ])  # fmt: skip
+    transforms = {
+        "brightness": jitter(brightness=(1.2, 1.2)),
+        "contrast": jitter(contrast=(1.2, 1.2)),
+        "saturation": jitter(saturation=(1.3, 1.3)),
+        "hue": jitter(hue=(0.1, 0.1)),
+        "grayscale": v2.RandomGrayscale(p=1.0),
+        "blur": v2.GaussianBlur(kernel_size=9, sigma=(1.5, 1.5)),
+        "noise": noise,
+        "jpeg": v2.JPEG(quality=75),
+    }
+    transforms[WHOLE_SET] = v2.Compose([transforms[name] for name in OPERATIONS])
+    return transforms
 
 
 def albumentations_transforms(module: Any) -> dict[str, Any]:
@@ -221,6 +246,17 @@ def albumentations_case(transform: Any, images: Sequence[np.ndarray]) -> np.ndar
     return out
 
 
+def torchvision_case(torch: Any, transform: Any, images: Sequence[np.ndarray]) -> np.ndarray:
+    """NumPy H x W x 3 uint8 -> CHW tensor (``from_numpy(x).permute(2, 0, 1)``, a view),
+    the transform, and back (``permute(1, 2, 0).numpy()``, a strided view, no copy), for
+    each image; reseeded (``torch.manual_seed(0)``) first."""
+    torch.manual_seed(0)
+    out = images[0]
+    for x in images:
+        out = transform(torch.from_numpy(x).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    return out
+
+
 Cases = dict[tuple[str, str], Callable[[], np.ndarray]]
 
 
@@ -238,6 +274,13 @@ def albumentations_cases(module: Any, images: Sequence[np.ndarray]) -> Cases:
     return {
         (name, "albumentations"): (lambda t=transform: albumentations_case(t, images))
         for name, transform in albumentations_transforms(module).items()
+    }
+
+
+def torchvision_cases(torch: Any, v2: Any, images: Sequence[np.ndarray]) -> Cases:
+    return {
+        (name, "torchvision"): (lambda t=transform: torchvision_case(torch, t, images))
+        for name, transform in torchvision_transforms(torch, v2).items()
     }
 
 
@@ -264,52 +307,74 @@ def run_rounds(cases: Cases, count: int, repeat: int) -> dict[tuple[str, str], l
 # --------------------------------------------------------------------------- reporting
 
 
+Timing = tuple[float, float]  # best, median
+
+
 @dataclass
 class Row:
     """One operation: best and median microseconds per image, each side (None: not run)."""
 
     operation: str
-    imgprep: tuple[float, float]
-    albumentations: tuple[float, float] | None
+    imgprep: Timing
+    albumentations: Timing | None
+    torchvision: Timing | None = None
 
     @property
     def ratio(self) -> float | None:
         """imgprep best / albumentations best: below 1 is imgprep faster."""
         return None if self.albumentations is None else self.imgprep[0] / self.albumentations[0]
 
+    @property
+    def tv_ratio(self) -> float | None:
+        """imgprep best / torchvision best: the goal is <= 0.5 (twice as fast)."""
+        return None if self.torchvision is None else self.imgprep[0] / self.torchvision[0]
+
 
 def summarize(times: dict[tuple[str, str], list[float]]) -> list[Row]:
+    def timing(values: list[float] | None) -> Timing | None:
+        return None if values is None else (min(values), statistics.median(values))
+
     rows = []
     for (name, side), values in times.items():
         if side != "imgprep":
             continue
-        theirs = times.get((name, "albumentations"))
         rows.append(
             Row(
                 name,
                 (min(values), statistics.median(values)),
-                None if theirs is None else (min(theirs), statistics.median(theirs)),
+                timing(times.get((name, "albumentations"))),
+                timing(times.get((name, "torchvision"))),
             )
         )
     return rows
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    header = (
-        f"{'operation':<28} {'imgprep best':>12} {'(median)':>9} {'albu best':>10} "
-        f"{'(median)':>9} {'ratio':>7}"
-    )
+    torchvision = any(row.torchvision is not None for row in rows)
+    header = f"{'operation':<26} {'imgprep':>8} {'(med)':>7} {'albu':>7} {'(med)':>7} {'ratio':>7}"
+    if torchvision:
+        header += f" {'tv v2':>7} {'(med)':>7} {'ratio':>7}"
     lines = [header, "-" * len(header)]
+
+    def pair(timing: Timing | None) -> str:
+        return " " * 15 if timing is None else f"{timing[0]:>7.1f} {timing[1]:>7.1f}"
+
+    def ratio(value: float | None) -> str:
+        return " " * 7 if value is None else f"{value:>6.2f}x"
+
     for row in rows:
-        theirs = "" if row.albumentations is None else (
-            f"{row.albumentations[0]:>10.1f} {row.albumentations[1]:>9.1f}"
-        )  # fmt: skip
-        ratio = "" if row.ratio is None else f"{row.ratio:>6.2f}x"
-        flag = " <- > 1.5x" if row.ratio is not None and row.ratio > FLAG_RATIO else ""
-        lines.append(
-            f"{row.operation:<28} {row.imgprep[0]:>12.1f} {row.imgprep[1]:>9.1f} "
-            f"{theirs:>20} {ratio:>7}{flag}"
+        line = (
+            f"{row.operation:<26} {row.imgprep[0]:>8.1f} {row.imgprep[1]:>7.1f} "
+            f"{pair(row.albumentations)} {ratio(row.ratio)}"
         )
+        flags = []
+        if row.ratio is not None and row.ratio > FLAG_RATIO:
+            flags.append("albu > 1.5x")
+        if torchvision:
+            line += f" {pair(row.torchvision)} {ratio(row.tv_ratio)}"
+            if row.tv_ratio is not None and row.tv_ratio > TV_GOAL:
+                flags.append("tv > 0.5x")
+        lines.append(line.rstrip() + (f"  <- {', '.join(flags)}" if flags else ""))
     return "\n".join(lines)
 
 
@@ -325,15 +390,42 @@ def import_albumentations(path: str) -> Any:
     return albumentations
 
 
-def versions(albumentations: Any) -> str:
+def import_torchvision(path: str) -> tuple[Any, Any] | None:
+    """(torch, torchvision.transforms.v2), from the venv ``site-packages`` directory
+    ``path`` APPENDED to ``sys.path`` as for albumentations ('': installed), torch on one
+    thread; None when it does not import (the column is left out, the reason printed)."""
+    if path == "none":
+        return None
+    if path:
+        sys.path.append(path)
+    try:
+        import torch
+        from torchvision.transforms import v2
+    except ImportError as error:
+        print(f"torchvision column left out: {error}", file=sys.stderr)
+        return None
+    torch.set_num_threads(1)
+    return torch, v2
+
+
+def versions(albumentations: Any, torchvision: tuple[Any, Any] | None) -> str:
     import albucore
 
-    return (
+    text = (
         f"numpy {np.__version__} ({Path(np.__file__).parent}), opencv {cv2.__version__} "
         f"({cv2.getNumThreads()} threads, {Path(cv2.__file__).parent}), albumentations "
         f"{albumentations.__version__}, albucore {albucore.__version__}, "
         f"Python {sys.version.split()[0]}"
     )
+    if torchvision is not None:
+        import torchvision as tv
+
+        torch = torchvision[0]
+        text += (
+            f", torch {torch.__version__} ({torch.get_num_threads()} thread), torchvision "
+            f"{tv.__version__}"
+        )
+    return text
 
 
 # --------------------------------------------------------------------------- main
@@ -348,6 +440,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--alb-path",
         default="/tmp/alb",
         help="pip --target directory of albumentations, appended to sys.path ('': installed)",
+    )
+    parser.add_argument(
+        "--tv-path",
+        default="/tmp/tvvenv/lib/python3.11/site-packages",
+        help="site-packages of a torchvision venv, appended to sys.path ('': installed, "
+        "'none': no torchvision column)",
     )
     parser.add_argument(
         "--cv2-threads", type=int, help="cv2.setNumThreads(N) first (default: OpenCV's own)"
@@ -365,17 +463,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     from augment_bench import augment_fingerprint, load_photos  # SciPy: the bench extra
 
     albumentations = import_albumentations(args.alb_path)
+    torchvision = import_torchvision(args.tv_path)
     fingerprints = (source_fingerprint(), augment_fingerprint())
     photos = load_photos(args.photos)
     images = make_images(photos, args.n)
     cases = imgprep_cases(images) | albumentations_cases(albumentations, images)
+    if torchvision is not None:
+        cases |= torchvision_cases(*torchvision, images)
     times = run_rounds(cases, args.n, args.repeat)
     print(
         f"colour and degradation operations per image, in memory: {args.n} crops of "
         f"{len(photos)} photos, {SIZE}x{SIZE} RGB uint8; {os.cpu_count()} CPUs, "
         f"best and median of {args.repeat} interleaved rounds, us/image"
     )
-    print(versions(albumentations))
+    print(versions(albumentations, torchvision))
     print(format_table(summarize(times)))
     after = (source_fingerprint(), augment_fingerprint())
     labels = ("imgprep sources", "imgprep/augment/")
