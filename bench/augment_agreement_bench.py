@@ -3,9 +3,11 @@
 Two checks the issue asks for, run against the installed reference libraries (not in the
 default tests: neither library is a dependency).
 
-**Colour: tf.image.** On the 224 x 224 RGB uint8 crops of ``augment_ops_bench.py`` (the
-crops of ``augment_bench.py`` of the real photos in ``../shared/data/photos-sample/``,
-``--n`` images, default 200), each colour operation at fixed values:
+**Colour: tf.image.** On two image sets: the 224 x 224 RGB uint8 crops of
+``augment_ops_bench.py`` (the crops of ``augment_bench.py`` of the real photos in
+``../shared/data/photos-sample/``, ``--n`` images, default 200), and every 8-bit RGB colour
+once (one 4096 x 4096 image, ``--no-cube`` to skip: near-grey, saturated and clipping pixels
+are all there; its contrast uses its own means, 127.5). Each colour operation at fixed values:
 
 - imgprep: ``AugmentSettings`` with only that operation active (``brightness_delta``,
   ``contrast_range``, ``saturation_range``, ``hue_delta``), ``AugmentParams`` with the value
@@ -17,60 +19,69 @@ crops of ``augment_bench.py`` of the real photos in ``../shared/data/photos-samp
   ``clip(rint(y * 255), 0, 255)`` to uint8: the same rounding. Deltas are fractions of the
   dtype's maximum in imgprep, of 1 in tf.image: the same d on both sides.
 
-Per operation and value: the maximum and mean absolute difference in grey levels, the
-fraction of channel values that differ, the number above 1 grey level (the issue's goal is
-none), and ``float max``: the largest difference before rounding (imgprep's float32 work with
-``keep_dtype=False``, tf's ``clip(y * 255, 0, 255)``); below 0.5 means that every 1-level
-difference is a rounding tie, not a different formula. Column ``tf u8``: the maximum
+Per operation and value: the maximum (``max``) and mean absolute difference in grey levels,
+the fraction of channel values that differ, ``ties``: the share of those differing values
+where imgprep's float32 result lies within 0.001 of a half level (a rounding tie: imgprep's
+``rint`` rounds an exact x.5 to even, tf's float arithmetic lands a hair to either side),
+``> 1``: how many channel values are more than 1 grey level apart (the issue's goal is none),
+and ``float max``: the largest difference before rounding (imgprep's float32 work with
+``keep_dtype=False``, tf's ``clip(y * 255, 0, 255)``). Column ``tf u8``: the maximum
 difference when tf.image is given the uint8 batch itself (it converts to float and back with
-``convert_image_dtype``, which truncates ``y * 255.5``, not rounds: a different rounding, for
-information). Differences above 1 level are listed with their pixels.
+``convert_image_dtype``, which truncates ``y * 255.5`` instead of rounding: for information).
+Differences above 1 level are listed with their pixels.
 
 **Crops and erasing: torchvision.** The parameters of ``RandomResizedCrop.get_params``
 (scale 0.08-1, ratio 3/4-4/3) and ``RandomErasing.get_params`` (scale 0.02-0.33, ratio
 0.3-3.3, value 0; ``p=1`` is the transform's, ``get_params`` always draws) over ``--draws``
 draws (default 100,000, ``torch.manual_seed(0)``) on a 300 x 400 image and on a 100 x 1000
-one (where most draws fail the ten tries: the fallback), against imgprep's
+one (where most crops fail the ten tries: the fallback), against imgprep's
 ``AugmentSettings(random_resized_crop=True, crop_scale=..., crop_ratio=...)`` and
 ``AugmentSettings(erasing_prob=1.0, erasing_scale=..., erasing_ratio=...)``, ``sample(seed=0,
 split=0, indices=arange(N), copies=ones(N), shape=(H, W, 3))`` (columns ``crop_top,
 crop_left, crop_height, crop_width`` and ``erase_top, erase_left, erase_height,
 erase_width``). One more case each with a ratio range that is not symmetric in log (both
-defaults are, nearly, so a swapped h/w convention would not show): crop ratio 1-2, erasing
-ratio 0.3-1 (torchvision's erasing ratio is h / w, its crop ratio w / h).
+defaults are, or nearly, so a swapped h/w convention would hardly show): crop ratio 1-2,
+erasing ratio 0.3-1 (torchvision's erasing ratio is h / w, its crop ratio w / h).
 
 Quantities compared: area fraction h w / (H W), log(w / h), top / (H - h) and left / (W - w)
 (draws with no room on that axis left out), over all crops (fallback included) and over the
 erased draws; and the fallback rate (crop: torchvision's ten tries all failed, counted exactly
 by watching its ``torch.randint`` calls; for imgprep, and as a cross-check for torchvision,
 the draws equal to torchvision's fallback box) and the no-erase rate (torchvision returns the
-whole image, imgprep a 0 x 0 box). Per quantity: the two-sample Kolmogorov-Smirnov statistic
-and p-value (``scipy.stats.ks_2samp``) and the largest difference of a 20-bin histogram's bin
-fractions (bins over both samples' range). For scale: two independent samples of 100,000
-from one distribution give a KS statistic below 0.0061 in 95% of cases (and a bin difference
-of a few 0.001).
+whole image, imgprep a 0 x 0 box), with the difference in standard errors. Per quantity: the
+two-sample Kolmogorov-Smirnov statistic and p-value (``scipy.stats.ks_2samp``), ``KS ref``:
+the same statistic for torchvision's algorithm written again in NumPy (``reference_draws``,
+NumPy's generator) against torchvision, the noise floor of a faithful copy, and the largest
+difference of a 20-bin histogram's bin fractions (bins over both samples' range). For scale:
+two samples of 100,000 from one distribution give a KS statistic below 0.0061 in 95% of
+cases (a little lower for these discrete values), and bin differences of a few 0.001.
 
 torchvision is not imported into this process: the script runs itself in the torchvision
-venv (``--tv-python``) with ``--torchvision-child OUT.npz``, that child imports only NumPy,
-torch and torchvision and writes the draws, and this process reads them.
+venv (``--tv-python``) with ``--torchvision-child OUT.npz``; that child imports only NumPy,
+torch and torchvision, writes the draws (about 2.5 minutes for 6 x 100,000), and this process
+reads them (``--tv-draws OUT.npz`` reuses a file written before).
 
-Setup and run (imgprep's environment: numpy, opencv-python-headless, Pillow, SciPy)::
+Setup and run (imgprep's environment: numpy, opencv-python-headless, Pillow, SciPy; about
+3 minutes for the tf.image part, 3.5 for the torchvision part)::
 
-    pip install --target /tmp/tfcpu tensorflow-cpu==2.21.0    # 70 s, 1,527 MB (numpy 2.4.6
-                                                              # too; appended, not used)
-    python -m venv /tmp/tvvenv                                 # x86_64: a CUDA build, the
-    /tmp/tvvenv/bin/pip install torch==2.14.1 torchvision==0.29.1  # one that lies on disk
+    pip install --target /tmp/tfcpu tensorflow-cpu==2.21.0    # 70 s, 1,527 MB (its numpy
+                                                              # 2.4.6 too; appended, unused)
+    python -m venv /tmp/tvvenv                                 # x86_64: a CUDA build, from
+    /tmp/tvvenv/bin/pip install torch==2.14.1 torchvision==0.29.1  # this disk: 125 s, 5,575 MB
     PYTHONPATH=. python bench/augment_agreement_bench.py
-    PYTHONPATH=. python bench/augment_agreement_bench.py --n 20 --draws 10000   # smoke run
+    PYTHONPATH=. python bench/augment_agreement_bench.py --n 20 --no-cube --draws 10000  # smoke
     PYTHONPATH=. python bench/augment_agreement_bench.py --skip-tv               # tf.image only
 
-(torch 2.13.0 CPU, the file on this disk, installs in seconds but PyPI's torchvision fails to
-import beside it, ``operator torchvision::nms does not exist``; hence 2.14.1 and 0.29.1.)
+(The install times were measured with the three bench installs running at once. torch 2.13.0,
+the CPU file on this disk, installs alone in 98 s and 895 MB, but PyPI's torchvision 0.28.0
+fails to import beside it, ``operator torchvision::nms does not exist``; hence 2.14.1 and
+0.29.1.)
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -327,6 +338,32 @@ def imgprep_draws(case: DrawCase, count: int) -> np.ndarray:
     return np.array([[getattr(p, name) for name in names] for p in params], dtype=np.float64)
 
 
+def reference_draws(case: DrawCase, count: int, seed: int = 1) -> np.ndarray:
+    """torchvision's two ``get_params`` written again in NumPy (its generator, not torch's):
+    the KS statistics of a faithful copy with other random numbers, the noise floor."""
+    rng = np.random.default_rng(seed)
+    height, width = case.height, case.width
+    log_ratio = np.log(case.ratio)
+    out = np.empty((count, 4))
+    for k in range(count):
+        for _ in range(10):
+            area = height * width * rng.uniform(*case.scale)
+            ratio = math.exp(rng.uniform(*log_ratio))
+            if case.kind == "crop":  # ratio w / h, 0 < w <= W and 0 < h <= H
+                w, h = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+                fits = 0 < w <= width and 0 < h <= height
+            else:  # ratio h / w, h < H and w < W
+                h, w = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+                fits = h < height and w < width
+            if fits:
+                top = rng.integers(0, height - h + 1)
+                out[k] = (top, rng.integers(0, width - w + 1), h, w)
+                break
+        else:
+            out[k] = fallback_box(case) if case.kind == "crop" else (0, 0, 0, 0)
+    return out
+
+
 def fallback_box(case: DrawCase) -> tuple[int, int, int, int]:
     """torchvision's ``RandomResizedCrop`` fallback: the centre crop of the ratio range."""
     height, width = case.height, case.width
@@ -358,37 +395,56 @@ class DrawRow:
     quantity: str
     ks: float
     p: float
+    ks_reference: float
     bin_diff: float
     means: tuple[float, float]
     sizes: tuple[int, int]
 
 
+def kept(case: DrawCase, boxes: np.ndarray) -> np.ndarray:
+    """The draws whose quantities count: every crop, the erased boxes (imgprep writes 0 x 0
+    when not erased, torchvision returns the whole image)."""
+    if case.kind == "crop":
+        return np.ones(len(boxes), dtype=bool)
+    whole = (boxes[:, 2] == case.height) & (boxes[:, 3] == case.width)
+    return (boxes[:, 2] > 0) & (boxes[:, 3] > 0) & ~whole
+
+
+def standard_errors(a: float, b: float, count: int) -> float:
+    """(a - b) in standard errors of the difference of two rates over ``count`` draws each."""
+    pooled = (a + b) / 2
+    spread = math.sqrt(pooled * (1 - pooled) * 2 / count)
+    return 0.0 if spread == 0 else (a - b) / spread
+
+
 def compare_draws(
-    case: DrawCase, ours: np.ndarray, theirs: np.ndarray
+    case: DrawCase, ours: np.ndarray, theirs: np.ndarray, reference: np.ndarray
 ) -> tuple[list[DrawRow], str]:
     from scipy.stats import ks_2samp
 
     tv_boxes = theirs[:, :4].astype(np.float64)
     if case.kind == "crop":
         box = np.array(fallback_box(case), dtype=np.float64)
-        ours_kept = np.ones(len(ours), dtype=bool)
-        theirs_kept = np.ones(len(theirs), dtype=bool)
         ours_box = (ours == box).all(axis=1).mean()
         theirs_box = (tv_boxes == box).all(axis=1).mean()
         rate = (
             f"fallback: imgprep {ours_box:.3%} (draws equal to the fallback box "
             f"{tuple(int(v) for v in box)}), torchvision {theirs[:, 4].mean():.3%} (ten tries "
-            f"failed; {theirs_box:.3%} equal to the box)"
+            f"failed; {theirs_box:.3%} equal to the box), reference "
+            f"{(reference == box).all(axis=1).mean():.3%}; imgprep - torchvision "
+            f"{standard_errors(ours_box, theirs_box, len(ours)):+.1f} standard errors"
         )
     else:
-        ours_kept = (ours[:, 2] > 0) & (ours[:, 3] > 0)
-        theirs_kept = ~((tv_boxes[:, 2] == case.height) & (tv_boxes[:, 3] == case.width))
+        ours_rate, theirs_rate = 1 - kept(case, ours).mean(), 1 - kept(case, tv_boxes).mean()
         rate = (
-            f"no erase: imgprep {1 - ours_kept.mean():.3%} (0 x 0), torchvision "
-            f"{1 - theirs_kept.mean():.3%} (whole image returned)"
+            f"no erase: imgprep {ours_rate:.3%} (0 x 0), torchvision {theirs_rate:.3%} (whole "
+            f"image returned), reference {1 - kept(case, reference).mean():.3%}; imgprep - "
+            f"torchvision {standard_errors(ours_rate, theirs_rate, len(ours)):+.1f} standard "
+            f"errors"
         )
-    a = quantities(case, ours, ours_kept)
-    b = quantities(case, tv_boxes, theirs_kept)
+    a = quantities(case, ours, kept(case, ours))
+    b = quantities(case, tv_boxes, kept(case, tv_boxes))
+    c = quantities(case, reference, kept(case, reference))
     rows = []
     for name in a:
         x, y = a[name], b[name]
@@ -405,6 +461,7 @@ def compare_draws(
                 name,
                 float(test.statistic),
                 float(test.pvalue),
+                float(ks_2samp(c[name], y).statistic),
                 float(np.abs(hx - hy).max()),
                 (float(x.mean()), float(y.mean())),
                 (len(x), len(y)),
@@ -415,13 +472,14 @@ def compare_draws(
 
 def format_draws(rows: Sequence[DrawRow], rates: dict[str, str]) -> str:
     header = (
-        f"{'case':<26} {'quantity':<13} {'KS':>7} {'p':>7} {'max bin':>8} "
+        f"{'case':<26} {'quantity':<13} {'KS':>7} {'p':>7} {'KS ref':>7} {'max bin':>8} "
         f"{'mean imgprep':>12} {'mean tv':>8} {'n imgprep':>9} {'n tv':>7}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
             f"{row.case:<26} {row.quantity:<13} {row.ks:>7.4f} {row.p:>7.3f} "
+            f"{row.ks_reference:>7.4f} "
             f"{row.bin_diff:>8.4f} {row.means[0]:>12.4f} {row.means[1]:>8.4f} "
             f"{row.sizes[0]:>9} {row.sizes[1]:>7}"
         )
@@ -444,6 +502,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tv-python", default="/tmp/tvvenv/bin/python", help="Python of the torchvision venv"
+    )
+    parser.add_argument(
+        "--tv-draws", type=Path, help="torchvision's draws from this .npz (an earlier child's)"
     )
     parser.add_argument("--skip-tf", action="store_true", help="no tf.image part")
     parser.add_argument("--skip-tv", action="store_true", help="no torchvision part")
@@ -487,13 +548,22 @@ def colour_part(args: argparse.Namespace) -> None:
 
 def draws_part(args: argparse.Namespace) -> None:
     start = time.perf_counter()
-    theirs = run_torchvision_child(args.tv_python, args.draws)
+    if args.tv_draws is None:
+        theirs = run_torchvision_child(args.tv_python, args.draws)
+    else:
+        with np.load(args.tv_draws) as data:
+            theirs = {key: data[key] for key in data.files}
+        if len(theirs[DRAW_CASES[0].name]) != args.draws:
+            raise SystemExit(f"{args.tv_draws}: not {args.draws} draws per case")
     child = time.perf_counter() - start
     rows: list[DrawRow] = []
     rates: dict[str, str] = {}
     for case in DRAW_CASES:
         case_rows, rates[case.name] = compare_draws(
-            case, imgprep_draws(case, args.draws), theirs[case.name]
+            case,
+            imgprep_draws(case, args.draws),
+            theirs[case.name],
+            reference_draws(case, args.draws),
         )
         rows.extend(case_rows)
     print(
