@@ -1,4 +1,5 @@
-"""Benchmark imgprep's colour and degradation operations against albumentations 2.0.8, per image.
+"""Benchmark imgprep's colour and degradation operations against albumentations 2.0.8 and
+torchvision v2 (CPU), per image.
 
 Issue 16's speed check: one process, side by side in one run, on 224 x 224 RGB uint8 crops of
 the real photos in ``../shared/data/photos-sample/`` (the crops of ``augment_bench.py``: 50-100%
@@ -16,6 +17,13 @@ Each operation, in both libraries, with p = 1 and parameters fixed where the opt
 - ``albumentations``: the transform object called as ``t(image=x)["image"]`` for each uint8
   image (its own sampling included); the whole set as one ``A.Compose``. Reseeded
   (``set_random_seed(0)``) before each timed block.
+- ``torchvision`` 0.29.1 v2 (torch 2.14.1, CPU, ``torch.set_num_threads(1)``): for each uint8
+  image ``torch.from_numpy(x).permute(2, 0, 1)`` (a CHW view, no copy), the transform, and
+  ``.permute(1, 2, 0).numpy()`` (a strided H x W x C view, no copy): the conversion from and to
+  NumPy is timed with the operation. ``torch.manual_seed(0)`` before each timed block; the
+  whole set as one ``v2.Compose``. ``v2.GaussianNoise`` takes float images only, so noise is
+  ``ToDtype(float32, scale=True)``, ``GaussianNoise``, ``ToDtype(uint8, scale=True)``, all
+  timed. Left out (the table keeps its first columns) when torch does not import.
 
 ==========================  ===================================  ==================================
 operation                   imgprep settings                     albumentations 2.0.8
@@ -40,6 +48,14 @@ jpeg                        ``jpeg_quality=(75, 75)``            ``ImageCompress
 colour + degradation set    all of the above, one ``augment``    ``Compose`` of the eight above
 ==========================  ===================================  ==================================
 
+and torchvision v2: ``ColorJitter(brightness=(1.2, 1.2))``, ``ColorJitter(contrast=(1.2,
+1.2))``, ``ColorJitter(saturation=(1.3, 1.3))``, ``ColorJitter(hue=(0.1, 0.1))``,
+``RandomGrayscale(p=1)``, ``GaussianBlur(kernel_size=9, sigma=(1.5, 1.5))``,
+``GaussianNoise(sigma=0.05, clip=True)`` (between the two ``ToDtype``), ``JPEG(quality=75)``.
+Its meanings differ too: brightness is a factor (imgprep's ``brightness_range``, not its
+delta), contrast and saturation blend with the grey image (contrast around the grey mean, not
+each channel's), hue goes through its own float HSV.
+
 (brightness and hue draw a value in [-D, D] in imgprep: their cost does not depend on it.) The
 semantics differ in places (albumentations shifts saturation additively on uint8 through a
 look-up table, imgprep scales it as tf.image does, in float32); the comparison is of the cost
@@ -50,19 +66,29 @@ trip``, times only what every imgprep pixel operation pays on a uint8 copy aroun
 Cases are run in ``--repeat`` interleaved rounds (every case once per round, the starting case
 rotated from round to round); the table gives each case's best round and the median of its
 rounds in microseconds per image, and ratio = imgprep best / albumentations best (below 1:
-imgprep is faster; the issue's goal is <= 1, and above 1.5 is flagged). This VM's speed drifts
-and other work may share its 2 cores: compare only figures of the same run.
+imgprep is faster; the issue's goal is <= 1, and above 1.5 is flagged), and for torchvision
+imgprep best / torchvision best (the issue's goal is at least twice torchvision's speed,
+<= 0.5; above is flagged). This VM's speed drifts and other work may share its 2 cores:
+compare only figures of the same run. OpenCV (imgprep and albumentations) keeps its own
+thread count unless ``--cv2-threads`` is given; torch runs on one thread.
 
 Same OpenCV: ``pip install --target`` puts its own copies of numpy and opencv-python-headless
 beside albumentations; the directory is APPENDED to ``sys.path`` after this script has imported
-cv2 and numpy, so both libraries use the environment's OpenCV (checked and printed).
+cv2 and numpy, so both libraries use the environment's OpenCV (checked and printed). torch and
+torchvision come the same way from a venv's ``site-packages`` (``--tv-path``; its numpy and
+Pillow are not used): they import beside albumentations' OpenCV in one process, so all three
+libraries run in the same interleaved rounds.
 
 Setup and run (about 1 minute with the defaults)::
 
     pip install --target /tmp/alb albumentations==2.0.8     # 13 s; pulls albucore, pydantic,
-    python bench/augment_ops_bench.py                         # numpy, opencv, scipy copies
+                                                              # numpy, opencv, scipy copies
+    python -m venv /tmp/tvvenv                                # x86_64: 125 s, 5,575 MB (a CUDA
+    /tmp/tvvenv/bin/pip install torch==2.14.1 torchvision==0.29.1   # build that lies on disk)
+    python bench/augment_ops_bench.py
     python bench/augment_ops_bench.py --n 50 --repeat 3       # smoke run
     python bench/augment_ops_bench.py --alb-path ''           # albumentations already installed
+    python bench/augment_ops_bench.py --tv-path none          # no torchvision column
 
 Result (this VM, 2 CPUs shared, numpy 2.4.6, opencv 5.0.0 (2 threads), Python 3.11.7,
 defaults ``--n 200 --repeat 7``, run under ``nice``), us per image::
@@ -112,6 +138,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,6 +432,8 @@ def import_torchvision(path: str) -> tuple[Any, Any] | None:
         print(f"torchvision column left out: {error}", file=sys.stderr)
         return None
     torch.set_num_threads(1)
+    # The crops are read-only (np.asarray of a Pillow image); no transform writes its input.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     return torch, v2
 
 
