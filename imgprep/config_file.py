@@ -135,13 +135,15 @@ def _check_config_type(path: str, key: str, value: object, augment_kind: str | N
         ok, wanted = number, "a number"
     elif key == "rescale":
         ok, wanted = number or isinstance(value, str), 'a number or a fraction such as "1/255"'
-    elif key == "size":
+    elif key == "size" or augment_kind == "size":
         ok = isinstance(value, str) or (
             isinstance(value, list)
             and len(value) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         )
         wanted = 'a string "WxH" or [width, height]'
+    elif augment_kind == "value":
+        ok, wanted = number or isinstance(value, str), 'a number or a word such as "random"'
     elif augment_kind == "range":  # a number, "LO,HI" or [LO, HI]
         ok = (
             number

@@ -1,18 +1,36 @@
-"""``augment``: one copy's parameters applied, the warp first, then each pixel operation."""
+"""``augment``: one copy's parameters applied: the warp, the crops, then each pixel operation.
+
+``view`` is what a row that is not augmented looks like (copy 0, the splits not augmented):
+the image itself, centre-cropped when the run crops (``CropOperation.view``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from imgprep.augment.registry import PIXEL_OPERATIONS, WARP_OPERATIONS
+from imgprep.augment.registry import CROP_OPERATIONS, PIXEL_OPERATIONS, WARP_OPERATIONS
+from imgprep.augment.settings import AugmentParams
 from imgprep.augment.warp import warp_copy
 
+Resize = Callable[[np.ndarray], np.ndarray]
 
-def augment(image: np.ndarray, params: Any, settings: Any, *, keep_dtype: bool) -> np.ndarray:
-    """Apply one copy's parameters: the warp (with flips), then the pixel operations (channel
-    shift, brightness, ...) in chain order.
+
+def augment(
+    image: np.ndarray,
+    params: Any,
+    settings: Any,
+    *,
+    keep_dtype: bool,
+    resize: Resize | None = None,
+) -> np.ndarray:
+    """Apply one copy's parameters: the warp (with flips), the crops, then the pixel
+    operations (channel shift, brightness, ...) in chain order.
+
+    ``resize`` (an array to the pipeline's ``--size``, as its decoding resizes) is what
+    ``--random-resized-crop`` resizes its box with; ``image`` is then the decoded image at
+    full scale.
 
     With ``keep_dtype`` (pipelines that write integers: PNG, uint8 HDF5) an 8- or 16-bit
     image is warped in its dtype and comes back in it, rounded and clipped. Otherwise the
@@ -24,6 +42,9 @@ def augment(image: np.ndarray, params: Any, settings: Any, *, keep_dtype: bool) 
     out = warp_copy(
         source, params, WARP_OPERATIONS, fill_mode=settings.fill_mode, cval=settings.cval
     )
+    for crop in CROP_OPERATIONS:
+        if crop.active(settings):
+            out = crop.crop(out, params, settings, resize=resize)
     pixel = [op for op in PIXEL_OPERATIONS if not op.identity(params)]
     if not pixel:
         return out if out.dtype == image.dtype or not keep_dtype else to_dtype(out, image.dtype)
@@ -39,3 +60,23 @@ def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     rounded = np.rint(values)
     np.clip(rounded, info.min, info.max, out=rounded)
     return rounded.astype(dtype)
+
+
+def view_params(settings: Any, shape: tuple[int, ...]) -> Any:
+    """The parameters of a row that is not augmented, for an image of ``shape``: every
+    column at its identity but the crops' (a centre crop, when the run crops)."""
+    values: dict[str, float] = {}
+    for crop in CROP_OPERATIONS:
+        values.update(crop.view(settings, shape) or {})
+    return AugmentParams(**values)
+
+
+def view(image: np.ndarray, settings: Any) -> tuple[np.ndarray, Any]:
+    """A row that is not augmented: ``image`` (itself, not a copy, unless cropped) and its
+    parameters (``view_params``)."""
+    params = view_params(settings, image.shape)
+    out = image
+    for crop in CROP_OPERATIONS:
+        if crop.view(settings, image.shape) is not None:
+            out = crop.crop(out, params, settings, resize=None)
+    return out, params

@@ -20,7 +20,9 @@ from imgprep.augment.registry import OPERATIONS
 from imgprep.augment.settings import AugmentParams
 
 TILE = 112
-LABEL = 26
+LINES = 4  # caption lines under a tile, of at most WIDTH characters
+WIDTH = 22
+LABEL = 2 + 12 * LINES
 GAP = 6
 
 
@@ -44,18 +46,22 @@ def contact_sheet(
         for column, (image, caption) in enumerate(zip(images, captions, strict=True)):
             left = GAP + column * (TILE + GAP)
             sheet.paste(_tile(image, low, high), (left, top))
-            for line, text in enumerate(caption.split("\n")[:2]):
-                draw.text((left, top + TILE + 2 + 12 * line), text[:22], fill=(0, 0, 0))
+            for line, text in enumerate(caption.split("\n")[:LINES]):
+                draw.text((left, top + TILE + 2 + 12 * line), text[:WIDTH], fill=(0, 0, 0))
     return sheet
 
 
 def _describe(copy: int, params: AugmentParams) -> str:
-    """Two lines: the copy number, then each operation's caption pieces by line and rank."""
+    """The copy number, then each operation's caption pieces by line and rank, flowed into
+    lines of at most ``WIDTH`` characters (a piece that does not fit starts a line)."""
     pieces = sorted(piece for op in OPERATIONS for piece in op.caption(params))
-    lines = [[f"copy {copy}"], []]
-    for line, _, text in pieces:
-        lines[line].append(text)
-    return "\n".join(" ".join(words) for words in lines)
+    lines = [f"copy {copy}"]
+    for _, _, text in pieces:
+        if len(lines[-1]) + 1 + len(text) <= WIDTH:
+            lines[-1] = f"{lines[-1]} {text}"
+        else:
+            lines.append(text)
+    return "\n".join(lines)
 
 
 def _tile(image: np.ndarray, low: float, high: float) -> Image.Image:
@@ -93,9 +99,10 @@ def preview_sheet(
     copies: int = 7,
 ) -> Image.Image:
     """The contact sheet for the first ``sources`` readable images of a split."""
+    from imgprep.augment.chain import view
     from imgprep.errors import DecodeError, ImgprepError
-    from imgprep.io.decode import decode_image
-    from imgprep.run.worker import augmented_copies
+    from imgprep.io.decode import bomb_warnings_silenced
+    from imgprep.run.worker import augmented_copies, decode_for_rows
 
     rows = []
     shown = replace(plan, copies=min(plan.copies, copies))
@@ -103,12 +110,16 @@ def preview_sheet(
         if len(rows) == sources:
             break
         try:
-            decoded = decode_image(split_items.path(index), pipeline.decode)
+            with bomb_warnings_silenced():
+                decoded, source = decode_for_rows(split_items.path(index), pipeline, shown)
         except DecodeError:
             continue
-        made = augmented_copies(decoded, index, split, pipeline, shown)
+        made = augmented_copies(
+            source if source is not None else decoded.array, index, split, pipeline, shown
+        )
         label = f"#{index} {split_items.rel(index)}"
-        rows.append((label, decoded, [(row.copy, row.image, row.params) for row in made]))
+        original = view(decoded.array, plan.settings)[0]
+        rows.append((label, original, [(row.copy, row.image, row.params) for row in made]))
     if not rows:
         raise ImgprepError("no image could be read for the preview")
     return contact_sheet(rows)

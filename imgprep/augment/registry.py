@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from imgprep.augment import ops
-from imgprep.augment.spec import STAGES, Column, Operation, Option, PixelOperation, WarpOperation
+from imgprep.augment.spec import (
+    STAGES,
+    Column,
+    CropOperation,
+    Operation,
+    Option,
+    PixelOperation,
+    WarpOperation,
+)
 
 
 def discover(package: ModuleType = ops) -> tuple[Operation, ...]:
@@ -56,6 +64,9 @@ OPERATIONS: tuple[Operation, ...] = discover()
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
 WARP_OPERATIONS: tuple[WarpOperation, ...] = tuple(
     op for op in OPERATIONS if isinstance(op, WarpOperation)
+)
+CROP_OPERATIONS: tuple[CropOperation, ...] = tuple(
+    op for op in OPERATIONS if isinstance(op, CropOperation)
 )
 PIXEL_OPERATIONS: tuple[PixelOperation, ...] = tuple(
     op for op in OPERATIONS if isinstance(op, PixelOperation)

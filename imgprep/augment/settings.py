@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from imgprep.augment.keyed import copy_keys, slot_uniforms
-from imgprep.augment.registry import COLUMNS, OPERATIONS, OPTIONS, PARAMETER_NAMES
+from imgprep.augment.registry import (
+    COLUMNS,
+    CROP_OPERATIONS,
+    OPERATIONS,
+    OPTIONS,
+    PARAMETER_NAMES,
+)
 from imgprep.errors import InputError
 
 _ANNOTATIONS = {
@@ -24,6 +30,8 @@ _ANNOTATIONS = {
     "flag": bool,
     "range": tuple[float, float] | None,
     "choice": str,
+    "size": tuple[int, int] | None,
+    "value": float | str,
 }
 _CHECK_ORDER = tuple(sorted(OPTIONS, key=lambda option: option.check_rank))  # stable
 _SLOTS = np.array([slot for op in OPERATIONS for slot in op.draw_slots], dtype=np.uint64)
@@ -49,6 +57,42 @@ class _SettingsMethods:
         for op in OPERATIONS:
             op.check_channels(self, channels)
 
+    def check_plan(self, size: tuple[int, int] | None) -> None:
+        """Refuse (``InputError``) settings that cannot apply with the pipeline's ``size``
+        (``--size`` (width, height), or None): a crop larger than it, a resized crop
+        without it, two crops."""
+        for op in OPERATIONS:
+            op.check_plan(self, size)
+
+    def shape_problem(self, shape: tuple[int, ...]) -> str | None:
+        """Why an image of ``shape`` (as decoded at the pipeline's size) cannot be augmented
+        (a crop larger than it), None when it can: a reason about that one file."""
+        for op in OPERATIONS:
+            reason = op.shape_problem(self, shape)
+            if reason is not None:
+                return reason
+        return None
+
+    @property
+    def full_source(self) -> bool:
+        """Whether copies are cut from the decoded image before the pipeline resizes it
+        (``--random-resized-crop``): the augmented split is then decoded at full scale."""
+        return any(op.active(self) and op.full_source(self) for op in CROP_OPERATIONS)
+
+    def row_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of every row (copies and views) made from an image of ``shape`` at the
+        pipeline's size."""
+        for op in CROP_OPERATIONS:
+            size = op.size_after(self, shape)
+            if size is not None:
+                shape = (*size, *shape[2:])
+        return shape
+
+    @property
+    def changes_view(self) -> bool:
+        """Whether rows that are not augmented are changed too (centre-cropped)."""
+        return any(op.view(self, (1 << 30, 1 << 30, 1)) is not None for op in CROP_OPERATIONS)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (ranges as lists), in the options' listed order."""
         data: dict[str, Any] = {}
@@ -67,7 +111,7 @@ class _SettingsMethods:
             raise InputError(f"unknown augmentation setting(s) {', '.join(unknown)}")
         values = dict(data)
         for option in OPTIONS:
-            if option.kind == "range" and values.get(option.name) is not None:
+            if option.kind in ("range", "size") and values.get(option.name) is not None:
                 values[option.name] = tuple(values[option.name])
         return cls(**values)
 

@@ -24,8 +24,10 @@ import numpy as np
 
 from imgprep.errors import InputError, option
 
-OPTION_KINDS = ("number", "flag", "range", "choice")
-STAGES = ("warp", "pixel")  # the warp (one resampling for all warp operations), then pixels
+OPTION_KINDS = ("number", "flag", "range", "choice", "size", "value")
+# the warp (one resampling for all warp operations), the crops (they change the copy's size),
+# then the pixel operations
+STAGES = ("warp", "crop", "pixel")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class Option:
     Attributes:
         name: the settings field, e.g. ``rotation_range``.
         kind: ``number`` (a float), ``flag`` (true/false), ``range`` (two numbers LO, HI, or
-            None when ``default`` is None) or ``choice`` (one of ``choices``).
+            None when ``default`` is None), ``choice`` (one of ``choices``), ``size`` (width
+            and height, whole numbers >= 1, or None) or ``value`` (a number, or one of
+            ``choices``: ``--erasing-value 0.5`` or ``random``).
         default: the value that leaves images alone (or the documented default).
         help: the one-line help text.
         metavar: how the help shows the value (``DEG``, ``LO,HI``).
@@ -88,7 +92,7 @@ class Option:
         reports the same one first)."""
         if self.kind == "number":
             return 0 if self.minimum is not None or self.maximum is not None else 3
-        return {"range": 1, "choice": 2, "flag": 4}[self.kind]
+        return {"range": 1, "choice": 2, "size": 2, "value": 2, "flag": 4}[self.kind]
 
     def check(self, value: Any) -> Any:
         """The value, validated and normalized (ranges become float pairs)."""
@@ -96,6 +100,10 @@ class Option:
             return self._check_number(value)
         if self.kind == "range":
             return self._check_range(value)
+        if self.kind == "size":
+            return self._check_size(value)
+        if self.kind == "value":
+            return value if value in self.choices else self._check_number(float(value))
         if self.kind == "choice" and value not in self.choices:
             what = self.name.replace("_", " ")
             raise InputError(f"invalid {what} {value!r}: choose {', '.join(self.choices)}")
@@ -117,6 +125,16 @@ class Option:
                 wanted = f"between {low:g} and {high:g}"
             raise InputError(f"{option(self.key)} must be {wanted}, got {value}")
         return value
+
+    def _check_size(self, value: Any) -> Any:
+        if value is None:
+            return None
+        width, height = value
+        if not all(float(v).is_integer() and v >= 1 for v in (width, height)):
+            raise InputError(
+                f"{option(self.key)} must be WxH with whole numbers >= 1, got {width}x{height}"
+            )
+        return (int(width), int(height))
 
     def _check_range(self, value: Any) -> Any:
         if value is None and self.default is None:
@@ -205,6 +223,49 @@ class Operation:
     def check_channels(self, settings: Any, channels: int) -> None:
         """Refuse (``InputError``) settings this operation cannot apply to images of
         ``channels`` channels, before any work (every channel count is fine by default)."""
+
+    def check_plan(self, settings: Any, size: tuple[int, int] | None) -> None:
+        """Refuse (``InputError``) settings that cannot apply with the pipeline's ``--size``
+        (``(width, height)``, None without one), before any work."""
+
+    def shape_problem(self, settings: Any, shape: tuple[int, ...]) -> str | None:
+        """Why an image of ``shape`` (as the pipeline decodes it) cannot be augmented with
+        these settings: a reason for that file (None: it can)."""
+        return None
+
+
+Box = tuple[int, int, int, int]  # (top, left, height, width) in the image it is taken from
+
+
+class CropOperation(Operation):
+    """An operation that takes a region of the warped copy (and may resize it): it changes
+    the copy's height and width, so the crops run after the warp and before the pixels.
+
+    Rows that are not augmented (copy 0 with ``--keep-original``, and the splits that are
+    not augmented) get ``view``: the deterministic counterpart (a centre crop), so that every
+    row of a run has the size the augmented copies have.
+    """
+
+    stage: ClassVar[str] = "crop"
+
+    def full_source(self, settings: Any) -> bool:
+        """Whether the copies are cut from the decoded image before the pipeline's resize
+        (the augmented split is then decoded at full scale)."""
+        return False
+
+    def crop(self, image: np.ndarray, params: Any, settings: Any, *, resize: Any) -> np.ndarray:
+        """This copy's region of ``image`` (its dtype). ``resize(array, (width, height))``
+        resizes as the pipeline's decoding does (Pillow, the run's ``--resample``)."""
+        raise NotImplementedError
+
+    def view(self, settings: Any, shape: tuple[int, ...]) -> dict[str, float] | None:
+        """The columns of an un-augmented row of an image of ``shape`` (None: no change)."""
+        return None
+
+    def size_after(self, settings: Any, shape: tuple[int, ...]) -> tuple[int, int] | None:
+        """(height, width) of this operation's output for an input of ``shape`` (None: the
+        operation is inactive); raises ``ValueError`` with the reason when it cannot apply."""
+        return None
 
 
 class WarpOperation(Operation):

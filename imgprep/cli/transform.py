@@ -29,6 +29,7 @@ from imgprep.config import (
     OUTPUT_DTYPES,
     STATS_SCOPES,
     PipelineOptions,
+    parse_size,
 )
 from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
@@ -47,6 +48,7 @@ from imgprep.run.transform_plan import (
 from imgprep.splits import parse_named_input, parse_split_spec
 
 _RANGE_OPTIONS = {option.name: option for option in OPTIONS if option.kind == "range"}
+_VALUE_OPTIONS = {option.name: option for option in OPTIONS if option.kind == "value"}
 
 
 def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -67,9 +69,39 @@ def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
     raise click.BadParameter(f"expected {'Z or ' if around is not None else ''}LO,HI")
 
 
+def _size_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``WxH`` as (width, height); ``W,H`` too (a TOML ``[W, H]`` list arrives so)."""
+    if value is None:
+        return None
+    text = str(value).replace(",", "x")
+    try:
+        return parse_size(text)
+    except InputError as exc:
+        raise click.BadParameter(f"expected WxH, got {value!r}") from exc
+
+
+def _value_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A number, or one of the option's words (``random``)."""
+    if value is None:
+        return None
+    choices = _VALUE_OPTIONS[str(param.name)].choices
+    if str(value) in choices:
+        return str(value)
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"expected a number or {' or '.join(choices)}, got {value!r}"
+        ) from exc
+
+
+_CALLBACKS = {"range": _range_callback, "size": _size_callback, "value": _value_callback}
+
+
 def augment_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """One option per registered augmentation option (``imgprep.augment.OPTIONS``), in its
-    listed order: ``--KEY``, a float, a flag, ``LO,HI`` (``_range_callback``) or a choice."""
+    listed order: ``--KEY``, a float, a flag, ``LO,HI`` (``_range_callback``), ``WxH``, a
+    number or a word (``_value_callback``) or a choice."""
     for option in reversed(OPTIONS):
         extra: dict[str, Any] = {"help": option.help}
         if option.metavar is not None:
@@ -78,8 +110,8 @@ def augment_options(func: Callable[..., Any]) -> Callable[..., Any]:
             extra["show_default"] = True
         if option.kind == "flag":
             decorator = click.option(f"--{option.key}", is_flag=True, **extra)
-        elif option.kind == "range":
-            decorator = click.option(f"--{option.key}", callback=_range_callback, **extra)
+        elif option.kind in _CALLBACKS:
+            decorator = click.option(f"--{option.key}", callback=_CALLBACKS[option.kind], **extra)
         else:
             kind = click.Choice(option.choices) if option.kind == "choice" else float
             decorator = click.option(f"--{option.key}", type=kind, default=option.default, **extra)

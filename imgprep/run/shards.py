@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.augment import AugmentParams
+from imgprep.augment import AugmentParams, AugmentSettings
 from imgprep.errors import ImgprepError
 from imgprep.io.atomic import atomic_path
 from imgprep.io.formats.base import Column
@@ -83,6 +83,7 @@ class ShardSpec:
     compression: str
     batch_size: int  # rows per batch inside a shard (memory only; not in the key)
     columns: tuple[Column, ...] | None = None  # recorded augmentation columns (from the plan)
+    shown: AugmentSettings | None = None  # a split not augmented: the run's crops' view
 
     def key(self, start: int, files: Sequence[tuple[str, str, int | None]]) -> str:
         """16 hex digits of SHA-256 over everything that decides a shard's bytes: this spec,
@@ -93,6 +94,7 @@ class ShardSpec:
             "pipeline": pipeline.describe(),
             "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
             "plan": plan.to_dict() if plan is not None else None,
+            **({"shown": self.shown.to_dict()} if self.shown is not None else {}),
             "split": self.split,
             "start": start,
             "labelled": self.labelled,
@@ -159,7 +161,12 @@ def write_shard(task: ShardTask) -> ShardResult:
         )
         for segments in task.batches:
             work = TransformTask(
-                segments, spec.pipeline, start=task.start + begin, split=spec.split, plan=spec.plan
+                segments,
+                spec.pipeline,
+                start=task.start + begin,
+                split=spec.split,
+                plan=spec.plan,
+                shown=spec.shown,
             )
             batch = transform_batch(work)
             errors += [(begin + offset, reason) for offset, reason in batch.errors]

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from imgprep.api import fitted_pipeline
-from imgprep.augment import AugmentParams, recorded_columns
+from imgprep.augment import AugmentParams, AugmentSettings, recorded_columns
 from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.formats.base import OutputOptions, Writer
 from imgprep.io.formats.registry import check_format, open_writer, writer_class
@@ -227,6 +227,10 @@ class _Job:
             "path_bytes": items.longest_rel_bytes(),
         }
         names = self.plan.png_names[ordinal] if self.plan.png_names else None
+        run_augment = self.plan.augment
+        shown = None  # a split not augmented gets the augmentation's view (a centre crop)
+        if plan is None and run_augment is not None and run_augment.settings.changes_view:
+            shown = run_augment.settings
         # with a fold the statistics are still to come: rows wait raw (holds_raw_rows formats)
         writer.start_split(split.name, names=names, hold_images=fold is not None, **layout)
         skipped: list[dict[str, str]] = []
@@ -242,6 +246,7 @@ class _Job:
             fit=fold is not None,
             fmt=self.plan.fmt,
             first_rows=self.first_rows,
+            shown=shown,
         )
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
         with contextlib.closing(batches):
@@ -324,6 +329,7 @@ def _batches(
     fit: bool = False,
     fmt: str = "hdf5",
     first_rows: FirstRows | None = None,
+    shown: AugmentSettings | None = None,
 ) -> Iterator[tuple[int, TransformedBatch]]:
     """The split's tasks (``task_spans``: bounded in bytes) through the workers, in order.
 
@@ -346,6 +352,7 @@ def _batches(
                 fit=fit,
                 rows=span.rows,
                 uniform=writer_class(fmt).uniform_rows,
+                shown=shown,
             )
 
     for batch in runner.map_batches(transform_batch, tasks()):

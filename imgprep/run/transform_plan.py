@@ -223,6 +223,7 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
         channels = {"grayscale": 1, "rgb": 3, "rgba": 4}.get(options.decode.color)
         if channels is not None:  # saturation, hue, grayscale need colour
             request.augment.check_channels(channels)
+        request.augment.check_plan(options.decode.size)  # crops against --size
         seed = request.seed
         if seed is None:
             seed, drawn = secrets.randbits(63), True

@@ -7,16 +7,20 @@ and sent back as one array. Failures are data: (offset, reason) pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from imgprep.augment import AugmentParams, AugmentSettings, augment
+from imgprep.augment.chain import Resize, view
+from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError, option
-from imgprep.io.decode import bomb_warnings_silenced, decode_file
+from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
 from imgprep.io.items import iter_segments
 from imgprep.run.stats_pass import BatchSummarizer, BatchSummary
+from imgprep.transforms import functional as F
 from imgprep.transforms.pipeline import Pipeline
 
 
@@ -37,6 +41,11 @@ class AugmentPlan:
     def rows_per_file(self) -> int:
         """Rows written per source image: its copies, and the original when kept."""
         return self.copies + int(self.keep_original)
+
+    def source_decode(self, decode: DecodeSettings) -> DecodeSettings:
+        """How this split's files are decoded: as the pipeline says, or at full scale when
+        the copies are cut from the decoded image (``--random-resized-crop``)."""
+        return replace(decode, size=None) if self.settings.full_source else decode
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,21 +72,33 @@ def make_rows(
     pipeline: Pipeline,
     plan: AugmentPlan | None,
     rows: tuple[int, int] | None = None,
+    *,
+    source: np.ndarray | None = None,
+    shown: AugmentSettings | None = None,
 ) -> list[OutputRow]:
     """The rows one decoded image becomes, before normalization: itself, or its augmented
     copies (and the original); with ``rows``, only rows ``rows[0]:rows[1]`` of that list.
+
+    ``decoded`` is the image at the pipeline's size; the copies are cut from ``source``, the
+    full-scale decode, when ``plan.settings.full_source``. Rows that are not augmented (the
+    original; every row of a split without ``plan`` when ``shown`` is the run's augmentation)
+    are ``imgprep.augment.chain.view`` of ``decoded`` (centre-cropped when the run crops).
 
     Each copy's parameters are keyed by (seed, split, image, copy), so any range of rows is
     exactly the same rows as they are in the whole list: a file's copies can be cut into
     tasks of bounded size without changing a pixel.
     """
     if plan is None:
-        return [OutputRow(decoded)]
+        return [OutputRow(view(decoded, shown)[0] if shown is not None else decoded)]
     first, stop = rows if rows is not None else (0, plan.rows_per_file)
     start_copy = first + (0 if plan.keep_original else 1)  # row j is copy j (+1 without 0)
-    original = [OutputRow(decoded, 0, AugmentParams())] if start_copy == 0 else []
+    original = []
+    if start_copy == 0:
+        image, params = view(decoded, plan.settings)
+        original = [OutputRow(image, 0, params)]
     numbers = np.arange(max(1, start_copy), stop + (0 if plan.keep_original else 1))
-    return original + augmented_copies(decoded, index, split, pipeline, plan, numbers)
+    copies = source if source is not None else decoded
+    return original + augmented_copies(copies, index, split, pipeline, plan, numbers)
 
 
 def pack_rows(
@@ -125,12 +146,23 @@ def augmented_copies(
         shape=decoded.shape,
     )
     keep_dtype = np.dtype(pipeline.output_dtype(decoded.dtype)).kind in "ui"  # integer output
+    resize = crop_resize(pipeline.decode)
     return [
         OutputRow(
-            augment(decoded, params, plan.settings, keep_dtype=keep_dtype), int(number), params
+            augment(decoded, params, plan.settings, keep_dtype=keep_dtype, resize=resize),
+            int(number),
+            params,
         )
         for number, params in zip(numbers, sampled, strict=True)
     ]
+
+
+def crop_resize(decode: DecodeSettings) -> Resize | None:
+    """How ``--random-resized-crop`` resizes its box: to ``--size``, aspect ratio not kept
+    (as torchvision), with ``--resample`` (Pillow, as decoding)."""
+    if decode.size is None:
+        return None
+    return functools.partial(F.resize, size=decode.size, mode="stretch", resample=decode.resample)
 
 
 @dataclass(frozen=True)
@@ -149,6 +181,9 @@ class TransformTask:
     # Rows must share one shape and dtype (HDF5): end the task at the first image whose row
     # differs from the task's first, before holding more (the run stops there anyway).
     uniform: bool = False
+    # A split that is not augmented, of a run whose augmentation crops: its rows are the
+    # augmentation's view (a centre crop), the size of the augmented rows.
+    shown: AugmentSettings | None = None
 
 
 @dataclass
@@ -185,21 +220,21 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
     with bomb_warnings_silenced():
         for offset, (path, rel) in enumerate(iter_segments(task.segments)):
             try:
-                decoded = decode_file(path, task.pipeline.decode)
+                decoded, source = decode_for_rows(path, task.pipeline, task.plan, task.shown)
                 array = decoded.array
-                mismatch = task.pipeline.input_mismatch(array)  # another bit depth
-                if mismatch is not None:
-                    raise DecodeError(path, mismatch)
                 if summary is not None and first_piece:
                     summary.add_image(offset, rel, decoded)
                 row_range = task.rows
-                key = (array.shape, _row_dtype(task, array.dtype))
+                key = (_row_shape(task, array.shape), _row_dtype(task, array.dtype))
                 if task.uniform and first is not None and key != first:
                     stopped = offset
                     begin = row_range[0] if row_range is not None else 0
                     row_range = (begin, begin + 1)
                 index = task.start + offset
-                made = make_rows(array, index, task.split, task.pipeline, task.plan, row_range)
+                made = make_rows(
+                    array, index, task.split, task.pipeline, task.plan, row_range,
+                    source=source, shown=task.shown,
+                )  # fmt: skip
                 rows.append(made)
                 first = first or key
                 if stopped is not None:
@@ -230,6 +265,37 @@ def transform_batch(task: TransformTask) -> TransformedBatch:
         summary=summary.finish(len(rows) if first_piece else 0) if summary is not None else None,
         stopped=stopped,
     )
+
+
+def decode_for_rows(
+    path: str,
+    pipeline: Pipeline,
+    plan: AugmentPlan | None,
+    shown: AugmentSettings | None = None,
+) -> tuple[DecodedFile, np.ndarray | None]:
+    """The file at the pipeline's size, and at full scale when the copies are cut from that
+    (``--random-resized-crop``; the view is then its resize, which equals decoding at the
+    pipeline's size without a JPEG draft). Raises ``DecodeError`` for an image of another
+    bit depth than the run's, or one the augmentation cannot crop."""
+    settings = plan.source_decode(pipeline.decode) if plan is not None else pipeline.decode
+    decoded = decode_file(path, settings)
+    source = None
+    if settings is not pipeline.decode:
+        source = decoded.array
+        decoded = replace(decoded, array=pipeline.resize(source))
+    mismatch = pipeline.input_mismatch(decoded.array)  # another bit depth
+    augmentation = plan.settings if plan is not None else shown
+    if mismatch is None and augmentation is not None:
+        mismatch = augmentation.shape_problem(decoded.array.shape)
+    if mismatch is not None:
+        raise DecodeError(path, mismatch)
+    return decoded, source
+
+
+def _row_shape(task: TransformTask, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of the rows of an image of ``shape`` (at the pipeline's size)."""
+    augmentation = task.plan.settings if task.plan is not None else task.shown
+    return augmentation.row_shape(shape) if augmentation is not None else shape
 
 
 def _row_dtype(task: TransformTask, decoded: np.dtype) -> str:

@@ -1,8 +1,10 @@
+# ruff: noqa: RUF046  (int(round(...)) kept: the transcriptions follow torchvision's code)
 """Independent references for the augmentation tests: plain Python and NumPy, no imgprep.
 
 - ``reference_uniform``: SplitMix64 written with Python integers, the documented key mixing.
 - ``keras_matrix``: keras-preprocessing's apply_affine_transform matrix.
 - ``reference_warp``: SciPy's order-1 ``affine_transform`` semantics in NumPy.
+- ``resized_crop_params``, ``erasing_params``: torchvision's ``get_params`` transcribed.
 """
 
 from __future__ import annotations
@@ -78,3 +80,57 @@ def smooth_image() -> np.ndarray:
     y, x = np.mgrid[0:40, 0:50]
     planes = [120 + 90 * np.sin(x / 6) * np.cos(y / 5), 128 + 80 * np.cos((x + y) / 9), x * 4.0]
     return np.stack(planes, axis=-1).astype(np.float32)
+
+
+def resized_crop_params(height, width, uniforms, scale, ratio):
+    """torchvision's ``RandomResizedCrop.get_params``, transcribed in plain Python, reading
+    its random numbers from ``uniforms`` (area and ratio of try t: 2t and 2t + 1; then top and
+    left) instead of torch's generator."""
+    import math
+
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for attempt in range(10):
+        target_area = area * (scale[0] + (scale[1] - scale[0]) * uniforms[2 * attempt])
+        aspect_ratio = math.exp(
+            log_ratio[0] + (log_ratio[1] - log_ratio[0]) * uniforms[2 * attempt + 1]
+        )
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            i = int(uniforms[20] * (height - h + 1))
+            j = int(uniforms[21] * (width - w + 1))
+            return i, j, h, w
+    in_ratio = float(width) / float(height)
+    if in_ratio < min(ratio):
+        w = width
+        h = int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        h = height
+        w = int(round(h * max(ratio)))
+    else:
+        w = width
+        h = height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def erasing_params(height, width, uniforms, scale, ratio):
+    """torchvision's ``RandomErasing.get_params`` in plain Python (p = 1), with ``uniforms``
+    as in ``resized_crop_params``; None where it returns the image unchanged."""
+    import math
+
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for attempt in range(10):
+        erase_area = area * (scale[0] + (scale[1] - scale[0]) * uniforms[2 * attempt])
+        aspect_ratio = math.exp(
+            log_ratio[0] + (log_ratio[1] - log_ratio[0]) * uniforms[2 * attempt + 1]
+        )
+        h = int(round(math.sqrt(erase_area * aspect_ratio)))
+        w = int(round(math.sqrt(erase_area / aspect_ratio)))
+        if not (h < height and w < width):
+            continue
+        i = int(uniforms[20] * (height - h + 1))
+        j = int(uniforms[21] * (width - w + 1))
+        return i, j, h, w
+    return None

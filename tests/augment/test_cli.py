@@ -178,7 +178,7 @@ def test_preview_is_a_real_png_of_the_written_copies(runner, dataset, tmp_path: 
     assert result.exit_code == 0, result.output
     image = Image.open(sheet)
     assert image.format == "PNG" and image.mode == "RGB"
-    assert image.size == (6 + 4 * (112 + 6), 6 + 6 * (112 + 26 + 6))  # 6 sources x (1 + 3)
+    assert image.size == (6 + 4 * (112 + 6), 6 + 6 * (112 + 50 + 6))  # 6 sources x (1 + 3)
     pixels = np.asarray(image)
     assert pixels.std() > 20  # not blank
 

@@ -118,9 +118,9 @@ class TestGaussianBlur:
         ]
         assert {p.blur_sigma for p in sample(AugmentSettings(rotation_range=4), 5)} == {0.0}
         assert GaussianBlur().identity(AugmentParams())
-        assert GaussianBlur().caption(AugmentParams(blur_sigma=1.34)) == ((0, 80, "s1.3"),)
+        assert GaussianBlur().caption(AugmentParams(blur_sigma=1.34)) == ((0, 80, "blur1.3"),)
         assert _describe(2, AugmentParams(blur_sigma=1.34, jpeg_quality=55.0)) == (
-            "copy 2 +0deg s1.3 q55\nz1.00/1.00 b1.00"
+            "copy 2 blur1.3 q55"
         )
 
 

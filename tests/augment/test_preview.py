@@ -12,8 +12,18 @@ def test_captions_join_each_operations_pieces():
     params = AugmentParams(theta=-12.4, zx=0.951, zy=1.05, brightness=1.104, flip_horizontal=True)
     assert _describe(3, params) == "copy 3 -12deg\nz0.95/1.05 b1.10 H"
     both = AugmentParams(theta=7.0, flip_horizontal=True, flip_vertical=True)
-    assert _describe(1, both) == "copy 1 +7deg\nz1.00/1.00 b1.00 HV"
-    assert _describe(2, AugmentParams()) == "copy 2 +0deg\nz1.00/1.00 b1.00"
+    assert _describe(1, both) == "copy 1 +7deg HV"
+    assert _describe(2, AugmentParams()) == "copy 2"  # identities are not shown
+
+
+def test_long_captions_flow_into_lines_instead_of_being_cut():
+    params = AugmentParams(
+        theta=3.0, crop_top=1, crop_left=2, crop_height=30, crop_width=40, hue_delta=0.1,
+        saturation_factor=1.5, blur_sigma=1.2, erase_top=1, erase_height=5, erase_width=6,
+    )  # fmt: skip
+    lines = _describe(4, params).split("\n")
+    assert lines == ["copy 4 +3deg s1.50", "h+0.10 blur1.2", "crop40x30+2+1 erase6x5"]
+    assert all(len(line) <= 22 for line in lines)
 
 
 def test_sheet_has_one_row_per_source_and_a_column_per_copy(rng):

@@ -18,23 +18,26 @@ from imgprep.augment.registry import (
     discover,
     option_keys,
 )
-from imgprep.augment.spec import Operation, PixelOperation, WarpOperation
+from imgprep.augment.spec import CropOperation, Operation, PixelOperation, WarpOperation
 
 FIRST_COLUMNS = [column.name for column in COLUMNS if column.always_recorded]
 FIRST_OPERATIONS = tuple(op for op in OPERATIONS if op.columns[0].always_recorded)
 
 
-def test_chain_order_warp_first_then_pixels():
-    assert [op.name for op in OPERATIONS][:3] == ["affine", "channel-shift", "brightness"]
-    assert [op.stage for op in OPERATIONS][:3] == ["warp", "pixel", "pixel"]
+def test_chain_order_is_the_documented_default():
+    """Geometric (one warp), the crops, Keras' intensity, colour, blur, noise, JPEG, erasing."""
+    assert [op.name for op in OPERATIONS] == [
+        "affine", "crop", "channel-shift", "brightness", "brightness-delta", "contrast",
+        "saturation", "hue", "grayscale", "blur", "noise", "jpeg", "erasing",
+    ]  # fmt: skip
+    assert [op.stage for op in OPERATIONS] == ["warp", "crop"] + ["pixel"] * 11
     assert [op.name for op in FIRST_OPERATIONS] == ["affine", "channel-shift", "brightness"]
-    assert [op.stage for op in OPERATIONS] == ["warp"] + ["pixel"] * (len(OPERATIONS) - 1)
-    orders = [op.order for op in OPERATIONS[1:]]
+    orders = [op.order for op in OPERATIONS[2:]]
     assert orders == sorted(orders)  # later operations join the chain by their order
 
 
 def test_recorded_columns_are_the_augmentation_datasets_as_first_released():
-    assert recorded_columns()[:10] == [
+    assert recorded_columns(AugmentSettings(rotation_range=5)) == [
         ("theta", np.dtype(np.float64)), ("tx", np.dtype(np.float64)),
         ("ty", np.dtype(np.float64)), ("shear", np.dtype(np.float64)),
         ("zx", np.dtype(np.float64)), ("zy", np.dtype(np.float64)),
@@ -71,13 +74,15 @@ def test_options_are_listed_as_first_released():
         "zoom-range", "zoom-keep-aspect", "horizontal-flip", "vertical-flip",
         "brightness-range", "channel-shift-range", "fill-mode", "cval",
     )  # fmt: skip
-    assert option_keys("flag") == ("zoom-keep-aspect", "horizontal-flip", "vertical-flip")
+    assert option_keys("flag") == (
+        "zoom-keep-aspect", "horizontal-flip", "vertical-flip", "random-resized-crop",
+    )  # fmt: skip
     assert [f for f in AugmentSettings.__dataclass_fields__] == [o.name for o in OPTIONS]
 
 
 def test_every_operation_declares_what_the_registry_needs():
     for op in OPERATIONS:
-        assert isinstance(op, WarpOperation | PixelOperation)
+        assert isinstance(op, WarpOperation | CropOperation | PixelOperation)
         assert op.name and op.options and op.columns and op.draw_slots
         assert all(option.help.startswith("Augment: ") for option in op.options)
 
@@ -160,4 +165,5 @@ def test_a_later_operation_is_recorded_only_when_its_settings_are_active(monkeyp
     assert [name for name, _ in registry.recorded_columns(on)] == [*first, "later_amount"]
     params = AugmentParams(theta=3.0, flip_vertical=True)
     assert params.as_row(["flip_vertical", "theta"]) == [1.0, 3.0]
-    assert params.as_row()[:10] == params.as_row(first)
+    everything = dict(zip(PARAMETER_NAMES, params.as_row(), strict=True))
+    assert [everything[name] for name in first] == params.as_row(first)

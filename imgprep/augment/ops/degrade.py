@@ -140,7 +140,7 @@ class GaussianBlur(PixelOperation):
         return gaussian_blur(work, sigma=params.blur_sigma)
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
-        return ((0, 80, f"s{params.blur_sigma:.1f}"),) if params.blur_sigma else ()
+        return ((0, 80, f"blur{params.blur_sigma:.1f}"),) if params.blur_sigma else ()
 
 
 class GaussianNoise(PixelOperation):

@@ -115,7 +115,9 @@ class Affine(WarpOperation):
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
         flips = ("H" if params.flip_horizontal else "") + ("V" if params.flip_vertical else "")
-        shown = [(0, 10, f"{params.theta:+.0f}deg"), (1, 10, f"z{params.zx:.2f}/{params.zy:.2f}")]
+        shown = [(0, 10, f"{params.theta:+.0f}deg")] if params.theta else []
+        if (params.zx, params.zy) != (1.0, 1.0):
+            shown.append((1, 10, f"z{params.zx:.2f}/{params.zy:.2f}"))
         return (*shown, (1, 90, flips)) if flips else tuple(shown)
 
 

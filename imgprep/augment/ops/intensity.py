@@ -94,7 +94,7 @@ class Brightness(PixelOperation):
         return scale_brightness(work, factor=params.brightness, dtype=source_dtype)
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
-        return ((1, 20, f"b{params.brightness:.2f}"),)
+        return ((1, 20, f"b{params.brightness:.2f}"),) if params.brightness != 1.0 else ()
 
 
 OPERATIONS = (ChannelShift(), Brightness())
