@@ -417,30 +417,49 @@ def standard_errors(a: float, b: float, count: int) -> float:
     return 0.0 if spread == 0 else (a - b) / spread
 
 
+@dataclass
+class RateRow:
+    """The fallback (crop) or no-erase (erasing) rate of one case, each side."""
+
+    case: str
+    kind: str
+    imgprep: float
+    torchvision: float  # crop: the ten tries failed (exact); erasing: whole image returned
+    torchvision_box: float | None  # crop: draws equal to the fallback box
+    reference: float
+    errors: float  # imgprep - torchvision in standard errors (same definition both sides)
+
+
 def compare_draws(
     case: DrawCase, ours: np.ndarray, theirs: np.ndarray, reference: np.ndarray
-) -> tuple[list[DrawRow], str]:
+) -> tuple[list[DrawRow], RateRow]:
     from scipy.stats import ks_2samp
 
     tv_boxes = theirs[:, :4].astype(np.float64)
     if case.kind == "crop":
         box = np.array(fallback_box(case), dtype=np.float64)
-        ours_box = (ours == box).all(axis=1).mean()
-        theirs_box = (tv_boxes == box).all(axis=1).mean()
-        rate = (
-            f"fallback: imgprep {ours_box:.3%} (draws equal to the fallback box "
-            f"{tuple(int(v) for v in box)}), torchvision {theirs[:, 4].mean():.3%} (ten tries "
-            f"failed; {theirs_box:.3%} equal to the box), reference "
-            f"{(reference == box).all(axis=1).mean():.3%}; imgprep - torchvision "
-            f"{standard_errors(ours_box, theirs_box, len(ours)):+.1f} standard errors"
+        ours_rate = float((ours == box).all(axis=1).mean())
+        theirs_box = float((tv_boxes == box).all(axis=1).mean())
+        rate = RateRow(
+            case.name,
+            f"fallback {tuple(int(v) for v in box)}",
+            ours_rate,
+            float(theirs[:, 4].mean()),
+            theirs_box,
+            float((reference == box).all(axis=1).mean()),
+            standard_errors(ours_rate, theirs_box, len(ours)),
         )
     else:
-        ours_rate, theirs_rate = 1 - kept(case, ours).mean(), 1 - kept(case, tv_boxes).mean()
-        rate = (
-            f"no erase: imgprep {ours_rate:.3%} (0 x 0), torchvision {theirs_rate:.3%} (whole "
-            f"image returned), reference {1 - kept(case, reference).mean():.3%}; imgprep - "
-            f"torchvision {standard_errors(ours_rate, theirs_rate, len(ours)):+.1f} standard "
-            f"errors"
+        ours_rate = float(1 - kept(case, ours).mean())
+        theirs_rate = float(1 - kept(case, tv_boxes).mean())
+        rate = RateRow(
+            case.name,
+            "no erase",
+            ours_rate,
+            theirs_rate,
+            None,
+            float(1 - kept(case, reference).mean()),
+            standard_errors(ours_rate, theirs_rate, len(ours)),
         )
     a = quantities(case, ours, kept(case, ours))
     b = quantities(case, tv_boxes, kept(case, tv_boxes))
@@ -470,20 +489,28 @@ def compare_draws(
     return rows, rate
 
 
-def format_draws(rows: Sequence[DrawRow], rates: dict[str, str]) -> str:
+def format_draws(rows: Sequence[DrawRow], rates: Sequence[RateRow]) -> str:
     header = (
-        f"{'case':<26} {'quantity':<13} {'KS':>7} {'p':>7} {'KS ref':>7} {'max bin':>8} "
-        f"{'mean imgprep':>12} {'mean tv':>8} {'n imgprep':>9} {'n tv':>7}"
+        f"{'case':<26} {'quantity':<13} {'KS':>6} {'p':>5} {'KS ref':>6} {'max bin':>7} "
+        f"{'imgprep':>7} {'tv':>7} {'n':>6}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
-            f"{row.case:<26} {row.quantity:<13} {row.ks:>7.4f} {row.p:>7.3f} "
-            f"{row.ks_reference:>7.4f} "
-            f"{row.bin_diff:>8.4f} {row.means[0]:>12.4f} {row.means[1]:>8.4f} "
-            f"{row.sizes[0]:>9} {row.sizes[1]:>7}"
+            f"{row.case:<26} {row.quantity:<13} {row.ks:>6.4f} {row.p:>5.3f} "
+            f"{row.ks_reference:>6.4f} {row.bin_diff:>7.4f} {row.means[0]:>7.4f} "
+            f"{row.means[1]:>7.4f} {min(row.sizes):>6}"
         )
-    lines.extend(f"{name}: {rate}" for name, rate in rates.items())
+    header = (
+        f"{'case':<26} {'rate':<24} {'imgprep':>7} {'tv':>7} {'tv box':>7} {'ref':>7} {'SE':>5}"
+    )
+    lines += ["", header, "-" * len(header)]
+    for rate in rates:
+        box = "" if rate.torchvision_box is None else f"{rate.torchvision_box:.3%}"
+        lines.append(
+            f"{rate.case:<26} {rate.kind:<24} {rate.imgprep:>7.3%} {rate.torchvision:>7.3%} "
+            f"{box:>7} {rate.reference:>7.3%} {rate.errors:>+5.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -557,15 +584,16 @@ def draws_part(args: argparse.Namespace) -> None:
             raise SystemExit(f"{args.tv_draws}: not {args.draws} draws per case")
     child = time.perf_counter() - start
     rows: list[DrawRow] = []
-    rates: dict[str, str] = {}
+    rates: list[RateRow] = []
     for case in DRAW_CASES:
-        case_rows, rates[case.name] = compare_draws(
+        case_rows, rate = compare_draws(
             case,
             imgprep_draws(case, args.draws),
             theirs[case.name],
             reference_draws(case, args.draws),
         )
         rows.extend(case_rows)
+        rates.append(rate)
     print(
         f"\ntorchvision agreement: {args.draws:,} draws per case, {theirs['versions']} "
         f"({child:.1f} s in its venv), imgprep seed 0; KS two-sample, {BINS}-bin histograms"
