@@ -46,6 +46,10 @@ def augment(
         if crop.active(settings):
             out = crop.crop(out, params, settings, resize=resize)
     pixel = [op for op in PIXEL_OPERATIONS if not op.identity(params)]
+    if keep and len(pixel) == 1 and out.dtype == np.uint8:  # one operation: its 8-bit kernel
+        fast = pixel[0].apply_uint8(out, params, settings)
+        if fast is not None:
+            return fast
     if not pixel:
         return out if out.dtype == image.dtype or not keep_dtype else to_dtype(out, image.dtype)
     work = out.astype(np.float32)  # a new array: the pixel operations change it in place

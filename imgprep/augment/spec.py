@@ -294,3 +294,11 @@ class PixelOperation(Operation):
         """The copy after this operation. ``work`` is the chain's own float32 array: it may
         be changed in place and returned. ``source_dtype`` is the decoded image's dtype."""
         raise NotImplementedError
+
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        """The copy after this operation alone, computed on a uint8 ``image`` (not changed)
+        without the float32 round trip: a new uint8 array EQUAL, bit for bit, to ``apply``
+        on its float32 copy followed by the chain's rounding (each kernel is tested so), or
+        None when the operation has no such kernel. The chain uses it when this is the
+        copy's only pixel operation and the run writes 8-bit rows."""
+        return None
