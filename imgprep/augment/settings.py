@@ -123,13 +123,21 @@ class _SettingsMethods:
         indices: np.ndarray,
         copies: np.ndarray,
         shape: tuple[int, ...],
+        row_shape: tuple[int, ...] | None = None,
     ) -> list[Any]:
         """Parameters of copy ``copies[j]`` of image ``indices[j]`` (all H x W = ``shape``),
-        as ``AugmentParams``: each operation samples its columns from its own draw slots."""
+        as ``AugmentParams``: each operation samples its columns from its own draw slots.
+
+        The warp and the crops are sampled for ``shape`` (the image they take), the pixel
+        operations (erasing's box) for ``row_shape``, the copy's shape after the crops
+        (default ``row_shape(shape)``; a resized crop's is the pipeline's size, which the
+        caller gives)."""
+        after_crops = row_shape if row_shape is not None else self.row_shape(shape)
         draws = slot_uniforms(copy_keys(seed, split, indices, copies), _SLOTS)
         columns: list[np.ndarray] = []
         for op, (start, stop) in zip(OPERATIONS, _SPANS, strict=True):
-            columns.extend(op.sample(self, draws[:, start:stop], shape))
+            taken = after_crops if op.stage == "pixel" else shape
+            columns.extend(op.sample(self, draws[:, start:stop], taken))
         rows = zip(*(column.tolist() for column in columns), strict=True)
         return [AugmentParams(*values) for values in rows]
 
