@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.augment.registry import CROP_OPERATIONS, PIXEL_OPERATIONS, WARP_OPERATIONS
+from imgprep.augment.registry import CROP_OPERATIONS, PIXEL_OPERATIONS, WARP_OPERATIONS, chain
 from imgprep.augment.settings import AugmentParams
+from imgprep.augment.spec import CropOperation, PixelOperation, WarpOperation
 from imgprep.augment.warp import warp_copy
 
 Resize = Callable[[np.ndarray], np.ndarray]
@@ -26,7 +27,8 @@ def augment(
     resize: Resize | None = None,
 ) -> np.ndarray:
     """Apply one copy's parameters: the warp (with flips), the crops, then the pixel
-    operations (channel shift, brightness, ...) in chain order.
+    operations (channel shift, brightness, ...) in chain order, or in the settings'
+    ``order`` when one is given.
 
     ``resize`` (an array to the pipeline's ``--size``, as its decoding resizes) is what
     ``--random-resized-crop`` resizes its box with; ``image`` is then the decoded image at
@@ -39,6 +41,11 @@ def augment(
     integer = image.dtype.kind in "ui"
     keep = keep_dtype and image.dtype in (np.uint8, np.uint16)
     source = image if keep else np.asarray(image, np.float32)  # no copy of float32 input
+    if settings.order is not None:
+        out = _in_order(source, params, settings, resize=resize, dtype=image.dtype)
+        if out.dtype == image.dtype or not keep_dtype or not integer:
+            return out
+        return to_dtype(out, image.dtype)
     out = warp_copy(
         source, params, WARP_OPERATIONS, fill_mode=settings.fill_mode, cval=settings.cval
     )
@@ -56,6 +63,29 @@ def augment(
     for op in pixel:
         work = op.apply(work, params, settings, source_dtype=image.dtype)
     return to_dtype(work, image.dtype) if keep_dtype and integer else work
+
+
+def _in_order(
+    source: np.ndarray, params: Any, settings: Any, *, resize: Resize | None, dtype: np.dtype
+) -> np.ndarray:
+    """The copy with its operations in the settings' ``order``: each warp operation its own
+    resampling, each crop where it is named; from the first pixel operation on, the work is
+    the chain's own float32 array (rounded back by the caller)."""
+    current, floating = source, False
+    for op in chain(settings):
+        if not op.active(settings):
+            continue
+        if isinstance(op, WarpOperation):
+            current = warp_copy(
+                current, params, (op,), fill_mode=settings.fill_mode, cval=settings.cval
+            )
+        elif isinstance(op, CropOperation):
+            current = op.crop(current, params, settings, resize=resize)
+        elif isinstance(op, PixelOperation) and not op.identity(params):
+            if not floating:  # a new array: the pixel operations change it in place
+                current, floating = current.astype(np.float32), True
+            current = op.apply(current, params, settings, source_dtype=dtype)
+    return current
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -22,8 +22,10 @@ from imgprep.augment.registry import (
     OPERATIONS,
     OPTIONS,
     PARAMETER_NAMES,
+    chain,
 )
 from imgprep.errors import InputError
+from imgprep.errors import option as option_name
 
 _ANNOTATIONS = {
     "number": float,
@@ -32,6 +34,7 @@ _ANNOTATIONS = {
     "choice": str,
     "size": tuple[int, int] | None,
     "value": float | str,
+    "names": tuple[str, ...] | None,
 }
 _CHECK_ORDER = tuple(sorted(OPTIONS, key=lambda option: option.check_rank))  # stable
 _SLOTS = np.array([slot for op in OPERATIONS for slot in op.draw_slots], dtype=np.uint64)
@@ -45,6 +48,15 @@ class _SettingsMethods:
     def __post_init__(self) -> None:
         for option in _CHECK_ORDER:
             object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
+        if self.order is not None:
+            missing = [
+                op.name for op in OPERATIONS if op.active(self) and op.name not in self.order
+            ]
+            if missing:
+                raise InputError(
+                    f"{option_name('order')} must name every operation the run uses: "
+                    f"{', '.join(missing)} missing"
+                )
 
     @property
     def active(self) -> bool:
@@ -111,7 +123,7 @@ class _SettingsMethods:
             raise InputError(f"unknown augmentation setting(s) {', '.join(unknown)}")
         values = dict(data)
         for option in OPTIONS:
-            if option.kind in ("range", "size") and values.get(option.name) is not None:
+            if option.kind in ("range", "size", "names") and values.get(option.name) is not None:
                 values[option.name] = tuple(values[option.name])
         return cls(**values)
 
@@ -128,16 +140,19 @@ class _SettingsMethods:
         """Parameters of copy ``copies[j]`` of image ``indices[j]`` (all H x W = ``shape``),
         as ``AugmentParams``: each operation samples its columns from its own draw slots.
 
-        The warp and the crops are sampled for ``shape`` (the image they take), the pixel
-        operations (erasing's box) for ``row_shape``, the copy's shape after the crops
-        (default ``row_shape(shape)``; a resized crop's is the pipeline's size, which the
-        caller gives)."""
+        Each operation is sampled for the shape it takes in the chain: ``shape`` before the
+        crops, ``row_shape`` after them (default ``row_shape(shape)``; a resized crop's is
+        the pipeline's size, which the caller gives), so erasing's box lies in the copy."""
         after_crops = row_shape if row_shape is not None else self.row_shape(shape)
+        shapes, current = {}, shape  # the shape each operation takes, along the chain
+        for op in chain(self):
+            shapes[op.name] = current
+            if op.stage == "crop" and op.active(self):
+                current = after_crops
         draws = slot_uniforms(copy_keys(seed, split, indices, copies), _SLOTS)
         columns: list[np.ndarray] = []
         for op, (start, stop) in zip(OPERATIONS, _SPANS, strict=True):
-            taken = after_crops if op.stage == "pixel" else shape
-            columns.extend(op.sample(self, draws[:, start:stop], taken))
+            columns.extend(op.sample(self, draws[:, start:stop], shapes.get(op.name, current)))
         rows = zip(*(column.tolist() for column in columns), strict=True)
         return [AugmentParams(*values) for values in rows]
 
