@@ -158,11 +158,24 @@ class _SettingsMethods:
 
 
 class _ParamsMethods:
-    def as_row(self, names: Sequence[str] | None = None) -> list[float]:
+    def as_row(self, names: Sequence[str] | None = None) -> list[float | str]:
         """The columns ``names`` (default: ``PARAMETER_NAMES``, all of them) as floats
-        (flags 0.0 / 1.0), in that order: a row for the columns ``recorded_columns`` gives."""
+        (flags 0.0 / 1.0; text columns as their text), in that order: a row for the columns
+        ``recorded_columns`` gives."""
         chosen = PARAMETER_NAMES if names is None else names
-        return [float(getattr(self, name)) for name in chosen]
+        return [_plain(getattr(self, name)) for name in chosen]
+
+
+def _plain(value: Any) -> float | str:
+    return value if isinstance(value, str) else float(value)
+
+
+def _field_type(column: Any) -> type:
+    """A column's ``AugmentParams`` field type: bool, str (text columns, dtype ``S...``) or
+    float."""
+    if column.dtype == "bool":
+        return bool
+    return str if column.dtype.startswith("S") else float
 
 
 AugmentSettings = make_dataclass(
@@ -178,10 +191,7 @@ AugmentSettings = make_dataclass(
 )
 AugmentParams = make_dataclass(
     "AugmentParams",
-    [
-        (column.name, bool if column.dtype == "bool" else float, field(default=column.identity))
-        for column in COLUMNS
-    ],
+    [(column.name, _field_type(column), field(default=column.identity)) for column in COLUMNS],
     bases=(_ParamsMethods,),
     frozen=True,
     namespace={

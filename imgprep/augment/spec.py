@@ -181,8 +181,8 @@ class Column:
     """
 
     name: str
-    dtype: str  # "float64" or "bool"
-    identity: float | bool
+    dtype: str  # "float64", "bool" or fixed-width text "S<bytes>" (ASCII, as NumPy's S)
+    identity: float | bool | str
     always_recorded: bool = False
 
     @property

@@ -18,6 +18,7 @@ ACTIVE = {
     "saturation": {"saturation_range": (0.0, 3.0)},
     "hue": {"hue_delta": 0.5},
     "grayscale": {"grayscale_prob": 1.0},
+    "randaugment": {"randaugment": (3, 15)},
     "blur": {"blur_sigma": (0.5, 2.0)},
     "noise": {"noise_std": (0.01, 0.2)},
     "jpeg": {"jpeg_quality": (10, 95)},
