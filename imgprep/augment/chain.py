@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
 
 from imgprep.augment.registry import CROP_OPERATIONS, PIXEL_OPERATIONS, WARP_OPERATIONS, chain
@@ -88,8 +89,21 @@ def _in_order(
     return current
 
 
+_SATURATING = {np.dtype(np.uint8): cv2.CV_8U, np.dtype(np.uint16): cv2.CV_16U}
+
+
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round half to even and clip into an integer dtype."""
+    """Round half to even and clip into an integer dtype.
+
+    Float arrays into uint8 / uint16 go through OpenCV's saturating conversion (``add`` of 0
+    with a destination depth: ``saturate_cast``, round half to even, then clip), one pass
+    instead of NumPy's three; the same integers (tested against ``rint``, ``clip``,
+    ``astype``, halves and out-of-range values included)."""
+    depth = _SATURATING.get(np.dtype(dtype))
+    floating = values.dtype in (np.float32, np.float64)
+    if depth is not None and floating and values.ndim == 3 and values.shape[2] <= 4:
+        converted = cv2.add(np.ascontiguousarray(values), 0.0, dtype=depth)
+        return converted.reshape(values.shape)
     info = np.iinfo(dtype)
     rounded = np.rint(values)
     np.clip(rounded, info.min, info.max, out=rounded)

@@ -80,3 +80,17 @@ def test_the_chain_uses_the_kernel_only_for_a_lone_operation(rng, monkeypatch):
     params = both.sample(seed=1, split=0, indices=np.array([0]), copies=np.array([1]), shape=(9, 7))
     augment(image, params[0], both, keep_dtype=True)
     assert calls == [1]  # two operations: the float32 path, rounded once
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("source", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+def test_to_dtype_rounds_half_to_even_and_clips(rng, dtype, source, channels):
+    top = np.iinfo(dtype).max
+    values = rng.uniform(-300, top + 300, (31, 17, channels)).astype(source)
+    values.flat[:400] = np.arange(400) / 2 - 50  # exact halves: 0.5 -> 0, 1.5 -> 2, ...
+    values.flat[400:420] = top + np.arange(20) / 2 - 5
+    expected = np.clip(np.rint(values.astype(np.float64)), 0, top).astype(dtype)
+    got = to_dtype(values, np.dtype(dtype))
+    assert got.dtype == dtype and got.shape == values.shape
+    np.testing.assert_array_equal(got, expected)
