@@ -142,6 +142,11 @@ def _check_config_type(path: str, key: str, value: object, augment_kind: str | N
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         )
         wanted = 'a string "WxH" or [width, height]'
+    elif augment_kind == "names":
+        ok = isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        wanted = 'a list of operation names or a string "a,b,c"'
     elif augment_kind == "value":
         ok, wanted = number or isinstance(value, str), 'a number or a word such as "random"'
     elif augment_kind == "range":  # a number, "LO,HI" or [LO, HI]

@@ -39,11 +39,13 @@ def params_from_row(row: Mapping[str, Any]) -> Any:
     return AugmentParams(**{name: _plain(value, name) for name, value in row.items()})
 
 
-def _plain(value: Any, name: str) -> bool | float:
+def _plain(value: Any, name: str) -> bool | float | str:
     """A recorded value as the field's type (flags are stored as booleans)."""
     plain = np.asarray(value).item()
-    flag = isinstance(AugmentParams.__dataclass_fields__[name].default, bool)
-    return bool(plain) if flag else float(plain)
+    default = AugmentParams.__dataclass_fields__[name].default
+    if isinstance(default, str):  # text, stored as bytes
+        return plain.decode("ascii") if isinstance(plain, bytes) else str(plain)
+    return bool(plain) if isinstance(default, bool) else float(plain)
 
 
 def settings_from(settings: Any) -> Any:

@@ -71,14 +71,28 @@ CROP_OPERATIONS: tuple[CropOperation, ...] = tuple(
 PIXEL_OPERATIONS: tuple[PixelOperation, ...] = tuple(
     op for op in OPERATIONS if isinstance(op, PixelOperation)
 )
+ORDER = Option(
+    "order", "names", None,
+    "Augment: the chain's order, operation names separated by commas (default: "
+    + ",".join(op.name for op in OPERATIONS) + "); it must name every operation the run uses.",
+    metavar="NAMES", choices=tuple(op.name for op in OPERATIONS),
+)  # fmt: skip
 OPTIONS: tuple[Option, ...] = tuple(
     sorted(
-        (option for op in OPERATIONS for option in op.options),
+        (*(option for op in OPERATIONS for option in op.options), ORDER),
         key=lambda option: math.inf if option.listed is None else option.listed,
     )
 )  # a stable sort: unlisted options keep their chain order, after the listed ones
 COLUMNS: tuple[Column, ...] = tuple(column for op in OPERATIONS for column in op.columns)
 PARAMETER_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
+
+
+def chain(settings: Any) -> tuple[Operation, ...]:
+    """The operations in the order they run for ``settings``: its ``order``, or the
+    registry's (the warp, the crops, the pixel operations)."""
+    if settings.order is None:
+        return OPERATIONS
+    return tuple(BY_NAME[name] for name in settings.order)
 
 
 def option_keys(kind: str | None = None) -> tuple[str, ...]:

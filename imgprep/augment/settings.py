@@ -22,8 +22,10 @@ from imgprep.augment.registry import (
     OPERATIONS,
     OPTIONS,
     PARAMETER_NAMES,
+    chain,
 )
 from imgprep.errors import InputError
+from imgprep.errors import option as option_name
 
 _ANNOTATIONS = {
     "number": float,
@@ -32,6 +34,7 @@ _ANNOTATIONS = {
     "choice": str,
     "size": tuple[int, int] | None,
     "value": float | str,
+    "names": tuple[str, ...] | None,
 }
 _CHECK_ORDER = tuple(sorted(OPTIONS, key=lambda option: option.check_rank))  # stable
 _SLOTS = np.array([slot for op in OPERATIONS for slot in op.draw_slots], dtype=np.uint64)
@@ -45,6 +48,15 @@ class _SettingsMethods:
     def __post_init__(self) -> None:
         for option in _CHECK_ORDER:
             object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
+        if self.order is not None:
+            missing = [
+                op.name for op in OPERATIONS if op.active(self) and op.name not in self.order
+            ]
+            if missing:
+                raise InputError(
+                    f"{option_name('order')} must name every operation the run uses: "
+                    f"{', '.join(missing)} missing"
+                )
 
     @property
     def active(self) -> bool:
@@ -111,7 +123,7 @@ class _SettingsMethods:
             raise InputError(f"unknown augmentation setting(s) {', '.join(unknown)}")
         values = dict(data)
         for option in OPTIONS:
-            if option.kind in ("range", "size") and values.get(option.name) is not None:
+            if option.kind in ("range", "size", "names") and values.get(option.name) is not None:
                 values[option.name] = tuple(values[option.name])
         return cls(**values)
 
@@ -123,23 +135,47 @@ class _SettingsMethods:
         indices: np.ndarray,
         copies: np.ndarray,
         shape: tuple[int, ...],
+        row_shape: tuple[int, ...] | None = None,
     ) -> list[Any]:
         """Parameters of copy ``copies[j]`` of image ``indices[j]`` (all H x W = ``shape``),
-        as ``AugmentParams``: each operation samples its columns from its own draw slots."""
+        as ``AugmentParams``: each operation samples its columns from its own draw slots.
+
+        Each operation is sampled for the shape it takes in the chain: ``shape`` before the
+        crops, ``row_shape`` after them (default ``row_shape(shape)``; a resized crop's is
+        the pipeline's size, which the caller gives), so erasing's box lies in the copy."""
+        after_crops = row_shape if row_shape is not None else self.row_shape(shape)
+        shapes, current = {}, shape  # the shape each operation takes, along the chain
+        for op in chain(self):
+            shapes[op.name] = current
+            if op.stage == "crop" and op.active(self):
+                current = after_crops
         draws = slot_uniforms(copy_keys(seed, split, indices, copies), _SLOTS)
         columns: list[np.ndarray] = []
         for op, (start, stop) in zip(OPERATIONS, _SPANS, strict=True):
-            columns.extend(op.sample(self, draws[:, start:stop], shape))
+            columns.extend(op.sample(self, draws[:, start:stop], shapes.get(op.name, current)))
         rows = zip(*(column.tolist() for column in columns), strict=True)
         return [AugmentParams(*values) for values in rows]
 
 
 class _ParamsMethods:
-    def as_row(self, names: Sequence[str] | None = None) -> list[float]:
+    def as_row(self, names: Sequence[str] | None = None) -> list[float | str]:
         """The columns ``names`` (default: ``PARAMETER_NAMES``, all of them) as floats
-        (flags 0.0 / 1.0), in that order: a row for the columns ``recorded_columns`` gives."""
+        (flags 0.0 / 1.0; text columns as their text), in that order: a row for the columns
+        ``recorded_columns`` gives."""
         chosen = PARAMETER_NAMES if names is None else names
-        return [float(getattr(self, name)) for name in chosen]
+        return [_plain(getattr(self, name)) for name in chosen]
+
+
+def _plain(value: Any) -> float | str:
+    return value if isinstance(value, str) else float(value)
+
+
+def _field_type(column: Any) -> type:
+    """A column's ``AugmentParams`` field type: bool, str (text columns, dtype ``S...``) or
+    float."""
+    if column.dtype == "bool":
+        return bool
+    return str if column.dtype.startswith("S") else float
 
 
 AugmentSettings = make_dataclass(
@@ -155,10 +191,7 @@ AugmentSettings = make_dataclass(
 )
 AugmentParams = make_dataclass(
     "AugmentParams",
-    [
-        (column.name, bool if column.dtype == "bool" else float, field(default=column.identity))
-        for column in COLUMNS
-    ],
+    [(column.name, _field_type(column), field(default=column.identity)) for column in COLUMNS],
     bases=(_ParamsMethods,),
     frozen=True,
     namespace={

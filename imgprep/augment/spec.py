@@ -24,7 +24,7 @@ import numpy as np
 
 from imgprep.errors import InputError, option
 
-OPTION_KINDS = ("number", "flag", "range", "choice", "size", "value")
+OPTION_KINDS = ("number", "flag", "range", "choice", "size", "value", "names")
 # the warp (one resampling for all warp operations), the crops (they change the copy's size),
 # then the pixel operations
 STAGES = ("warp", "crop", "pixel")
@@ -41,8 +41,9 @@ class Option:
         name: the settings field, e.g. ``rotation_range``.
         kind: ``number`` (a float), ``flag`` (true/false), ``range`` (two numbers LO, HI, or
             None when ``default`` is None), ``choice`` (one of ``choices``), ``size`` (width
-            and height, whole numbers >= 1, or None) or ``value`` (a number, or one of
-            ``choices``: ``--erasing-value 0.5`` or ``random``).
+            and height, whole numbers >= 1, or None), ``value`` (a number, or one of
+            ``choices``: ``--erasing-value 0.5`` or ``random``) or ``names`` (distinct
+            words of ``choices``, or None: the chain's ``order``).
         default: the value that leaves images alone (or the documented default).
         help: the one-line help text.
         metavar: how the help shows the value (``DEG``, ``LO,HI``).
@@ -92,7 +93,7 @@ class Option:
         reports the same one first)."""
         if self.kind == "number":
             return 0 if self.minimum is not None or self.maximum is not None else 3
-        return {"range": 1, "choice": 2, "size": 2, "value": 2, "flag": 4}[self.kind]
+        return {"range": 1, "choice": 2, "size": 2, "value": 2, "names": 2, "flag": 4}[self.kind]
 
     def check(self, value: Any) -> Any:
         """The value, validated and normalized (ranges become float pairs)."""
@@ -104,6 +105,8 @@ class Option:
             return self._check_size(value)
         if self.kind == "value":
             return value if value in self.choices else self._check_number(float(value))
+        if self.kind == "names":
+            return self._check_names(value)
         if self.kind == "choice" and value not in self.choices:
             what = self.name.replace("_", " ")
             raise InputError(f"invalid {what} {value!r}: choose {', '.join(self.choices)}")
@@ -125,6 +128,18 @@ class Option:
                 wanted = f"between {low:g} and {high:g}"
             raise InputError(f"{option(self.key)} must be {wanted}, got {value}")
         return value
+
+    def _check_names(self, value: Any) -> Any:
+        if value is None:
+            return None
+        names = tuple(str(name) for name in value)
+        unknown = [name for name in names if name not in self.choices]
+        if unknown or len(set(names)) != len(names) or not names:
+            what = f"unknown {', '.join(unknown)}" if unknown else "each name once"
+            raise InputError(
+                f"{option(self.key)}: {what}; name operations of {', '.join(self.choices)}"
+            )
+        return names
 
     def _check_size(self, value: Any) -> Any:
         if value is None:
@@ -166,8 +181,8 @@ class Column:
     """
 
     name: str
-    dtype: str  # "float64" or "bool"
-    identity: float | bool
+    dtype: str  # "float64", "bool" or fixed-width text "S<bytes>" (ASCII, as NumPy's S)
+    identity: float | bool | str
     always_recorded: bool = False
 
     @property
@@ -294,3 +309,11 @@ class PixelOperation(Operation):
         """The copy after this operation. ``work`` is the chain's own float32 array: it may
         be changed in place and returned. ``source_dtype`` is the decoded image's dtype."""
         raise NotImplementedError
+
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        """The copy after this operation alone, computed on a uint8 ``image`` (not changed)
+        without the float32 round trip: a new uint8 array EQUAL, bit for bit, to ``apply``
+        on its float32 copy followed by the chain's rounding (each kernel is tested so), or
+        None when the operation has no such kernel. The chain uses it when this is the
+        copy's only pixel operation and the run writes 8-bit rows."""
+        return None

@@ -95,7 +95,19 @@ def _value_callback(ctx: click.Context, param: click.Parameter, value: Any) -> A
         ) from exc
 
 
-_CALLBACKS = {"range": _range_callback, "size": _size_callback, "value": _value_callback}
+def _names_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``a,b,c`` as a tuple of names (checked by the settings)."""
+    if value is None:
+        return None
+    return tuple(name.strip() for name in str(value).split(",") if name.strip())
+
+
+_CALLBACKS = {
+    "range": _range_callback,
+    "size": _size_callback,
+    "value": _value_callback,
+    "names": _names_callback,
+}
 
 
 def augment_options(func: Callable[..., Any]) -> Callable[..., Any]:

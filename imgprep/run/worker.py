@@ -135,15 +135,23 @@ def augmented_copies(
     plan: AugmentPlan,
     numbers: np.ndarray | None = None,
 ) -> list[OutputRow]:
-    """Copies ``numbers`` (default 1..K) of image ``index``, before normalization."""
+    """Copies ``numbers`` (default 1..K) of image ``index``, before normalization.
+
+    ``decoded`` is the image the copies are cut from (at full scale for a resized crop,
+    whose copies then have the pipeline's size)."""
     if numbers is None:
         numbers = np.arange(1, plan.copies + 1)
+    size = pipeline.decode.size
+    row_shape = None
+    if plan.settings.full_source and size is not None:
+        row_shape = (size[1], size[0], *decoded.shape[2:])
     sampled = plan.settings.sample(
         seed=plan.seed,
         split=split,
         indices=np.full(len(numbers), index),
         copies=numbers,
         shape=decoded.shape,
+        row_shape=row_shape,
     )
     keep_dtype = np.dtype(pipeline.output_dtype(decoded.dtype)).kind in "ui"  # integer output
     resize = crop_resize(pipeline.decode)

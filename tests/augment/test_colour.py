@@ -223,7 +223,7 @@ class TestHue:
     def test_kernel_against_colorsys(self, rng, dtype, channels):
         source = image(rng, dtype, channels)
         top = MAXIMA[dtype]
-        for delta in (0.37, -0.5, 0.02):
+        for delta in (0.37, -0.5, 0.02, -0.01, 0.499, -0.25, 1e-9, -1e-12):
             out = adjust_hue(source.astype(np.float32), delta=delta)
             expected = colorsys_reference(
                 source[..., :3], top, lambda h, s, v, d=delta: ((h + d) % 1, s, v)

@@ -127,3 +127,23 @@ def test_defaults_and_refusals(runner, dataset, tmp_path):
         assert result.exit_code == 2, result.output
         assert message in result.output
         assert not out.exists()
+
+
+@pytest.mark.parametrize("crop", [["--random-crop", "9x7"], ["--random-resized-crop"]])
+def test_the_box_lies_in_the_cropped_copy(runner, tmp_path: Path, rng, crop):
+    """Erasing is sampled for the copy's shape after the crops, not the decoded image's."""
+    root = tmp_path / "data"
+    make_dataset(root, rng, shape=(40, 36, 3))
+    out = tmp_path / "o.h5"
+    args = [str(root), "-o", str(out), "--size", "18x14", *crop, "--copies", "4", "--seed", "2"]
+    result = runner.invoke(main, ["transform", *args, "--erasing-prob", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        height, width = f["images"].shape[1:3]
+        aug = {name: f["augmentation"][name][:] for name in f["augmentation"]}
+    assert (height, width) == ((7, 9) if "--random-crop" in crop else (14, 18))
+    assert (aug["erase_height"] > 0).all()
+    assert (aug["erase_top"] + aug["erase_height"] <= height).all()
+    assert (aug["erase_left"] + aug["erase_width"] <= width).all()
+    area = aug["erase_height"] * aug["erase_width"]
+    assert area.max() <= 0.33 * height * width + height + width  # round() of each side

@@ -25,12 +25,13 @@ FIRST_OPERATIONS = tuple(op for op in OPERATIONS if op.columns[0].always_recorde
 
 
 def test_chain_order_is_the_documented_default():
-    """Geometric (one warp), the crops, Keras' intensity, colour, blur, noise, JPEG, erasing."""
+    """Geometric (one warp), the crops, Keras' intensity, colour, RandAugment, blur, noise,
+    JPEG, erasing."""
     assert [op.name for op in OPERATIONS] == [
         "affine", "crop", "channel-shift", "brightness", "brightness-delta", "contrast",
-        "saturation", "hue", "grayscale", "blur", "noise", "jpeg", "erasing",
+        "saturation", "hue", "grayscale", "randaugment", "blur", "noise", "jpeg", "erasing",
     ]  # fmt: skip
-    assert [op.stage for op in OPERATIONS] == ["warp", "crop"] + ["pixel"] * 11
+    assert [op.stage for op in OPERATIONS] == ["warp", "crop"] + ["pixel"] * 12
     assert [op.name for op in FIRST_OPERATIONS] == ["affine", "channel-shift", "brightness"]
     orders = [op.order for op in OPERATIONS[2:]]
     assert orders == sorted(orders)  # later operations join the chain by their order
@@ -57,9 +58,12 @@ def test_params_columns_turn_rows_into_typed_arrays():
         True, False, False,
     ]  # fmt: skip
     assert columns["brightness"].dtype == np.float64
-    assert np.array([row.as_row() for row in rows]).T.tolist() == [
-        columns[name].astype(np.float64).tolist() for name in PARAMETER_NAMES
+    numbers = [name for name in PARAMETER_NAMES if columns[name].dtype.kind != "S"]
+    assert np.array([row.as_row(numbers) for row in rows]).T.tolist() == [
+        columns[name].astype(np.float64).tolist() for name in numbers
     ]
+    assert columns["randaugment_ops"].dtype == np.dtype("S160")  # text: the names chosen
+    assert [row.as_row(["randaugment_ops"]) for row in rows] == [[""]] * 3
 
 
 def test_params_fields_are_the_columns_with_identity_defaults():

@@ -23,6 +23,11 @@ are not (as tf.image leaves floats alone).
 HSV is computed in float32 on the pixel values themselves: hue and saturation do not depend
 on the scale and value is the channel maximum, so scaling by the dtype's maximum and back is
 not needed. The formulas are colorsys' (and tf.image's kernels').
+
+Brightness delta, contrast and grayscale also have 8-bit kernels (``apply_uint8``: 256-entry
+look-up tables built with the same float32 arithmetic, and the luma's exact integer sums), used
+when one of them is a uint8 copy's only pixel operation: the same bytes without the float32
+round trip (tested against the float32 path on random images).
 """
 
 from __future__ import annotations
@@ -109,11 +114,12 @@ def adjust_hue(work: np.ndarray, *, delta: float) -> np.ndarray:
     """``work`` (float32, 3 or 4 channels, changed in place) with its HSV hue turned by
     ``delta`` turns (modulo 1); saturation, value and alpha kept."""
     rgb = _rgb(work, "hue-delta")
-    hsv = _hsv(rgb)
-    hue = hsv[:, :, 0]
-    hue += np.float32(delta * 360.0)
-    np.mod(hue, np.float32(360.0), out=hue)
-    rgb[...] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    # OpenCV's HSV2RGB takes hues in [0, 720) (it wraps them; not negative ones): adding the
+    # turn as a whole number in [0, 360) to the whole contiguous array needs no modulo on
+    # the strided hue plane (141 against 659 us for a 224 x 224 copy; within 2e-4 of it)
+    turn = (delta % 1.0) * 360.0
+    shifted = cv2.add(_hsv(rgb), (turn, 0.0, 0.0, 0.0))
+    rgb[...] = cv2.cvtColor(shifted, cv2.COLOR_HSV2RGB)
     return work
 
 
@@ -129,6 +135,62 @@ def to_grayscale(work: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
         luma = rgb @ np.array([0.299, 0.587, 0.114])
     work[:, :, :3] = luma[:, :, None]
     return work
+
+
+def _table(values: np.ndarray) -> np.ndarray:
+    """float32 results of a kernel on the 256 byte values, as the chain rounds them: a
+    uint8 look-up table."""
+    np.clip(values, 0, 255, out=values)
+    return np.rint(values).astype(np.uint8)
+
+
+def _lookup(image: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
+    """``image`` (uint8) through one table per colour channel; alpha (the last of 2 or 4)
+    kept. One ``cv2.LUT`` call (a 256 x 1 x C table)."""
+    channels = image.shape[2]
+    if channels in (2, 4):
+        tables = [*tables, np.arange(256, dtype=np.uint8)]
+    if channels == 1:
+        return cv2.LUT(np.ascontiguousarray(image), tables[0]).reshape(image.shape)
+    table = np.stack(tables, axis=1).reshape(256, 1, channels)
+    return cv2.LUT(np.ascontiguousarray(image), table)
+
+
+_BYTES = np.arange(256, dtype=np.float32)
+
+
+def brightness_table(delta: float) -> np.ndarray:
+    """``shift_brightness`` of every byte value, rounded: its uint8 look-up table."""
+    return _table(_BYTES + np.float32(delta * 255.0))
+
+
+def contrast_tables(image: np.ndarray, factor: float) -> list[np.ndarray]:
+    """``adjust_contrast``'s per-channel look-up tables for a uint8 ``image``: the same
+    float32 arithmetic on every byte value, about the same channel means (OpenCV's exact
+    double sums of the integers, as on the float32 copy)."""
+    channels = colour_channels(image[:1, :1]).shape[2]
+    means = cv2.mean(np.ascontiguousarray(image))[:channels]
+    tables = []
+    for mean in np.asarray(means, dtype=np.float64).astype(np.float32):
+        values = _BYTES - mean
+        values *= np.float32(factor)
+        values += mean
+        tables.append(_table(values))
+    return tables
+
+
+def luma_uint8(image: np.ndarray) -> np.ndarray:
+    """``to_grayscale`` of a 3- or 4-channel uint8 ``image``, without float64: the weighted
+    sums are whole numbers below 2^24, exact in OpenCV's float32 ``transform``."""
+    rgb = np.ascontiguousarray(image[:, :, :3]).astype(np.float32)
+    sums = cv2.transform(rgb, _LUMA_WEIGHTS)
+    luma = np.floor((sums + np.float32(32768.0)) * np.float32(1.0 / 65536.0)).astype(np.uint8)
+    out = image.copy()
+    out[:, :, :3] = luma.reshape(image.shape[0], image.shape[1], 1)
+    return out
+
+
+_LUMA_WEIGHTS = np.array([[19595.0, 38470.0, 7471.0]], dtype=np.float32)
 
 
 def _range_active(value: Any) -> bool:
@@ -164,6 +226,10 @@ class BrightnessDelta(PixelOperation):
     ) -> np.ndarray:
         return shift_brightness(work, delta=params.brightness_delta, dtype=source_dtype)
 
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        table = brightness_table(params.brightness_delta)
+        return _lookup(image, [table] * colour_channels(image[:1, :1]).shape[2])
+
     def caption(self, params: Any) -> tuple[Caption, ...]:
         return () if self.identity(params) else ((0, 35, f"d{params.brightness_delta:+.2f}"),)
 
@@ -196,6 +262,9 @@ class Contrast(PixelOperation):
         self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
     ) -> np.ndarray:
         return adjust_contrast(work, factor=params.contrast_factor, dtype=source_dtype)
+
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        return _lookup(image, contrast_tables(image, params.contrast_factor))
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
         return () if self.identity(params) else ((0, 40, f"c{params.contrast_factor:.2f}"),)
@@ -303,6 +372,10 @@ class Grayscale(PixelOperation):
         self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
     ) -> np.ndarray:
         return to_grayscale(work, dtype=source_dtype)
+
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        _rgb(image, "grayscale-prob")  # 3 or 4 channels
+        return luma_uint8(image)
 
     def check_channels(self, settings: Any, channels: int) -> None:
         if self.active(settings) and channels not in (3, 4):

@@ -73,19 +73,25 @@ def jpeg_roundtrip(work: np.ndarray, *, quality: int, dtype: np.dtype) -> np.nda
     pixels = work[:, :, :colour] * np.float32(255.0 / maximum)  # a new array: rounded in place
     np.rint(pixels, out=pixels)
     eight = np.clip(pixels, 0, 255, out=pixels).astype(np.uint8)
-    if colour == 3:  # OpenCV encodes BGR (cvtColor: a tenth of the time of [..., ::-1])
-        eight = cv2.cvtColor(eight, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".jpg", eight, _jpeg_flags(quality))
-    if not ok:  # pragma: no cover - libjpeg refuses only impossible inputs
-        raise RuntimeError(f"JPEG encoding failed at quality {quality}")
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).reshape(*work.shape[:2], colour)
-    if colour == 3:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    decoded = jpeg_bytes_roundtrip(eight, quality)
     view = work[:, :, :colour]
     view[...] = decoded  # in place: a fresh 224 x 224 x 3 float32 array costs more than libjpeg
     if maximum != 255.0:
         view *= np.float32(maximum / 255.0)
     return work
+
+
+def jpeg_bytes_roundtrip(eight: np.ndarray, quality: int) -> np.ndarray:
+    """An H x W x 1 or 3 uint8 array encoded as JPEG at ``quality`` and decoded (a new
+    array of the same shape)."""
+    colour = eight.shape[2]
+    if colour == 3:  # OpenCV encodes BGR (cvtColor: a tenth of the time of [..., ::-1])
+        eight = cv2.cvtColor(np.ascontiguousarray(eight), cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(eight), _jpeg_flags(quality))
+    if not ok:  # pragma: no cover - libjpeg refuses only impossible inputs
+        raise RuntimeError(f"JPEG encoding failed at quality {quality}")
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).reshape(*eight.shape[:2], colour)
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if colour == 3 else decoded
 
 
 def _jpeg_flags(quality: int) -> list[int]:
@@ -209,6 +215,16 @@ class JpegQuality(PixelOperation):
         self, work: np.ndarray, params: Any, settings: Any, *, source_dtype: np.dtype
     ) -> np.ndarray:
         return jpeg_roundtrip(work, quality=int(params.jpeg_quality), dtype=source_dtype)
+
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        """8-bit pixels are encoded as they are: the float32 path's scaling is the identity."""
+        colour = 3 if image.shape[2] >= 3 else 1
+        decoded = jpeg_bytes_roundtrip(image[:, :, :colour], int(params.jpeg_quality))
+        if colour == image.shape[2]:
+            return decoded
+        out = image.copy()
+        out[:, :, :colour] = decoded
+        return out
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
         return ((0, 100, f"q{params.jpeg_quality:.0f}"),) if params.jpeg_quality else ()

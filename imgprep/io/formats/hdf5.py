@@ -196,9 +196,9 @@ class Hdf5Writer(AtomicWriter):
         if augmentation is not None:
             columns["source_index"] = np.array([row[0] for row in augmentation], dtype=np.int64)
             columns["copy"] = np.array([row[1] for row in augmentation], dtype=np.int32)
-            table = np.array([row[2] for row in augmentation], dtype=np.float64)
-            for column, (name, _) in enumerate(self._columns or ()):
-                columns[f"augmentation/{name}"] = table[:, column]
+            for column, (name, dtype) in enumerate(self._columns or ()):
+                values = [row[2][column] for row in augmentation]
+                columns[f"augmentation/{name}"] = np.array(values, dtype=dtype)
         self._pending.append(columns)
         self._pending_rows += len(block)
         if self._pending_rows >= self._flush_rows:
