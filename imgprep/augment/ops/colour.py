@@ -100,16 +100,16 @@ def adjust_contrast(work: np.ndarray, *, factor: float, dtype: np.dtype) -> np.n
 
 def _per_channel(work: np.ndarray, values: list[np.float32], *, add: bool) -> bool:
     """Add ``values`` to (or multiply by them) the colour channels of a contiguous float32
-    ``work`` of at most 4 channels, in place, with OpenCV's per-channel scalar arithmetic
-    (alpha: + 0 or x 1). Each result is the float32 operation's, bit for bit (a float32
-    sum or product is exact in double before its rounding), 3-5x faster than NumPy's
+    ``work``, in place, as one operation on its rows with the values tiled along them
+    (alpha: + 0 or x 1): the same float32 operations, bit for bit, 4-5x faster than NumPy's
     broadcast over a last axis of 3. False (nothing done) for other arrays."""
-    channels = work.shape[2]
-    if not (work.flags.c_contiguous and work.dtype == np.float32 and channels <= 4):
+    height, width, channels = work.shape
+    if not (work.flags.c_contiguous and work.dtype == np.float32):
         return False
-    neutral = 0.0 if add else 1.0
-    scalar = tuple([float(v) for v in values] + [neutral] * (4 - len(values)))
-    (cv2.add if add else cv2.multiply)(work, scalar, dst=work)
+    neutral = np.float32(0.0 if add else 1.0)
+    row = np.array([*values, *[neutral] * (channels - len(values))], dtype=np.float32)
+    flat = work.reshape(height, width * channels)
+    (np.add if add else np.multiply)(flat, np.tile(row, width), out=flat)
     return True
 
 
