@@ -157,6 +157,8 @@ import numpy as np
 from transform_bench import source_fingerprint
 
 from imgprep.augment import AugmentSettings, augment
+from imgprep.config import DecodeSettings
+from imgprep.run.worker import crop_resize
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "photos-sample"
@@ -176,6 +178,14 @@ IMGPREP_OPTIONS: dict[str, dict[str, Any]] = {
     "jpeg": {"jpeg_quality": (75, 75)},
 }
 OPERATIONS = tuple(IMGPREP_OPTIONS)
+# the crops, erasing and RandAugment: timed alone, not part of the whole set (albumentations
+# has no RandAugment)
+EXTRA_OPTIONS: dict[str, dict[str, Any]] = {
+    "random crop 200x200": {"random_crop": (200, 200)},
+    "random resized crop": {"random_resized_crop": True},
+    "erasing": {"erasing_prob": 1.0},
+    "randaugment 2,9": {"randaugment": (2, 9)},
+}
 
 
 def imgprep_settings() -> dict[str, Any]:
@@ -183,6 +193,7 @@ def imgprep_settings() -> dict[str, Any]:
     settings = {name: AugmentSettings(**options) for name, options in IMGPREP_OPTIONS.items()}
     merged = {key: value for options in IMGPREP_OPTIONS.values() for key, value in options.items()}
     settings[WHOLE_SET] = AugmentSettings(**merged)
+    settings.update({name: AugmentSettings(**options) for name, options in EXTRA_OPTIONS.items()})
     return settings
 
 
@@ -207,6 +218,10 @@ def torchvision_transforms(torch: Any, v2: Any) -> dict[str, Any]:
         "jpeg": v2.JPEG(quality=75),
     }
     transforms[WHOLE_SET] = v2.Compose([transforms[name] for name in OPERATIONS])
+    transforms["random crop 200x200"] = v2.RandomCrop(200)
+    transforms["random resized crop"] = v2.RandomResizedCrop(SIZE, antialias=True)
+    transforms["erasing"] = v2.RandomErasing(p=1.0)
+    transforms["randaugment 2,9"] = v2.RandAugment(num_ops=2, magnitude=9)
     return transforms
 
 
@@ -232,6 +247,9 @@ def albumentations_transforms(module: Any) -> dict[str, Any]:
         "jpeg": a.ImageCompression(compression_type="jpeg", quality_range=(75, 75), p=1),
     }
     transforms[WHOLE_SET] = a.Compose([transforms[name] for name in OPERATIONS], p=1)
+    transforms["random crop 200x200"] = a.RandomCrop(200, 200, p=1)
+    transforms["random resized crop"] = a.RandomResizedCrop(size=(SIZE, SIZE), p=1)
+    transforms["erasing"] = a.Erasing(p=1)
     return transforms
 
 
@@ -257,8 +275,9 @@ def imgprep_case(settings: Any, images: Sequence[np.ndarray]) -> np.ndarray:
         shape=images[0].shape,
     )
     out = images[0]
+    resize = crop_resize(DecodeSettings(size=(SIZE, SIZE)))  # the resized crop's, bilinear
     for x, p in zip(images, params, strict=True):
-        out = augment(x, p, settings, keep_dtype=True)
+        out = augment(x, p, settings, keep_dtype=True, resize=resize)
     return out
 
 

@@ -52,7 +52,7 @@ def test_kernel_equals_the_float32_path(op, rng):
         np.testing.assert_array_equal(fast, to_dtype(slow, np.uint8))
         assert fast.dtype == np.uint8 and fast.shape == shape
         checked += 1
-    kernels = {"brightness-delta", "contrast", "grayscale", "jpeg"}
+    kernels = {"brightness-delta", "contrast", "grayscale", "jpeg", "erasing"}
     assert (checked > 0) == (op.name in kernels)
 
 
@@ -94,3 +94,19 @@ def test_to_dtype_rounds_half_to_even_and_clips(rng, dtype, source, channels):
     got = to_dtype(values, np.dtype(dtype))
     assert got.dtype == dtype and got.shape == values.shape
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("value", [0.5, 0.0, 1.0, 0.3])
+def test_erasing_with_a_value_equals_the_float32_path(rng, value):
+    from imgprep.augment.registry import BY_NAME
+
+    op = BY_NAME["erasing"]
+    settings = AugmentSettings(erasing_prob=1.0, erasing_value=value)
+    for trial in range(20):
+        image = rng.integers(0, 256, (20, 17, (1, 3, 4)[trial % 3]), dtype=np.uint8)
+        params = settings.sample(
+            seed=trial, split=0, indices=np.array([0]), copies=np.array([1]), shape=image.shape
+        )[0]
+        fast = op.apply_uint8(image, params, settings)
+        slow = op.apply(image.astype(np.float32), params, settings, source_dtype=image.dtype)
+        np.testing.assert_array_equal(fast, to_dtype(slow, np.uint8))

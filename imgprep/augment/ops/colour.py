@@ -156,7 +156,9 @@ def to_grayscale(work: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
         luma = np.floor((rgb @ np.array([19595.0, 38470.0, 7471.0]) + 32768.0) / 65536.0)
     else:
         luma = rgb @ np.array([0.299, 0.587, 0.114])
-    work[:, :, :3] = luma[:, :, None]
+    plane = luma.astype(np.float32)
+    planes = [plane, plane, plane] + ([work[:, :, 3].copy()] if work.shape[2] == 4 else [])
+    work[...] = cv2.merge(planes).reshape(work.shape)  # not a broadcast into strided channels
     return work
 
 

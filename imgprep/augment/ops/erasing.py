@@ -71,17 +71,23 @@ def erase(
     the module docstring) of ``Generator(Philox(key=seed))``."""
     top, left, height, width = box
     region = colour_channels(work)[top : top + height, left : left + width]
+    region[...] = fill(region.shape, value=value, seed=seed, dtype=dtype)
+    return work
+
+
+def fill(
+    shape: tuple[int, ...], *, value: float | str, seed: int, dtype: np.dtype
+) -> np.ndarray | np.float32:
+    """What the erased pixels become (float32): ``value`` x the maximum, or with
+    ``random`` the copy's uniform values (whole numbers for integer dtypes)."""
     maximum = dtype_maximum(dtype)
     if value != "random":
-        region[...] = np.float32(float(value) * maximum)
-        return work
+        return np.float32(float(value) * maximum)
     generator = np.random.Generator(np.random.Philox(key=int(seed)))
     if np.dtype(dtype).kind in "ui":
-        drawn = generator.integers(0, int(maximum) + 1, size=region.shape, dtype=np.int64)
-        region[...] = drawn.astype(np.float32)
-    else:
-        region[...] = generator.random(region.shape, dtype=np.float32)
-    return work
+        drawn = generator.integers(0, int(maximum) + 1, size=shape, dtype=np.int64)
+        return drawn.astype(np.float32)
+    return generator.random(shape, dtype=np.float32)
 
 
 class RandomErasing(PixelOperation):
@@ -149,6 +155,16 @@ class RandomErasing(PixelOperation):
         )
         value = "random" if params.erase_seed else settings.erasing_value
         return erase(work, box=box, value=value, seed=int(params.erase_seed), dtype=source_dtype)
+
+    def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
+        top, left = int(params.erase_top), int(params.erase_left)
+        height, width = int(params.erase_height), int(params.erase_width)
+        out = image.copy()
+        region = colour_channels(out)[top : top + height, left : left + width]
+        value = "random" if params.erase_seed else settings.erasing_value
+        values = fill(region.shape, value=value, seed=int(params.erase_seed), dtype=image.dtype)
+        region[...] = np.clip(np.rint(values), 0, 255).astype(np.uint8)  # the chain's rounding
+        return out
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
         if self.identity(params):
