@@ -92,16 +92,18 @@ def test_dask_bench_driver_cost(benches, digits, tmp_path):
 def test_augment_ops_bench_imgprep_cases(benches, rng):
     import augment_ops_bench
 
-    images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(2)]
+    images = [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(2)]
     cases = augment_ops_bench.imgprep_cases(images)
     assert {name for name, _ in cases} == {
         *augment_ops_bench.OPERATIONS,
         augment_ops_bench.WHOLE_SET,
+        *augment_ops_bench.EXTRA_OPTIONS,
         "imgprep float32 round trip",
     }
     outputs = {name: case() for (name, _), case in cases.items()}
-    for out in outputs.values():
-        assert out.dtype == np.uint8 and out.shape == (24, 32, 3)
+    for name, out in outputs.items():
+        shape = (200, 200, 3) if name == "random crop 200x200" else (224, 224, 3)
+        assert out.dtype == np.uint8 and out.shape == shape
     np.testing.assert_array_equal(outputs["imgprep float32 round trip"], images[1])
     luma = np.asarray(Image.fromarray(images[1]).convert("L"))
     np.testing.assert_array_equal(outputs["grayscale"], np.repeat(luma[:, :, None], 3, axis=2))
