@@ -12,8 +12,9 @@ Each operation, in both libraries, with p = 1 and parameters fixed where the opt
   them), ``settings.sample(seed=0, split=0, indices=arange(n), copies=ones(n), shape=...)``
   once for the batch, then ``augment(x, params, settings, keep_dtype=True)`` for each uint8
   image: what ``imgprep transform`` does per copy (the warp is identity and skipped; the pixel
-  operations run on a float32 copy, rounded and clipped back to uint8). One timed block,
-  divided by n; sampling included.
+  operations run on a float32 copy, rounded and clipped back to uint8, except brightness,
+  contrast and grayscale alone, which have 8-bit look-up kernels since main a738dfb). One
+  timed block, divided by n; sampling included.
 - ``albumentations``: the transform object called as ``t(image=x)["image"]`` for each uint8
   image (its own sampling included); the whole set as one ``A.Compose``. Reseeded
   (``set_random_seed(0)``) before each timed block.
@@ -90,52 +91,55 @@ Setup and run (about 1 minute with the defaults)::
     python bench/augment_ops_bench.py --alb-path ''           # albumentations already installed
     python bench/augment_ops_bench.py --tv-path none          # no torchvision column
 
-Result (this VM, 2 CPUs shared with another session's test runs, load 2.5-3.5, numpy 2.4.6,
+Result (this VM, 2 CPUs shared with another session's test runs, load 2-4, numpy 2.4.6,
 opencv 5.0.0 (2 threads), torch 2.14.1 (1 thread), torchvision 0.29.1, Python 3.11.7, ``--n
-200 --repeat 15``, imgprep at main 5ba0146), us per image; ratio = imgprep / albumentations,
-then imgprep / torchvision; ``a``: above 1.5x albumentations, ``t``: not twice torchvision's
+200 --repeat 15``, imgprep at main ea49b53: the 8-bit look-up kernels of brightness, contrast
+and grayscale and the tiled contrast), us per image; ratio = imgprep / albumentations, then
+imgprep / torchvision; ``a``: above 1.5x albumentations, ``t``: not twice torchvision's
 speed::
 
     operation                  imgprep  (med)   albu  (med)   ratio  tv v2  (med)   ratio
     -------------------------------------------------------------------------------------
-    brightness                     183    288     69    113   2.66x    423    645   0.43x  <- a
-    contrast                      1008   1402     67    101  15.08x    568    901   1.77x  <- a t
-    saturation                     371    552    274    401   1.36x    767   1407   0.48x
-    hue                            882   1037    266    363   3.32x   7299   8311   0.12x  <- a
-    grayscale                      605    929     44     65  13.66x    318    520   1.90x  <- a t
-    blur                           347    516    213    334   1.63x   3218   3886   0.11x  <- a
-    noise                         2265   3494    954   1390   2.37x   7595  10851   0.30x  <- a
-    jpeg                           800   1047    444    573   1.80x    777   1229   1.03x  <- a t
-    colour + degradation set      6507   8279   3291   4348   1.98x  13176  20123   0.49x  <- a
-    imgprep float32 round trip     116    152
+    brightness                     173    282     65     90   2.66x    431    598   0.40x  <- a
+    contrast                       226    402     65    105   3.50x    628    967   0.36x  <- a
+    saturation                     392    541    269    366   1.46x    728   1174   0.54x  <- t
+    hue                            332    450    271    348   1.23x   6091   7779   0.05x
+    grayscale                      482    719     48     58  10.06x    299    473   1.61x  <- a t
+    blur                           331    490    214    330   1.54x   3209   3842   0.10x  <- a
+    noise                         2466   3345    878   1273   2.81x   7667  10579   0.32x  <- a
+    jpeg                           442    609    466    602   0.95x    746   1005   0.59x  <- t
+    colour + degradation set      5954   7008   2934   4077   2.03x  14003  18506   0.43x  <- a
+    imgprep float32 round trip     112    140
 
-The VM was about 3-4 times slower in this run than when the previous table of this script was
-made (albumentations' brightness: 18 us then, 69 us now; ``cv2.LUT`` alone on one cached
-224 x 224 x 3 image: 64-105 us now); only the ratios of one run compare, and under this load
-they move by about +-0.1 from run to run (the set against torchvision: 0.41, 0.51 and 0.49 in
-three runs; saturation 0.53, 0.38, 0.48). With ``--cv2-threads 1`` (all three libraries on
-one thread, 7 rounds) the ratios to torchvision were 0.32 (brightness), 1.87 (contrast), 0.51
-(saturation), 0.12 (hue), 1.55 (grayscale), 0.11 (blur), 0.27 (noise), 0.77 (jpeg), 0.44 (the
-set). torchvision's hue (its float HSV in torch operations), blur (float32 ``conv2d`` and
-back) and noise (float conversions and ``randn``) are its slow ones; the goal of twice
-torchvision's speed is missed by contrast, grayscale and jpeg, while saturation and the whole
-set sit at the limit.
+The VM was about 3-4 times slower in these runs than when the previous table of this script
+was made (albumentations' brightness: 18 us then, 65-88 us now; ``cv2.LUT`` alone on one
+cached 224 x 224 x 3 image: 64-105 us now); only the ratios of one run compare, and under this
+load they move by about +-0.1 from run to run (the set against torchvision: 0.41, 0.51, 0.49
+in three runs at 5ba0146; saturation 0.53, 0.38, 0.48). At main 5ba0146 (before the 8-bit
+kernels) contrast was 1,008 us (ratio 1.77 to torchvision, 15.1 to albumentations), hue 882
+(0.12), grayscale 605 (1.90), jpeg 800 (1.03), the set 6,507 (0.49), in the same kind of run.
+With ``--cv2-threads 1`` at 5ba0146 (all three libraries on one thread, 7 rounds) the ratios
+to torchvision moved by at most 0.4 (contrast 1.87, grayscale 1.55, jpeg 0.77, the set 0.44).
+torchvision's hue (its float HSV in torch operations), blur (float32 ``conv2d`` and back) and
+noise (float conversions and ``randn``) are its slow ones. At ea49b53 the goal of twice
+torchvision's speed is missed by grayscale (1.61) and jpeg (0.59), saturation sits at the
+limit (0.54; 0.48-0.53 in other runs); against albumentations only saturation, hue and jpeg
+are within 1.5x.
 
-Where imgprep is slower, and the likely fix (measured on one cache-hot image at main 5ba0146;
-not applied here: the operations' owner decides):
+Where imgprep is slower, and the likely fix (one cache-hot image at main ea49b53, this loaded
+VM, so +-30%; not applied here: the operations' owner decides):
 
-- contrast (1,088 us alone): ``colour -= mean``, ``*=``, ``+= mean`` broadcast a 3-value array
-  over the last axis, so NumPy's inner loop is 3 long (480 us for the subtraction alone).
-  The same operations on the (H, W x C) view with the means tiled to one row
-  (``np.tile(mean, W)``) take 249 us for the whole operation, bit-identical output.
-- grayscale: still the float64 ``@`` (about 500 us); ``cv2.transform`` with the float32
-  fixed-point weights, ``+ 32768``, ``/ 65536``, ``floor`` gives the same luma bit for bit
-  (integer sums < 2^24; 36 us when measured for the previous table).
-- every operation pays the uint8 -> float32 -> uint8 round trip (116 us in this run);
-  albumentations stays in uint8 with look-up tables.
+- grayscale (uint8 kernel ``luma_uint8``, 440-700 us): ``out = image.copy(); out[:, :, :3] =
+  luma[..., None]`` is a broadcast over a last axis of 3 (370 us); for 3-channel images
+  ``cv2.cvtColor(luma, cv2.COLOR_GRAY2RGB)`` gives the same bytes in 8 us (the whole kernel
+  115 us, bit-identical on the test image). albumentations' ``ToGray`` is 48 us.
+- brightness (uint8 kernel): ``lookup`` stacks a 256 x 1 x 3 table; ``cv2.LUT`` with it takes
+  200 us, with the single 256-entry table that brightness applies to every channel 67-134 us,
+  same bytes.
+- every float32 operation pays the uint8 -> float32 -> uint8 round trip (112 us in this run);
+  albumentations stays in uint8.
 - noise: NumPy's ``Generator`` normals (about 1.3 ms of 150,528 draws); a faster generator
   would change the noise for a seed.
-- jpeg: the 8-bit conversion around ``imencode`` / ``imdecode``.
 """
 
 from __future__ import annotations
