@@ -91,25 +91,28 @@ Setup and run (about 1 minute with the defaults)::
     python bench/augment_ops_bench.py --alb-path ''           # albumentations already installed
     python bench/augment_ops_bench.py --tv-path none          # no torchvision column
 
-Result (this VM, 2 CPUs shared with another session's test runs, load 2-4, numpy 2.4.6,
-opencv 5.0.0 (2 threads), torch 2.14.1 (1 thread), torchvision 0.29.1, Python 3.11.7, ``--n
-200 --repeat 15``, imgprep at main ea49b53: the 8-bit look-up kernels of brightness, contrast
-and grayscale and the tiled contrast), us per image; ratio = imgprep / albumentations, then
-imgprep / torchvision; ``a``: above 1.5x albumentations, ``t``: not twice torchvision's
-speed::
+Result (this VM, 2 CPUs shared with another session's work, numpy 2.4.6, opencv 5.0.0 (2
+threads), torch 2.14.1 (1 thread), torchvision 0.29.1, Python 3.11.7, defaults ``--n 200
+--repeat 7``, imgprep at main after the 8-bit kernels), us per image; ratio = imgprep /
+albumentations, then imgprep / torchvision; ``a``: above 1.5x albumentations, ``t``: not twice
+torchvision's speed::
 
     operation                  imgprep  (med)   albu  (med)   ratio  tv v2  (med)   ratio
     -------------------------------------------------------------------------------------
-    brightness                     173    282     65     90   2.66x    431    598   0.40x  <- a
-    contrast                       226    402     65    105   3.50x    628    967   0.36x  <- a
-    saturation                     392    541    269    366   1.46x    728   1174   0.54x  <- t
-    hue                            332    450    271    348   1.23x   6091   7779   0.05x
-    grayscale                      482    719     48     58  10.06x    299    473   1.61x  <- a t
-    blur                           331    490    214    330   1.54x   3209   3842   0.10x  <- a
-    noise                         2466   3345    878   1273   2.81x   7667  10579   0.32x  <- a
-    jpeg                           442    609    466    602   0.95x    746   1005   0.59x  <- t
-    colour + degradation set      5954   7008   2934   4077   2.03x  14003  18506   0.43x  <- a
-    imgprep float32 round trip     112    140
+    brightness                     120    210    101    104   1.18x    580    666   0.21x
+    contrast                       349    401    101    114   3.45x    669    968   0.52x  <- a t
+    saturation                     476    553    328    376   1.45x    910   1352   0.52x  <- t
+    hue                            422    456    332    386   1.27x   6652   8332   0.06x
+    grayscale                      182    192     55     69   3.31x    449    522   0.41x  <- a
+    blur                           420    530    254    333   1.66x   3313   3732   0.13x  <- a
+    noise                         2750   3370    993   1346   2.77x   8665  10739   0.32x  <- a
+    jpeg                           562    690    549    592   1.02x    786   1111   0.71x  <- t
+    colour + degradation set      6501   7232   3881   4369   1.68x  14318  18248   0.45x  <- a
+    random crop 200x200             55     92     34     66   1.63x     97    120   0.56x  <- a t
+    random resized crop            711   1009    155    204   4.59x    478    700   1.49x  <- a t
+    erasing                         93    103     84    137   1.10x    244    343   0.38x
+    randaugment 2,9                944   1090                         2270   3262   0.42x
+    imgprep float32 round trip     116    152
 
 The VM was about 3-4 times slower in these runs than when the previous table of this script
 was made (albumentations' brightness: 18 us then, 65-88 us now; ``cv2.LUT`` alone on one
