@@ -82,17 +82,50 @@ def check_source(settings: Any, source: SplitSource) -> None:
         raise InputError(f"{source.path}: {problem}")
 
 
-def augmented(
-    image: np.ndarray,
-    settings: Any,
-    *,
-    seed: int,
-    split: int,
-    key: int,
-    epoch: int,
-    keep_dtype: bool,
-) -> np.ndarray:
-    """Copy ``epoch + 1`` of image ``key`` of split ``split``, as ``transform`` writes it.
+PARAMS_WINDOW = 256  # items whose parameters are sampled together
+PARAMS_WINDOWS_KEPT = 4
+
+
+class KeyedParams:
+    """The parameters of an epoch's items, sampled a window of ``PARAMS_WINDOW`` items at a
+    time: ``AugmentSettings.sample`` costs about 200 us per call and 20 us per row in a
+    batch, and a DataLoader worker reads consecutive items. The values are those of one
+    call per item (each row's draws depend on its own key only), so the window changes no
+    pixel; at most ``PARAMS_WINDOWS_KEPT`` windows are kept, per process.
+    """
+
+    def __init__(self, settings: Any, *, seed: int, split: int, shape: tuple[int, ...]) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.split = split
+        self.shape = _hwc(shape)
+        self._windows: dict[tuple[int, int], list[Any]] = {}
+
+    def get(self, item: int, keys: np.ndarray, epoch: int) -> Any:
+        """Parameters of item ``item`` of the epoch whose augmentation keys, item by item,
+        are ``keys`` (copy ``epoch + 1``)."""
+        number, offset = divmod(item, PARAMS_WINDOW)
+        window = self._windows.get((epoch, number))
+        if window is None:
+            chosen = keys[number * PARAMS_WINDOW : (number + 1) * PARAMS_WINDOW]
+            window = self.settings.sample(
+                seed=self.seed,
+                split=self.split,
+                indices=np.asarray(chosen, dtype=np.int64),
+                copies=np.full(len(chosen), epoch + 1, dtype=np.int64),
+                shape=self.shape,
+            )
+            if len(self._windows) >= PARAMS_WINDOWS_KEPT:
+                self._windows.pop(next(iter(self._windows)))
+            self._windows[(epoch, number)] = window
+        return window[offset]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_windows": {}}
+
+
+def augmented(image: np.ndarray, params: Any, settings: Any, *, keep_dtype: bool) -> np.ndarray:
+    """One copy of ``image`` with ``params``, as ``transform`` writes it.
 
     ``keep_dtype`` is ``transform``'s rule: True when the run's output is integer (the
     copy is rounded and clipped into the row's dtype), False when a float pipeline follows
@@ -100,13 +133,6 @@ def augmented(
     from imgprep.augment import augment
 
     array = image if image.ndim == 3 else image[:, :, np.newaxis]
-    (params,) = settings.sample(
-        seed=seed,
-        split=split,
-        indices=np.array([key], dtype=np.int64),
-        copies=np.array([epoch + 1], dtype=np.int64),
-        shape=array.shape,
-    )
     out = augment(array, params, settings, keep_dtype=keep_dtype)
     return out if image.ndim == 3 else out[:, :, 0]
 

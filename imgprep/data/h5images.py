@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.data.augmenting import Augment, augmented, resolve_settings
+from imgprep.data.augmenting import Augment, KeyedParams, augmented, resolve_settings
 from imgprep.data.blocks import BlockReader
 from imgprep.data.order import EpochOrder
 from imgprep.data.source import SplitSource, describe
@@ -52,7 +52,10 @@ class H5Images:
             out when the file has none).
         block_shuffle: shuffle blocks of that many consecutive rows, then rows within
             ``shuffle_buffer`` rows (``imgprep.data.order``): fewer, larger reads.
-        shuffle_buffer: rows shuffled together under ``block_shuffle`` (whole blocks).
+        shuffle_buffer: rows shuffled together under ``block_shuffle`` (rounded up to
+            whole blocks). Default: as many whole blocks as ``cache_bytes`` holds (at least
+            one), so that with ``block_shuffle`` a multiple of the file's chunk rows
+            (``ds.source.chunk_rows``) each chunk is read once per epoch.
         rank, world_size: this process's part of each epoch (disjoint, equal, the
             remainder dropped; ``imgprep.data.order``).
         cache_bytes: the most bytes of decoded blocks each process keeps.
@@ -94,6 +97,9 @@ class H5Images:
         self.normalize = normalize
         self._positions, self._keys = _rows_of(self.source, self.augment is not None)
         count = len(self._positions) if self._positions is not None else self.source.rows
+        if block_shuffle is not None and shuffle_buffer is None and block_shuffle >= 1:
+            fitting = cache_bytes // (self.source.row_bytes + self.source.extra_bytes)
+            shuffle_buffer = max(block_shuffle, fitting // block_shuffle * block_shuffle)
         self.order = EpochOrder(
             count,
             self.seed,
@@ -105,8 +111,14 @@ class H5Images:
         )
         self._reader = BlockReader(self.source, cache_bytes)
         self._keep_dtype = _keeps_dtype(self.source.dtype, normalize)
+        self._params = None
+        if self.augment is not None:
+            self._params = KeyedParams(
+                self.augment, seed=self.seed, split=self.source.ordinal, shape=self.source.shape
+            )
         self.epoch = 0
         self._part: np.ndarray | None = None
+        self._part_keys: np.ndarray | None = None
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
@@ -115,7 +127,7 @@ class H5Images:
         if epoch < 0:
             raise InputError(f"epoch must be at least 0, got {epoch}")
         self.epoch = int(epoch)
-        self._part = None
+        self._part, self._part_keys = None, None
 
     def __len__(self) -> int:
         return self.order.part_rows
@@ -132,17 +144,9 @@ class H5Images:
         position = int(self._epoch_part()[index])
         row = int(self._positions[position]) if self._positions is not None else position
         image, label, path = self._reader.row(row)
-        if self.augment is not None:
-            key = int(self._keys[position]) if self._keys is not None else position
-            image = augmented(
-                image,
-                self.augment,
-                seed=self.seed,
-                split=self.source.ordinal,
-                key=key,
-                epoch=self.epoch,
-                keep_dtype=self._keep_dtype,
-            )
+        if self._params is not None:
+            params = self._params.get(index % count, self._epoch_keys(), self.epoch)
+            image = augmented(image, params, self.augment, keep_dtype=self._keep_dtype)
         if self.normalize is not None:
             image = self.normalize.apply_array(image if image.ndim == 3 else image[..., None])
         item: tuple[Any, ...] = (image,)
@@ -156,6 +160,14 @@ class H5Images:
         """The stored row each item of this epoch reads (this rank's part, in order)."""
         part = self._epoch_part()
         return self._positions[part] if self._positions is not None else part.copy()
+
+    def _epoch_keys(self) -> np.ndarray:
+        """The augmentation key of each item of this epoch's part: its row's index in the
+        split (its ``source_index`` when the dataset is a split's originals)."""
+        if self._part_keys is None:
+            part = self._epoch_part()
+            self._part_keys = self._keys[part] if self._keys is not None else part
+        return self._part_keys
 
     def _epoch_part(self) -> np.ndarray:
         if self._part is None:

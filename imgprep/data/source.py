@@ -38,6 +38,7 @@ class SplitSource:
         pipeline: the file's ``pipeline`` attribute (options and steps), parsed.
         augmentation: the file's ``augmentation`` attribute, parsed (None without).
         has_copies: whether the split holds augmented copies (a ``copy`` dataset).
+        extra_bytes: bytes of one row's label and path (cached with its image).
     """
 
     path: str
@@ -53,6 +54,7 @@ class SplitSource:
     pipeline: dict[str, Any]
     augmentation: dict[str, Any] | None
     has_copies: bool
+    extra_bytes: int = 0
 
     @property
     def row_bytes(self) -> int:
@@ -122,8 +124,11 @@ def describe(path: str, split: str | None, *, cache_bytes: int) -> SplitSource:
                     f"{images.shape[0]} images"
                 )
         has_paths = f"{prefix}paths" in handle
+        extra = labels.dtype.itemsize if has_labels else 0
         if has_paths:
-            find_dataset(handle, path, f"{prefix}paths", allow_external=False)
+            extra += find_dataset(
+                handle, path, f"{prefix}paths", allow_external=False
+            ).dtype.itemsize
         pipeline = read_json_attribute(handle, path, "pipeline")
         augmentation = read_json_attribute(handle, path, "augmentation")
         row_shape = tuple(int(v) for v in images.shape[1:])
@@ -144,6 +149,7 @@ def describe(path: str, split: str | None, *, cache_bytes: int) -> SplitSource:
             pipeline=pipeline if isinstance(pipeline, dict) else {},
             augmentation=augmentation if isinstance(augmentation, dict) else None,
             has_copies=f"{prefix}copy" in handle,
+            extra_bytes=extra,
         )
 
 

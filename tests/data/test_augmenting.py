@@ -76,7 +76,9 @@ def test_normalizing_after_augmenting_is_transforms_float_copy(plain, folder, tm
         np.testing.assert_array_equal(image, written[(i, 2)])
 
 
-def test_images_depend_on_the_key_only(plain):
+@pytest.mark.parametrize("window", [256, 3])
+def test_images_depend_on_the_key_only(plain, monkeypatch, window):
+    monkeypatch.setattr("imgprep.data.augmenting.PARAMS_WINDOW", window)
     forward = H5Images(plain, augment=TABLE, seed=3, epoch=2)
     rows = [forward[i][0] for i in range(14)]
     shuffled = H5Images(plain, augment=TABLE, seed=3, epoch=2, shuffle=True)

@@ -165,3 +165,20 @@ def test_files_that_are_not_imgprep_hdf5(tmp_path):
         H5Images(text)
     assert str(caught.value) == f"{text}: not an imgprep HDF5 file (it cannot be opened as HDF5)"
     assert "\n" not in str(caught.value)
+
+
+def test_block_shuffle_within_the_cache_reads_each_chunk_once_per_epoch(plain, tmp_path):
+    target = rechunk(plain, tmp_path / "chunk2.h5", 2)
+    block = 2 * (360 + 8 + 11)
+    ds = H5Images(target, cache_bytes=3 * block, block_shuffle=2, seed=1)
+    assert ds.order.shuffle_buffer == 6  # the 3 blocks the cache holds
+    full = H5Images(target, cache_bytes=3 * block, shuffle=True, seed=1)
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        full.set_epoch(epoch)
+        before, before_full = ds._reader.reads, full._reader.reads
+        for i in range(14):
+            ds[i], full[i]
+        # 7 chunks of 2 rows, each read at most once (the last window's stay cached)
+        assert ds._reader.reads - before == 7 if epoch == 0 else ds._reader.reads - before <= 7
+        assert full._reader.reads - before_full > 7
