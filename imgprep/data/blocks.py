@@ -1,0 +1,159 @@
+"""Rows of one split, read in chunk-aligned blocks through a bounded LRU cache, per process.
+
+HDF5 decompresses a whole chunk to return any part of it, and each h5py read costs tens of
+microseconds besides its bytes, so reading one row at a time (the hand-written ``Dataset``)
+pays a chunk per row. ``BlockReader`` reads the chunk's rows (images, labels and paths
+together) once and serves the next rows from memory; the cache holds at most
+``cache_bytes`` of blocks (least recently used dropped first), counted on the arrays
+themselves (``BlockCache.nbytes``).
+
+The h5py handle is opened on first read, by the process that reads, and that process's id
+is recorded: a handle inherited through ``fork`` (a DataLoader worker) shares HDF5's state
+with the parent and is never used; the child opens its own, with an empty cache. Pickling
+(``spawn`` workers) carries the description only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from imgprep.data.source import SplitSource, open_checked
+from imgprep.errors import InputError
+
+
+class Block(NamedTuple):
+    """Rows ``start:start + len(images)`` of a split: images, labels and paths (None when
+    the file has none)."""
+
+    start: int
+    images: np.ndarray
+    labels: np.ndarray | None
+    paths: np.ndarray | None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.images, self.labels, self.paths) if a is not None)
+
+
+class BlockCache:
+    """An LRU of blocks keyed by block number, never holding more than ``limit`` bytes.
+
+    A block larger than the limit is returned to its reader and not kept (``limit`` 0
+    disables caching)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.nbytes = 0
+        self.peak = 0  # the most bytes ever held (tests and benchmarks read it)
+        self._blocks: OrderedDict[int, Block] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def get(self, number: int) -> Block | None:
+        block = self._blocks.get(number)
+        if block is not None:
+            self._blocks.move_to_end(number)
+        return block
+
+    def put(self, number: int, block: Block) -> None:
+        size = block.nbytes
+        if size > self.limit:
+            return
+        while self._blocks and self.nbytes + size > self.limit:
+            _, dropped = self._blocks.popitem(last=False)
+            self.nbytes -= dropped.nbytes
+        self._blocks[number] = block
+        self.nbytes += size
+        self.peak = max(self.peak, self.nbytes)
+
+    def clear(self) -> None:
+        self._blocks.clear()
+        self.nbytes = 0
+
+
+class BlockReader:
+    """Rows of one split by their index in the ``images`` dataset.
+
+    Args:
+        source: the split (``describe``).
+        cache_bytes: the per-process cache limit.
+    """
+
+    def __init__(self, source: SplitSource, cache_bytes: int) -> None:
+        self.source = source
+        self.cache = BlockCache(cache_bytes)
+        self.reads = 0  # h5py block reads in this process
+        self.closed = False
+        self._handle: Any = None
+        self._pid: int | None = None
+        self._datasets: tuple[Any, Any, Any] | None = None
+
+    def row(self, index: int) -> tuple[np.ndarray, Any, Any]:
+        """Image, label (None without labels) and path bytes (None without paths) of row
+        ``index`` (0 <= index < source.rows, checked by the caller)."""
+        number, offset = divmod(index, self.source.chunk_rows)
+        block = self.cache.get(number)
+        if block is None:
+            block = self._read(number)
+            self.cache.put(number, block)
+        label = block.labels[offset] if block.labels is not None else None
+        path = block.paths[offset] if block.paths is not None else None
+        return block.images[offset], label, path
+
+    def _read(self, number: int) -> Block:
+        images, labels, paths = self._open()
+        start = number * self.source.chunk_rows
+        stop = min(start + self.source.chunk_rows, self.source.rows)
+        self.reads += 1
+        return Block(
+            start,
+            images[start:stop],
+            labels[start:stop] if labels is not None else None,
+            paths[start:stop] if paths is not None else None,
+        )
+
+    def _open(self) -> tuple[Any, Any, Any]:
+        """The datasets of this process's own handle, opened on first use (and again in a
+        process forked after the parent opened its own)."""
+        if self.closed:
+            raise InputError(f"{self.source.path}: this dataset was closed; make a new one")
+        pid = os.getpid()
+        if self._datasets is None or self._pid != pid:
+            if self._pid != pid:  # inherited through fork: never touch the parent's handle
+                self._handle, self._datasets = None, None
+                self.cache = BlockCache(self.cache.limit)
+            self._handle = open_checked(self.source.path)
+            name = self.source.name
+            self._datasets = (
+                self._handle[name("images")],
+                self._handle[name("labels")] if self.source.has_labels else None,
+                self._handle[name("paths")] if self.source.has_paths else None,
+            )
+            self._pid = pid
+        return self._datasets
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this process holds an open handle."""
+        return self._handle is not None and self._pid == os.getpid()
+
+    def close(self) -> None:
+        """Close this process's handle and drop the cache; reading afterwards is refused."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle, self._datasets = None, None
+        self.cache.clear()
+        self.closed = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a spawned worker receives: the description, no handle, an empty cache."""
+        return {"source": self.source, "limit": self.cache.limit, "closed": self.closed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["source"], state["limit"])  # type: ignore[misc]
+        self.closed = state["closed"]
