@@ -123,7 +123,8 @@ class Crop(CropOperation):
                "Augment: crop a random area and aspect ratio of the decoded image and resize "
                "it to --size (torchvision's RandomResizedCrop)."),
         Option("crop_scale", "range", (0.08, 1.0),
-               "Augment: with --random-resized-crop, the crop's area fraction range.",
+               "Augment: with --random-resized-crop, the crop's area fraction range "
+               "[default: 0.08,1].",
                metavar="LO,HI", show_default=True, minimum=0, exclusive=True, maximum=1),
         Option("crop_ratio", "range", (3 / 4, 4 / 3),
                "Augment: with --random-resized-crop, the crop's aspect ratio (width / height) "

@@ -101,14 +101,16 @@ class RandomErasing(PixelOperation):
                "RandomErasing), last.",
                metavar="P", minimum=0, maximum=1),
         Option("erasing_scale", "range", (0.02, 0.33),
-               "Augment: with --erasing-prob, the rectangle's area fraction range.",
+               "Augment: with --erasing-prob, the rectangle's area fraction range "
+               "[default: 0.02,0.33].",
                metavar="LO,HI", show_default=True, minimum=0, maximum=1),
         Option("erasing_ratio", "range", (0.3, 3.3),
-               "Augment: with --erasing-prob, the rectangle's aspect ratio (height / width) range.",
+               "Augment: with --erasing-prob, the rectangle's aspect ratio (height / width) "
+               "range [default: 0.3,3.3].",
                metavar="LO,HI", show_default=True, minimum=0, exclusive=True),
         Option("erasing_value", "value", 0.0,
                "Augment: with --erasing-prob, the fill, a fraction of the maximum (0 black, "
-               "1 white) or 'random' (uniform per pixel).",
+               "1 white) or 'random' (uniform per pixel) [default: 0].",
                metavar="V|random", choices=("random",), minimum=0, maximum=1,
                show_default=True),
     )  # fmt: skip
