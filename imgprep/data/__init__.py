@@ -6,9 +6,13 @@ that reads (safe in forked and spawned DataLoader workers), shuffled, split acro
 augmented on the fly by keys, so the images depend only on (seed, epoch, index).
 Modules: ``source`` (what the file holds, checked once), ``blocks`` (reading and the
 cache), ``order`` (each epoch's order and rank part), ``augmenting`` (the keyed copies),
-``h5images`` (the dataset).
+``h5images`` (the dataset); ``torch_adapter`` (``torch_loader``) and ``keras_adapter``
+(``keras_dataset``), which import PyTorch and Keras only when called (extras ``imgprep[torch]``,
+``imgprep[keras]``).
 """
 
 from imgprep.data.h5images import DEFAULT_CACHE_BYTES, H5Images, RowIndexError
+from imgprep.data.keras_adapter import keras_dataset
+from imgprep.data.torch_adapter import torch_loader
 
-__all__ = ["DEFAULT_CACHE_BYTES", "H5Images", "RowIndexError"]
+__all__ = ["DEFAULT_CACHE_BYTES", "H5Images", "RowIndexError", "keras_dataset", "torch_loader"]

@@ -1,0 +1,77 @@
+"""``keras_dataset``: a Keras 3 ``keras.utils.PyDataset`` over ``H5Images`` (any backend).
+
+Keras is imported here only (extra ``imgprep[keras]``). Batch ``b`` is items
+``b * batch_size`` to ``(b + 1) * batch_size`` of the dataset's epoch order, channels last
+as Keras expects; ``on_epoch_end`` (called by ``model.fit`` after each epoch) advances the
+epoch, so each epoch is shuffled and augmented afresh, as ``ImageDataGenerator`` does, but
+reproducibly: the batches are a function of (seed, epoch) whatever Keras' ``workers``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from imgprep.data.h5images import H5Images
+from imgprep.data.torch_adapter import import_extra
+
+
+def keras_dataset(
+    path: str | os.PathLike[str],
+    batch_size: int,
+    split: str | None = None,
+    *,
+    workers: int = 1,
+    use_multiprocessing: bool = False,
+    max_queue_size: int = 10,
+    **dataset: Any,
+) -> Any:
+    """A ``keras.utils.PyDataset`` of ``(images, labels)`` batches (float32 N x H x W x C,
+    int64 labels; images alone when the file has no labels) from one split of an imgprep
+    HDF5 file.
+
+    Args:
+        path, split: the file and split (``H5Images``).
+        batch_size: items per batch; the last batch of an epoch may be smaller.
+        workers, use_multiprocessing, max_queue_size: passed to ``PyDataset``.
+        **dataset: ``H5Images``' options (``augment``, ``seed``, ``shuffle``, ``epoch``,
+            ``normalize``, ...).
+
+    Raises:
+        InputError: Keras is missing (naming the extra), or ``H5Images``' refusals.
+    """
+    keras = import_extra("keras", "keras", "keras_dataset")
+    data = H5Images(path, split, **dataset)
+
+    class H5Batches(keras.utils.PyDataset):  # type: ignore[misc, name-defined]
+        """Batches of an ``H5Images``; ``on_epoch_end`` moves to the next epoch."""
+
+        def __init__(self) -> None:
+            super().__init__(
+                workers=workers, use_multiprocessing=use_multiprocessing,
+                max_queue_size=max_queue_size,
+            )  # fmt: skip
+            self.dataset = data
+            self.batch_size = batch_size
+
+        def __len__(self) -> int:
+            return math.ceil(len(self.dataset) / self.batch_size)
+
+        def __getitem__(self, index: int) -> Any:
+            start = index * self.batch_size
+            stop = min(start + self.batch_size, len(self.dataset))
+            items = [self.dataset[i] for i in range(start, stop)]
+            images = np.stack([item[0] for item in items]).astype(np.float32, copy=False)
+            if images.ndim == 3:
+                images = images[..., np.newaxis]
+            if len(items[0]) > 1 and not isinstance(items[0][1], str | type(None)):
+                return images, np.asarray([item[1] for item in items], dtype=np.int64)
+            return images
+
+        def on_epoch_end(self) -> None:
+            self.dataset.set_epoch(self.dataset.epoch + 1)
+
+    return H5Batches()
