@@ -442,6 +442,21 @@ def agreement_line(result: Agreement) -> str:
     return f"{line}\n  {result.example}" if result.example else line
 
 
+def code_fingerprints() -> tuple[str, str]:
+    """The fingerprints of imgprep's sources and of ``imgprep/augment/``, taken before a run."""
+    return source_fingerprint(), augment_fingerprint()
+
+
+def print_fingerprints(before: tuple[str, str]) -> None:
+    """Both fingerprints again, saying whether the code changed while the bench ran (another
+    session editing the checkout would make the figures meaningless)."""
+    after = code_fingerprints()
+    labels = ("imgprep sources", "imgprep/augment/")
+    for label, first, last in zip(labels, before, after, strict=True):
+        changed = "unchanged" if first == last else f"-> {last}, CHANGED during the run"
+        print(f"{label} {first} ({changed})")
+
+
 def augment_fingerprint() -> str:
     """A short hash of the ``imgprep/augment/`` package alone (its files' paths and bytes; the
     rest of imgprep may be edited by others during a run without touching what this
@@ -495,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cv2.setNumThreads(args.cv2_threads)
     generator_class = import_keras_generator(shim=not args.no_scipy_shim)
     gen = generator_class(**KERAS_OPTIONS)
-    fingerprints = (source_fingerprint(), augment_fingerprint())
+    fingerprints = code_fingerprints()
     photos = load_photos(args.photos)
     counts = {SMALL: args.n, LARGE: args.n_large}
     image_sets = {size: make_images(photos, size, count) for size, count in counts.items()}
@@ -518,11 +533,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for result in checks:
         print(agreement_line(result))
-    after = (source_fingerprint(), augment_fingerprint())
-    labels = ("imgprep sources", "imgprep/augment/")
-    for label, first, last in zip(labels, fingerprints, after, strict=True):
-        changed = "unchanged" if first == last else f"-> {last}, CHANGED during the run"
-        print(f"{label} {first} ({changed})")
+    print_fingerprints(fingerprints)
 
 
 if __name__ == "__main__":

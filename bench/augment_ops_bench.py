@@ -161,7 +161,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from transform_bench import source_fingerprint
 
 from imgprep.augment import AugmentSettings, augment
 from imgprep.config import DecodeSettings
@@ -525,11 +524,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.cv2_threads is not None:
         cv2.setNumThreads(args.cv2_threads)
-    from augment_bench import augment_fingerprint, load_photos  # SciPy: the bench extra
+    from augment_bench import code_fingerprints, load_photos, print_fingerprints  # SciPy
 
     albumentations = import_albumentations(args.alb_path)
     torchvision = import_torchvision(args.tv_path)
-    fingerprints = (source_fingerprint(), augment_fingerprint())
+    fingerprints = code_fingerprints()
     photos = load_photos(args.photos)
     images = make_images(photos, args.n)
     cases = imgprep_cases(images) | albumentations_cases(albumentations, images)
@@ -543,11 +542,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(versions(albumentations, torchvision))
     print(format_table(summarize(times)))
-    after = (source_fingerprint(), augment_fingerprint())
-    labels = ("imgprep sources", "imgprep/augment/")
-    for label, first, last in zip(labels, fingerprints, after, strict=True):
-        changed = "unchanged" if first == last else f"-> {last}, CHANGED during the run"
-        print(f"{label} {first} ({changed})")
+    print_fingerprints(fingerprints)
 
 
 if __name__ == "__main__":

@@ -124,7 +124,6 @@ def view(image: np.ndarray, settings: Any) -> tuple[np.ndarray, Any]:
     parameters (``view_params``)."""
     params = view_params(settings, image.shape)
     out = image
-    for crop in CROP_OPERATIONS:
-        if crop.view(settings, image.shape) is not None:
-            out = crop.crop(out, params, settings, resize=None)
+    for crop in CROP_OPERATIONS:  # a crop without a box in the params leaves the image
+        out = crop.crop(out, params, settings, resize=None)
     return out, params

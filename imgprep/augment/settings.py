@@ -103,7 +103,7 @@ class _SettingsMethods:
     @property
     def changes_view(self) -> bool:
         """Whether rows that are not augmented are changed too (centre-cropped)."""
-        return any(op.view(self, (1 << 30, 1 << 30, 1)) is not None for op in CROP_OPERATIONS)
+        return any(op.changes_view(self) for op in CROP_OPERATIONS)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (ranges as lists), in the options' listed order."""

@@ -277,6 +277,11 @@ class CropOperation(Operation):
         """The columns of an un-augmented row of an image of ``shape`` (None: no change)."""
         return None
 
+    def changes_view(self, settings: Any) -> bool:
+        """Whether ``view`` changes un-augmented rows with these settings (whatever the
+        image's shape)."""
+        return False
+
     def size_after(self, settings: Any, shape: tuple[int, ...]) -> tuple[int, int] | None:
         """(height, width) of this operation's output for an input of ``shape`` (None: the
         operation is inactive); raises ``ValueError`` with the reason when it cannot apply."""

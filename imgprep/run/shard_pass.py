@@ -53,12 +53,8 @@ def run_sharded(
         augmented = ordinal in plan.augmented
         spec = ShardSpec(
             pipeline=pipeline.expecting(expect),
-            plan=plan.augment if augmented else None,
-            shown=(
-                plan.augment.settings
-                if not augmented and plan.augment is not None and plan.augment.settings.changes_view
-                else None
-            ),
+            plan=plan.split_plan(ordinal),
+            shown=plan.shown(ordinal),
             columns=tuple(recorded_columns(plan.augment.settings)) if augmented else None,
             split=ordinal,
             labelled=split.discovery.labelled,

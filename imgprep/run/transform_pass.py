@@ -174,7 +174,7 @@ class _Job:
         report = TransformReport(stats_source=plan.stats_source)
         with writer:
             for ordinal in order:
-                split_plan = plan.augment if ordinal in plan.augmented else None
+                split_plan = plan.split_plan(ordinal)
                 if ordinal == fit_split:
                     pipeline = self._write_and_fit(writer, ordinal, split_plan, report, progress)
                 else:
@@ -227,10 +227,6 @@ class _Job:
             "path_bytes": items.longest_rel_bytes(),
         }
         names = self.plan.png_names[ordinal] if self.plan.png_names else None
-        run_augment = self.plan.augment
-        shown = None  # a split not augmented gets the augmentation's view (a centre crop)
-        if plan is None and run_augment is not None and run_augment.settings.changes_view:
-            shown = run_augment.settings
         # with a fold the statistics are still to come: rows wait raw (holds_raw_rows formats)
         writer.start_split(split.name, names=names, hold_images=fold is not None, **layout)
         skipped: list[dict[str, str]] = []
@@ -246,7 +242,7 @@ class _Job:
             fit=fold is not None,
             fmt=self.plan.fmt,
             first_rows=self.first_rows,
-            shown=shown,
+            shown=self.plan.shown(ordinal),
         )
         # closing(): a stop (bad file, full disk, Ctrl-C) cancels the queued work at once
         with contextlib.closing(batches):

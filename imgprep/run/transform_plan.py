@@ -153,6 +153,18 @@ class TransformPlan:
             return ""
         return "stats file" if self.stats is not None else f"computed from {self.fit_label}"
 
+    def split_plan(self, ordinal: int) -> AugmentPlan | None:
+        """Split ``ordinal``'s augmentation: the run's, when the split is augmented."""
+        return self.augment if ordinal in self.augmented else None
+
+    def shown(self, ordinal: int) -> AugmentSettings | None:
+        """The augmentation whose view the rows of split ``ordinal`` get when it is not
+        augmented but the run's augmentation changes un-augmented rows (a centre crop)."""
+        run = self.augment
+        if ordinal in self.augmented or run is None or not run.settings.changes_view:
+            return None
+        return run.settings
+
     def metadata(self, pipeline: Pipeline) -> dict[str, Any]:
         """The output's attributes: classes, splits, pipeline, statistics, augmentation."""
         splits = self.splits

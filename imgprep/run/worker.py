@@ -42,11 +42,6 @@ class AugmentPlan:
         """Rows written per source image: its copies, and the original when kept."""
         return self.copies + int(self.keep_original)
 
-    def source_decode(self, decode: DecodeSettings) -> DecodeSettings:
-        """How this split's files are decoded: as the pipeline says, or at full scale when
-        the copies are cut from the decoded image (``--random-resized-crop``)."""
-        return replace(decode, size=None) if self.settings.full_source else decode
-
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.settings.to_dict(),
@@ -285,12 +280,13 @@ def decode_for_rows(
     (``--random-resized-crop``; the view is then its resize, which equals decoding at the
     pipeline's size without a JPEG draft). Raises ``DecodeError`` for an image of another
     bit depth than the run's, or one the augmentation cannot crop."""
-    settings = plan.source_decode(pipeline.decode) if plan is not None else pipeline.decode
-    decoded = decode_file(path, settings)
     source = None
-    if settings is not pipeline.decode:
+    if plan is not None and plan.settings.full_source:
+        decoded = decode_file(path, replace(pipeline.decode, size=None))
         source = decoded.array
         decoded = replace(decoded, array=pipeline.resize(source))
+    else:
+        decoded = decode_file(path, pipeline.decode)
     mismatch = pipeline.input_mismatch(decoded.array)  # another bit depth
     augmentation = plan.settings if plan is not None else shown
     if mismatch is None and augmentation is not None:

@@ -27,6 +27,15 @@ def reference_uniform(seed: int, split: int, index: int, copy: int, slot: int) -
     return (splitmix(h ^ slot) >> 11) / float(1 << 53)
 
 
+def named_slot(name: str, offset: int = 0) -> int:
+    """The documented named draw slot: blake2b-64 of the name (person imgprep-slots), little
+    endian, plus ``offset``, modulo 2^64."""
+    import hashlib
+
+    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"imgprep-slots").digest()
+    return (int.from_bytes(digest, "little") + offset) & M64
+
+
 def keras_matrix(theta, tx, ty, shear, zx, zy, h, w):
     """keras-preprocessing's apply_affine_transform matrix (1.1.2's (row, col) convention,
     with the centre h/2 - 0.5 of upstream fix #314; the 1.1.2 release used h/2 + 0.5),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,20 +10,15 @@ import numpy as np
 import pytest
 
 from imgprep.augment import AugmentSettings, apply_recorded, augment, view
-from imgprep.augment.ops.crop import TRIES, resized_crop_boxes
+from imgprep.augment.boxes import TRIES
+from imgprep.augment.ops.crop import resized_crop_boxes
 from imgprep.cli import main
 from imgprep.config import DecodeSettings
 from imgprep.io.decode import decode_image
 from imgprep.run.worker import crop_resize
 from imgprep.transforms import functional as F
-from tests.augment.reference import reference_uniform, resized_crop_params
+from tests.augment.reference import named_slot, reference_uniform, resized_crop_params
 from tests.conftest import make_dataset, write_image
-
-
-def slot(name: str, offset: int = 0) -> int:
-    """The documented named slot: blake2b-64 of the name (person imgprep-slots) + offset."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"imgprep-slots").digest()
-    return (int.from_bytes(digest, "little") + offset) & ((1 << 64) - 1)
 
 
 def sample(settings, count: int, shape: tuple[int, ...], seed: int = 3):
@@ -65,7 +59,8 @@ class TestRandomResizedCrop:
         params = sample(settings, 40, (60, 80, 3))
         for index, p in enumerate(params):
             u = [
-                reference_uniform(3, 0, index, 1, slot("random-resized-crop", j)) for j in range(22)
+                reference_uniform(3, 0, index, 1, named_slot("random-resized-crop", j))
+                for j in range(22)
             ]
             expected = resized_crop_params(60, 80, u, (0.08, 1.0), (3 / 4, 4 / 3))
             assert (p.crop_top, p.crop_left, p.crop_height, p.crop_width) == expected
@@ -144,8 +139,8 @@ class TestRandomCrop:
         assert len(tops) == 8 and len(lefts) == 9  # 0..H-h and 0..W-w, nothing beyond
         assert abs(tops / 5000 - 1).max() < 0.06 and abs(lefts / (40000 / 9) - 1).max() < 0.06
         for index, p in enumerate(sample(settings, 5, (10, 12, 3))):
-            u_top = reference_uniform(3, 0, index, 1, slot("random-crop", 0))
-            u_left = reference_uniform(3, 0, index, 1, slot("random-crop", 1))
+            u_top = reference_uniform(3, 0, index, 1, named_slot("random-crop", 0))
+            u_left = reference_uniform(3, 0, index, 1, named_slot("random-crop", 1))
             assert (p.crop_top, p.crop_left) == (int(u_top * 8), int(u_left * 9))
 
     @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -247,3 +242,43 @@ class TestRandomCrop:
         root, _ = dataset
         result = run(runner, str(root), "-o", str(tmp_path / "o.h5"), "--random-crop", bad)
         assert result.exit_code == 2 and "--random-crop" in result.output
+
+
+def test_range_options_reach_the_stored_settings(runner, dataset, tmp_path):
+    """--crop-scale, --crop-ratio, --erasing-scale and --erasing-ratio are the settings the
+    copies were sampled with, and every recorded box obeys them."""
+    root, _ = dataset
+    out = tmp_path / "o.h5"
+    flags = ["--size", "40x40", "--random-resized-crop", "--crop-scale", "0.25,0.3",
+             "--crop-ratio", "2,2", "--erasing-prob", "1", "--erasing-scale", "0.1,0.1",
+             "--erasing-ratio", "1,1", "--copies", "5", "--seed", "3"]  # fmt: skip
+    result = run(runner, str(root), "-o", str(out), *flags)
+    assert result.exit_code == 0, result.output
+    _, _, aug, stored = read(out)
+    assert stored["crop_scale"] == [0.25, 0.3] and stored["crop_ratio"] == [2, 2]
+    assert stored["erasing_scale"] == [0.1, 0.1] and stored["erasing_ratio"] == [1, 1]
+    crops = [(int(h), int(w)) for h, w in zip(aug["crop_height"], aug["crop_width"], strict=True)]
+    # the decoded images are 12 x 10: an area of 30-36 at width / height 2 is always 8 x 4
+    assert set(crops) == {(4, 8)}
+    assert set(aug["erase_height"]) == set(aug["erase_width"]) == {13.0}  # round(sqrt(160))
+
+
+@pytest.mark.dask  # starts a real LocalCluster of 2 workers
+def test_dask_engine_writes_the_local_crops_and_views(runner, tmp_path, rng):
+    root = tmp_path / "data"
+    make_dataset(root, rng, shape=(20, 24, 3), per_class=4)
+    args = ["--size", "16x12", "--random-crop", "8x6", "--randaugment", "2,9", "--copies", "2",
+            "--split", "train=0.5,val=0.5", "--seed", "2"]  # fmt: skip
+    outs = []
+    for engine in (["--engine", "local"], ["--engine", "dask", "-j", "2"]):
+        out = tmp_path / f"{engine[1]}.h5"
+        result = run(runner, str(root), "-o", str(out), *args, *engine)
+        assert result.exit_code == 0, result.output
+        with h5py.File(out) as f:
+            outs.append({name: f[name][:] for name in (
+                "train/images", "val/images", "train/augmentation/crop_top",
+                "train/augmentation/randaugment_ops",
+            )})  # fmt: skip
+    assert outs[1]["val/images"].shape[1:] == (6, 8, 3)  # the view: centre-cropped
+    for name, values in outs[0].items():
+        np.testing.assert_array_equal(outs[1][name], values)

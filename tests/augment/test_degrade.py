@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -23,15 +22,9 @@ from imgprep.augment.ops.degrade import (
 )
 from imgprep.augment.preview import _describe
 from imgprep.cli import main
-from tests.augment.reference import reference_uniform
+from tests.augment.reference import named_slot, reference_uniform
 
 MAXIMUM = {np.uint8: 255.0, np.uint16: 65535.0, np.float32: 1.0}
-
-
-def slot(name: str, offset: int = 0) -> int:
-    """The documented named slot: blake2b-64 of the name (person imgprep-slots) + offset."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"imgprep-slots").digest()
-    return (int.from_bytes(digest, "little") + offset) & ((1 << 64) - 1)
 
 
 def sample(settings: AugmentSettings, count: int, seed: int = 3):
@@ -110,7 +103,7 @@ class TestGaussianBlur:
         values = np.array([p.blur_sigma for p in params])
         assert values.min() >= 0.5 and values.max() <= 2.0 and values.std() > 0.4
         for index, p in enumerate(params[:5]):
-            assert p.blur_sigma == 0.5 + 1.5 * reference_uniform(3, 0, index, 1, slot("blur"))
+            assert p.blur_sigma == 0.5 + 1.5 * reference_uniform(3, 0, index, 1, named_slot("blur"))
 
     def test_column_identity_and_caption(self):
         assert [(c.name, c.identity, c.always_recorded) for c in GaussianBlur.columns] == [
@@ -170,8 +163,8 @@ class TestGaussianNoise:
         seeds = {p.noise_seed for p in params}
         assert len(seeds) == 3000 and all(s.is_integer() and 0 <= s < 2**53 for s in seeds)
         for index, p in enumerate(params[:5]):
-            u0 = reference_uniform(3, 0, index, 1, slot("noise"))
-            u1 = reference_uniform(3, 0, index, 1, slot("noise", 1))
+            u0 = reference_uniform(3, 0, index, 1, named_slot("noise"))
+            u1 = reference_uniform(3, 0, index, 1, named_slot("noise", 1))
             assert p.noise_std == 0.01 + 0.04 * u0 and p.noise_seed == u1 * 2**53
 
     def test_columns_identity_and_activity(self):
@@ -230,7 +223,7 @@ class TestJpegQuality:
         counts = np.bincount(values.astype(int))[70:]
         assert counts.tolist() and len(counts) == 3 and counts.min() > 900
         for index, p in enumerate(params[:5]):
-            u = reference_uniform(3, 0, index, 1, slot("jpeg"))
+            u = reference_uniform(3, 0, index, 1, named_slot("jpeg"))
             assert p.jpeg_quality == 70 + math.floor(u * 3)
         assert {p.jpeg_quality for p in sample(AugmentSettings(jpeg_quality=(9, 9)), 20)} == {9}
         assert JpegQuality().caption(AugmentParams(jpeg_quality=74.0)) == ((0, 100, "q74"),)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,18 +10,13 @@ import numpy as np
 import pytest
 
 from imgprep.augment import AugmentParams, AugmentSettings, apply_recorded
-from imgprep.augment.ops.crop import TRIES
+from imgprep.augment.boxes import TRIES
 from imgprep.augment.ops.erasing import erase, erasing_boxes
 from imgprep.cli import main
-from tests.augment.reference import erasing_params, reference_uniform
+from tests.augment.reference import erasing_params, named_slot, reference_uniform
 from tests.conftest import make_dataset
 
 MAXIMA = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}
-
-
-def slot(offset: int) -> int:
-    digest = hashlib.blake2b(b"erasing", digest_size=8, person=b"imgprep-slots").digest()
-    return (int.from_bytes(digest, "little") + offset) & ((1 << 64) - 1)
 
 
 def sample(settings, count: int, shape=(40, 30, 3), seed: int = 3):
@@ -47,7 +41,10 @@ def test_sample_reads_the_documented_slots_and_probability():
     erased = np.array([p.erase_height > 0 for p in params])
     assert abs(erased.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 20000)  # a few tiny boxes are 0
     for index, p in enumerate(params[:30]):
-        u = [reference_uniform(3, 0, index, 1, slot(j)) for j in range(2 * TRIES + 4)]
+        u = [
+            reference_uniform(3, 0, index, 1, named_slot("erasing", j))
+            for j in range(2 * TRIES + 4)
+        ]
         expected = erasing_params(40, 30, u, (0.02, 0.33), (0.3, 3.3))
         if u[2 * TRIES + 2] >= 0.3 or expected is None or 0 in expected[2:]:
             expected = (0, 0, 0, 0)

@@ -6,7 +6,6 @@ own reference for them) on 8-bit images, and against NumPy gathers for the geome
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -21,13 +20,8 @@ from imgprep.augment.chain import to_dtype
 from imgprep.augment.ops import randaugment as ra
 from imgprep.cli import main
 from imgprep.errors import InputError
-from tests.augment.reference import reference_uniform
+from tests.augment.reference import named_slot, reference_uniform
 from tests.conftest import make_dataset
-
-
-def slot(offset: int) -> int:
-    digest = hashlib.blake2b(b"randaugment", digest_size=8, person=b"imgprep-slots").digest()
-    return (int.from_bytes(digest, "little") + offset) & ((1 << 64) - 1)
 
 
 def photo_like(rng, shape=(37, 41, 3)) -> np.ndarray:
@@ -76,7 +70,7 @@ def test_draws_choose_uniformly_and_sign_half_the_signed():
     assert not negated[~np.array(first_signed)].any()
     assert abs(negated[np.array(first_signed)].mean() - 0.5) < 0.02
     for index, p in enumerate(params[:20]):
-        u = [reference_uniform(3, 0, index, 1, slot(j)) for j in range(20)]
+        u = [reference_uniform(3, 0, index, 1, named_slot("randaugment", j)) for j in range(20)]
         expected = [ra.NAMES[int(u[j] * 14)] for j in range(2)]
         assert p.randaugment_ops == ",".join(expected)
         bits = sum(1 << j for j in range(2) if expected[j] in ra.SIGNED and u[10 + j] <= 0.5)

@@ -239,10 +239,22 @@ class Contrast(PixelOperation):
         return () if self.identity(params) else ((0, 40, f"c{params.contrast_factor:.2f}"),)
 
 
-class Saturation(PixelOperation):
+class ColourOnly(PixelOperation):
+    """An operation that needs colour (3 or 4 channels): refused on others before any work,
+    naming its option (``colour_key``)."""
+
+    colour_key: str
+
+    def check_channels(self, settings: Any, channels: int) -> None:
+        if self.active(settings) and channels not in (3, 4):
+            raise InputError(refusal(self.colour_key))
+
+
+class Saturation(ColourOnly):
     """The HSV saturation times f in [LO, HI], clipped to [0, 1] (``adjust_saturation``)."""
 
     name = "saturation"
+    colour_key = "saturation-range"
     order = 45
     options = (
         Option("saturation_range", "range", None,
@@ -268,18 +280,15 @@ class Saturation(PixelOperation):
     ) -> np.ndarray:
         return adjust_saturation(work, factor=params.saturation_factor)
 
-    def check_channels(self, settings: Any, channels: int) -> None:
-        if self.active(settings) and channels not in (3, 4):
-            raise InputError(refusal("saturation-range"))
-
     def caption(self, params: Any) -> tuple[Caption, ...]:
         return () if self.identity(params) else ((0, 45, f"s{params.saturation_factor:.2f}"),)
 
 
-class Hue(PixelOperation):
+class Hue(ColourOnly):
     """The HSV hue turned by a delta in [-D, D] turns (``tf.image.adjust_hue``)."""
 
     name = "hue"
+    colour_key = "hue-delta"
     order = 50
     options = (
         Option("hue_delta", "number", 0.0,
@@ -305,18 +314,15 @@ class Hue(PixelOperation):
     ) -> np.ndarray:
         return adjust_hue(work, delta=params.hue_delta)
 
-    def check_channels(self, settings: Any, channels: int) -> None:
-        if self.active(settings) and channels not in (3, 4):
-            raise InputError(refusal("hue-delta"))
-
     def caption(self, params: Any) -> tuple[Caption, ...]:
         return () if self.identity(params) else ((0, 50, f"h{params.hue_delta:+.2f}"),)
 
 
-class Grayscale(PixelOperation):
+class Grayscale(ColourOnly):
     """With probability P, the luma in every colour channel (torchvision's RandomGrayscale)."""
 
     name = "grayscale"
+    colour_key = "grayscale-prob"
     order = 55
     options = (
         Option("grayscale_prob", "number", 0.0,
@@ -345,10 +351,6 @@ class Grayscale(PixelOperation):
     def apply_uint8(self, image: np.ndarray, params: Any, settings: Any) -> np.ndarray | None:
         _rgb(image, "grayscale-prob")  # 3 or 4 channels
         return luma_uint8(image)
-
-    def check_channels(self, settings: Any, channels: int) -> None:
-        if self.active(settings) and channels not in (3, 4):
-            raise InputError(refusal("grayscale-prob"))
 
     def caption(self, params: Any) -> tuple[Caption, ...]:
         return ((0, 55, "gray"),) if params.grayscale else ()

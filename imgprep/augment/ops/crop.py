@@ -29,16 +29,15 @@ crop's position: 2), so neither moves another operation's numbers.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from imgprep.augment.boxes import DRAWS, first_fitting_boxes, positions
 from imgprep.augment.keyed import named_slots
 from imgprep.augment.spec import Box, Caption, Column, CropOperation, Option
 from imgprep.errors import InputError, option
 
-TRIES = 10  # torchvision's RandomResizedCrop and RandomErasing
 CROP_COLUMNS = (
     Column("crop_top", "float64", 0.0),
     Column("crop_left", "float64", 0.0),
@@ -65,11 +64,6 @@ def take(image: np.ndarray, box: Box) -> np.ndarray:
     return np.ascontiguousarray(image[top : top + height, left : left + width])
 
 
-def positions(u: np.ndarray, room: np.ndarray) -> np.ndarray:
-    """Uniform whole positions in 0..room (``torch.randint(0, room + 1)``) from uniforms."""
-    return np.minimum(np.floor(u * (room + 1)), room)
-
-
 def resized_crop_boxes(
     height: int,
     width: int,
@@ -78,25 +72,13 @@ def resized_crop_boxes(
     ratio: tuple[float, float],
 ) -> np.ndarray:
     """(copies, 4) boxes (top, left, h, w) of ``RandomResizedCrop`` on an H x W image, from
-    ``draws`` (copies, 2 TRIES + 2): try t reads columns 2t (area) and 2t + 1 (ratio), the
-    last two place the box."""
-    count = len(draws)
-    area = height * width
-    log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
-    target = area * (scale[0] + (scale[1] - scale[0]) * draws[:, 0 : 2 * TRIES : 2])
-    aspect = np.exp(log_low + (log_high - log_low) * draws[:, 1 : 2 * TRIES : 2])
-    w = np.rint(np.sqrt(target * aspect))
-    h = np.rint(np.sqrt(target / aspect))
-    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
-    chosen = np.argmax(fits, axis=1)
-    found = fits[np.arange(count), chosen]
-    box_h = np.where(found, h[np.arange(count), chosen], 0.0)
-    box_w = np.where(found, w[np.arange(count), chosen], 0.0)
-    top = positions(draws[:, 2 * TRIES], height - box_h)
-    left = positions(draws[:, 2 * TRIES + 1], width - box_w)
-    fallback = _centre_fallback(height, width, ratio)
-    boxes = np.stack([top, left, box_h, box_w], axis=1)
-    boxes[~found] = fallback
+    ``draws`` (copies, ``DRAWS``): the ratio is width / height, a box fits inside the image,
+    and without one the centre crop of the nearest ratio."""
+    boxes, found = first_fitting_boxes(
+        height, width, draws, scale, ratio, ratio_is_width_over_height=True,
+        fits=lambda h, w: (w > 0) & (w <= width) & (h > 0) & (h <= height),
+    )  # fmt: skip
+    boxes[~found] = _centre_fallback(height, width, ratio)
     return boxes
 
 
@@ -137,7 +119,7 @@ class Crop(CropOperation):
     )  # fmt: skip
     columns = CROP_COLUMNS
     # the resized crop's ten tries and its position, then the plain crop's position
-    draw_slots = named_slots("random-resized-crop", 2 * TRIES + 2) + named_slots("random-crop", 2)
+    draw_slots = named_slots("random-resized-crop", DRAWS) + named_slots("random-crop", 2)
 
     def active(self, settings: Any) -> bool:
         return bool(settings.random_resized_crop) or settings.random_crop is not None
@@ -150,12 +132,12 @@ class Crop(CropOperation):
     ) -> tuple[np.ndarray, ...]:
         if settings.random_resized_crop:
             boxes = resized_crop_boxes(
-                shape[0], shape[1], draws[:, : 2 * TRIES + 2], settings.crop_scale,
+                shape[0], shape[1], draws[:, :DRAWS], settings.crop_scale,
                 settings.crop_ratio,
             )  # fmt: skip
         elif settings.random_crop is not None:
             width, height = settings.random_crop
-            tail = draws[:, 2 * TRIES + 2 :]
+            tail = draws[:, DRAWS:]
             top = positions(tail[:, 0], np.full(len(draws), shape[0] - height))
             left = positions(tail[:, 1], np.full(len(draws), shape[1] - width))
             sizes = np.broadcast_to(np.array([height, width], dtype=np.float64), (len(draws), 2))
@@ -175,8 +157,11 @@ class Crop(CropOperation):
             raise InputError(f"{option('random-resized-crop')} needs {option('size')}")
         return resize(cropped)
 
+    def changes_view(self, settings: Any) -> bool:
+        return settings.random_crop is not None
+
     def view(self, settings: Any, shape: tuple[int, ...]) -> dict[str, float] | None:
-        if settings.random_crop is None:
+        if not self.changes_view(settings):
             return None
         width, height = settings.random_crop
         top, left = (shape[0] - height) // 2, (shape[1] - width) // 2

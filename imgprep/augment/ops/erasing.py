@@ -19,14 +19,13 @@ not erased) and ``erase_seed`` (the copy's 53-bit generator key with ``random``,
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from imgprep.augment.boxes import DRAWS, first_fitting_boxes
 from imgprep.augment.keyed import named_slots, slot_integers
 from imgprep.augment.ops.colour import colour_channels
-from imgprep.augment.ops.crop import TRIES, positions
 from imgprep.augment.scale import dtype_maximum
 from imgprep.augment.spec import Caption, Column, Option, PixelOperation
 
@@ -39,23 +38,12 @@ def erasing_boxes(
     ratio: tuple[float, float],
 ) -> np.ndarray:
     """(copies, 4) boxes (top, left, h, w) of ``RandomErasing`` on an H x W copy from
-    ``draws`` (copies, 2 TRIES + 2): try t reads columns 2t (area) and 2t + 1 (ratio), the
-    last two place the box; zeros where no try fits."""
-    count = len(draws)
-    area = height * width
-    log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
-    target = area * (scale[0] + (scale[1] - scale[0]) * draws[:, 0 : 2 * TRIES : 2])
-    aspect = np.exp(log_low + (log_high - log_low) * draws[:, 1 : 2 * TRIES : 2])
-    h = np.rint(np.sqrt(target * aspect))
-    w = np.rint(np.sqrt(target / aspect))
-    fits = (h < height) & (w < width)
-    chosen = np.argmax(fits, axis=1)
-    found = fits[np.arange(count), chosen]
-    box_h = np.where(found, h[np.arange(count), chosen], 0.0)
-    box_w = np.where(found, w[np.arange(count), chosen], 0.0)
-    top = np.where(found, positions(draws[:, 2 * TRIES], height - box_h), 0.0)
-    left = np.where(found, positions(draws[:, 2 * TRIES + 1], width - box_w), 0.0)
-    return np.stack([top, left, box_h, box_w], axis=1)
+    ``draws`` (copies, ``DRAWS``): the ratio is height / width, a box fits when both sides are
+    smaller than the copy's; zeros where no try fits."""
+    return first_fitting_boxes(
+        height, width, draws, scale, ratio, ratio_is_width_over_height=False,
+        fits=lambda h, w: (h < height) & (w < width),
+    )[0]  # fmt: skip
 
 
 def erase(
@@ -121,7 +109,7 @@ class RandomErasing(PixelOperation):
         Column("erase_width", "float64", 0.0),
         Column("erase_seed", "float64", 0.0),
     )
-    draw_slots = named_slots(name, 2 * TRIES + 4)  # the tries, the position, P, the seed
+    draw_slots = named_slots(name, DRAWS + 2)  # the tries, the position, P, the seed
 
     def active(self, settings: Any) -> bool:
         return bool(settings.erasing_prob)
@@ -133,14 +121,14 @@ class RandomErasing(PixelOperation):
         if not self.active(settings):
             return tuple(np.zeros(count) for _ in range(5))
         boxes = erasing_boxes(
-            shape[0], shape[1], draws[:, : 2 * TRIES + 2], settings.erasing_scale,
+            shape[0], shape[1], draws[:, :DRAWS], settings.erasing_scale,
             settings.erasing_ratio,
         )  # fmt: skip
-        erased = (draws[:, 2 * TRIES + 2] < settings.erasing_prob) & (boxes[:, 2] > 0)
+        erased = (draws[:, DRAWS] < settings.erasing_prob) & (boxes[:, 2] > 0)
         erased &= boxes[:, 3] > 0
         boxes[~erased] = 0.0
         random = settings.erasing_value == "random"
-        seeds = np.where(erased & random, slot_integers(draws[:, 2 * TRIES + 3]), 0.0)
+        seeds = np.where(erased & random, slot_integers(draws[:, DRAWS + 1]), 0.0)
         return (*(np.ascontiguousarray(boxes[:, j]) for j in range(4)), seeds)
 
     def identity(self, params: Any) -> bool:
