@@ -37,7 +37,7 @@ PIPELINE_KEYS = (
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
-    "on-error", "quiet", "overwrite",
+    "on-error", "quiet", "overwrite", "shuffle",
 )  # fmt: skip
 # The augmentation plan's keys; each operation's keys (and their kinds) come from
 # imgprep.augment.registry, read when a config is loaded (not at import: fit-stats and
@@ -105,6 +105,7 @@ _TEXT_KEYS = frozenset({
 })  # fmt: skip
 _FLAG_KEYS = frozenset({
     "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "keep-original",
+    "shuffle",
 })  # fmt: skip
 _INTEGER_KEYS = frozenset({"seed", "workers", "batch-size", "copies", "bit-depth"})
 _NUMBER_KEYS = frozenset({"pad-value", "epsilon"})

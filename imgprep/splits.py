@@ -93,10 +93,41 @@ TRAIN = "train"
 
 @dataclass
 class Split:
-    """One part of the output: its name (None for a single input) and its images."""
+    """One part of the output: its name (None for a single input) and its images.
+
+    ``order`` (``transform --shuffle``): image ``j`` of ``discovery`` is image ``order[j]``
+    of the split before shuffling (input order); None when not shuffled.
+    """
 
     name: str | None
     discovery: Discovery
+    order: np.ndarray | None = None
+
+
+# The shuffle's generator is keyed by (seed, _SHUFFLE, split ordinal): three words, so it is
+# never the stratified split's (seed, class + 1) nor the augmentation's Philox key.
+_SHUFFLE = 0x5348_5546
+
+
+def shuffle_order(count: int, seed: int, ordinal: int) -> np.ndarray:
+    """The seeded permutation ``transform --shuffle`` writes split ``ordinal``'s images in."""
+    return np.random.default_rng([seed, _SHUFFLE, ordinal]).permutation(count)
+
+
+def shuffled_splits(splits: Sequence[Split], seed: int) -> list[Split]:
+    """Each split's images in a seeded permuted order (``shuffle_order``), ``order`` set.
+
+    Why: class folders are discovered class by class, so unshuffled rows are sorted by class
+    and a trailing ``validation_split`` of such a file holds the last classes only.
+    """
+    shuffled = []
+    for ordinal, split in enumerate(splits):
+        found = split.discovery
+        order = shuffle_order(len(found.items), seed, ordinal)
+        items = found.items.take(order.tolist())
+        discovery = Discovery(items, found.classes, found.ignored, found.inputs, found.notes)
+        shuffled.append(Split(split.name, discovery, order))
+    return shuffled
 
 
 def build_splits(

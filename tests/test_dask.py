@@ -187,6 +187,18 @@ def test_splits_augmentation_and_skipped_files_match_the_local_engine(scheduler,
     assert (tmp_path / "dask.h5.shards" / "val").is_dir()
 
 
+def test_a_shuffled_split_matches_the_local_engine(scheduler, digits, tmp_path):
+    args = ["--split", "train=0.7,val=0.3", "--seed", "5", "--shuffle", "--rotation-range",
+            "30", "--copies", "2", "--batch-size", "2"]  # fmt: skip
+    local, sharded = tmp_path / "local.h5", tmp_path / "dask.h5"
+    cluster = ["-q", "--scheduler", scheduler, "--partition-size", "3"]
+    on_both_engines("transform", digits, local, sharded, args, cluster)
+    assert_same_output(local, sharded)
+    with h5py.File(sharded) as f:
+        assert f["train/permutation"].is_virtual and f["val/permutation"].is_virtual
+        assert sorted(f["val/permutation"][:].tolist()) == list(range(len(f["val/paths"])))
+
+
 def test_a_failed_run_leaves_no_output_and_the_next_run_reuses_complete_shards(
     scheduler, digits, tmp_path
 ):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from imgprep.augment import OPTIONS, AugmentSettings
+from imgprep.cli.augment_options import augment_options
 from imgprep.cli.common import (
     cluster_options,
     decode_options,
@@ -29,7 +29,6 @@ from imgprep.config import (
     OUTPUT_DTYPES,
     STATS_SCOPES,
     PipelineOptions,
-    parse_size,
 )
 from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
@@ -46,89 +45,6 @@ from imgprep.run.transform_plan import (
     write_preview,
 )
 from imgprep.splits import parse_named_input, parse_split_spec
-
-_RANGE_OPTIONS = {option.name: option for option in OPTIONS if option.kind == "range"}
-_VALUE_OPTIONS = {option.name: option for option in OPTIONS if option.kind == "value"}
-
-
-def _range_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``LO,HI`` as a pair of floats, or ``Z`` for ``around - Z, around + Z`` (zoom: 1-Z,1+Z)
-    when the option has an ``around``."""
-    if value is None:
-        return None
-    parts = str(value).split(",")
-    try:
-        numbers = [float(part) for part in parts]
-    except ValueError as exc:
-        raise click.BadParameter(f"expected a number or LO,HI, got {value!r}") from exc
-    around = _RANGE_OPTIONS[str(param.name)].around
-    if len(numbers) == 2:
-        return (numbers[0], numbers[1])
-    if len(numbers) == 1 and around is not None:
-        return (around - numbers[0], around + numbers[0])
-    raise click.BadParameter(f"expected {'Z or ' if around is not None else ''}LO,HI")
-
-
-def _size_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``WxH`` as (width, height); ``W,H`` too (a TOML ``[W, H]`` list arrives so)."""
-    if value is None:
-        return None
-    text = str(value).replace(",", "x")
-    try:
-        return parse_size(text)
-    except InputError as exc:
-        raise click.BadParameter(f"expected WxH, got {value!r}") from exc
-
-
-def _value_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """A number, or one of the option's words (``random``)."""
-    if value is None:
-        return None
-    choices = _VALUE_OPTIONS[str(param.name)].choices
-    if str(value) in choices:
-        return str(value)
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"expected a number or {' or '.join(choices)}, got {value!r}"
-        ) from exc
-
-
-def _names_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """``a,b,c`` as a tuple of names (checked by the settings)."""
-    if value is None:
-        return None
-    return tuple(name.strip() for name in str(value).split(",") if name.strip())
-
-
-_CALLBACKS = {
-    "range": _range_callback,
-    "size": _size_callback,
-    "value": _value_callback,
-    "names": _names_callback,
-}
-
-
-def augment_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """One option per registered augmentation option (``imgprep.augment.OPTIONS``), in its
-    listed order: ``--KEY``, a float, a flag, ``LO,HI`` (``_range_callback``), ``WxH``, a
-    number or a word (``_value_callback``) or a choice."""
-    for option in reversed(OPTIONS):
-        extra: dict[str, Any] = {"help": option.help}
-        if option.metavar is not None:
-            extra["metavar"] = option.metavar
-        if option.show_default:
-            extra["show_default"] = True
-        if option.kind == "flag":
-            decorator = click.option(f"--{option.key}", is_flag=True, **extra)
-        elif option.kind in _CALLBACKS:
-            decorator = click.option(f"--{option.key}", callback=_CALLBACKS[option.kind], **extra)
-        else:
-            kind = click.Choice(option.choices) if option.kind == "choice" else float
-            decorator = click.option(f"--{option.key}", type=kind, default=option.default, **extra)
-        func = decorator(func)
-    return func
 
 
 @click.command(
@@ -171,7 +87,13 @@ def augment_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
-    help="Seed of --split and augmentation (drawn and printed when augmenting without one).",
+    help="Seed of --split, --shuffle and augmentation (drawn and printed when augmenting "
+    "without one).",
+)
+@click.option(
+    "--shuffle",
+    is_flag=True,
+    help="Write each split's rows in a permuted order keyed by --seed (HDF5; recorded).",
 )
 @click.option(
     "--config",
@@ -307,6 +229,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         batch_size=params["batch_size"],
         on_error=params["on_error"],
         on_cluster=params["engine"] == "dask",
+        shuffle=params["shuffle"],
     )
     plan = plan_transform(request)
     if plan.augment is not None and plan.seed_drawn:  # shown even with --quiet: to repeat it

@@ -62,7 +62,13 @@ def run_sharded(
             compression=request.compression,
             batch_size=batch_size,
         )
-        tasks = plan_shards(items, spec, folder=folder, partition_files=runner.partition_files)
+        tasks = plan_shards(
+            items,
+            spec,
+            folder=folder,
+            partition_files=runner.partition_files,
+            order=None if split.order is None else split.order.tolist(),
+        )
         shards = SplitShards(split.name, folder)
         desc = f"transform {split.name}" if split.name else "transform"
         results = runner.map(write_shard, [(task,) for task in tasks], desc=desc)

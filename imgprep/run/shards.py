@@ -69,6 +69,8 @@ _TEMPORARY_NAME = re.compile(
 )
 
 Segments = list[tuple[str, tuple[str, ...]]]
+Files = Sequence[tuple[str, str, int | None]]  # (opened path, stored path, label) per file
+Order = Sequence[int] | None  # a shuffled split's positions before shuffling, else None
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,10 @@ class ShardSpec:
     columns: tuple[Column, ...] | None = None  # recorded augmentation columns (from the plan)
     shown: AugmentSettings | None = None  # a split not augmented: the run's crops' view
 
-    def key(self, start: int, files: Sequence[tuple[str, str, int | None]]) -> str:
+    def key(self, start: int, files: Files, order: Order = None) -> str:
         """16 hex digits of SHA-256 over everything that decides a shard's bytes: this spec,
-        the partition's first index and its (opened path, stored path, label) per file."""
+        the partition's first index, its (opened path, stored path, label) per file and, when
+        shuffled, each file's position before shuffling."""
         pipeline, plan = self.pipeline, self.plan
         described = {
             "format": [SHARD_FORMAT, SHARD_FORMAT_VERSION, __version__],
@@ -101,6 +104,7 @@ class ShardSpec:
             "path_bytes": self.path_bytes,
             "compression": self.compression,
             "files": [list(file) for file in files],
+            **({"order": list(order)} if order is not None else {}),
         }
         text = json.dumps(described, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
@@ -116,6 +120,7 @@ class ShardTask:
     batches: list[Segments]
     labels: list[int | None]
     start: int  # index of the partition's first file in the split
+    order: list[int] | None = None  # shuffled: each file's position before (``permutation``)
 
 
 @dataclass
@@ -181,6 +186,7 @@ def write_shard(task: ShardTask) -> ShardResult:
                 [rels[owner] for owner in owners],
                 [task.labels[owner] for owner in owners],
                 extra if spec.plan is not None else None,
+                None if task.order is None else [task.order[owner] for owner in owners],
             )
             begin += batch.count
         out.end_split(skipped=[], allow_empty=True)
@@ -248,9 +254,10 @@ def shard_folder(output: str, split: str | None) -> str:
 
 
 def plan_shards(
-    items: ItemList, spec: ShardSpec, *, folder: str, partition_files: int
+    items: ItemList, spec: ShardSpec, *, folder: str, partition_files: int, order: Order = None
 ) -> list[ShardTask]:
-    """The split's partitions as shard tasks (batches of ``spec.batch_size`` inside each)."""
+    """The split's partitions as shard tasks (batches of ``spec.batch_size`` inside each);
+    ``order``: a shuffled split's positions before shuffling, recorded per row and keyed."""
     size = max(partition_files, 1)
     tasks = []
     for number, start in enumerate(range(0, len(items), size)):
@@ -262,9 +269,10 @@ def plan_shards(
         located = [path for segments in batches for path, _ in iter_segments(segments)]
         labels = [items.label(i) for i in range(start, stop)]
         files = zip(located, (items.rel(i) for i in range(start, stop)), labels, strict=True)
-        key = spec.key(start, list(files))
+        positions = None if order is None else [int(i) for i in order[start:stop]]
+        key = spec.key(start, list(files), positions)
         shard = os.path.join(folder, f"part-{number:05d}-{key}.h5")
-        tasks.append(ShardTask(shard, key, spec, batches, labels, start))
+        tasks.append(ShardTask(shard, key, spec, batches, labels, start, positions))
     return tasks
 
 

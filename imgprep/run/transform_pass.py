@@ -64,6 +64,7 @@ from imgprep.run.stats_pass import StatsFold, compute_stats, stats_from_fold
 from imgprep.run.tasks import FirstRows, default_batch_size, row_sizes, task_spans
 from imgprep.run.transform_plan import TransformPlan, TransformReport
 from imgprep.run.worker import AugmentPlan, TransformedBatch, TransformTask, transform_batch
+from imgprep.splits import Split
 from imgprep.transforms.pipeline import Pipeline
 
 
@@ -248,7 +249,14 @@ class _Job:
         with contextlib.closing(batches):
             for start, batch in batches:
                 written += self._take_batch(
-                    writer, items, start, batch, plan, fold, skipped, [n for n, _ in columns or ()]
+                    writer,
+                    split,
+                    start,
+                    batch,
+                    plan,
+                    fold,
+                    skipped,
+                    [n for n, _ in columns or ()],
                 )
                 if progress:
                     progress(batch.count)
@@ -260,7 +268,7 @@ class _Job:
     def _take_batch(
         self,
         writer: Writer,
-        items: ItemList,
+        split: Split,
         start: int,
         batch: TransformedBatch,
         plan: AugmentPlan | None,
@@ -269,7 +277,8 @@ class _Job:
         columns: list[str],
     ) -> int:
         """Fold a batch's statistics, record its failures, write its rows (with the split's
-        recorded augmentation ``columns``); rows written."""
+        recorded augmentation ``columns``, and a shuffled split's permutation); rows written."""
+        items = split.discovery.items
         if fold is not None:
             assert batch.summary is not None
             before = len(fold.skipped)
@@ -298,7 +307,11 @@ class _Job:
                 (start + offset, copy, (params or AugmentParams()).as_row(columns))
                 for offset, copy, params in zip(owners, batch.copies, batch.params, strict=True)
             ]
-        writer.write(images, rels, labels, extra)
+        if split.order is None:  # only records_order formats take a permutation
+            writer.write(images, rels, labels, extra)
+        else:
+            permutation = [int(split.order[start + offset]) for offset in owners]
+            writer.write(images, rels, labels, extra, permutation=permutation)
         if batch.stopped is not None:  # the writer or the statistics refused that row
             path = items.path(start + batch.stopped)
             raise ImgprepError(f"{path}: its rows differ from the images before it")

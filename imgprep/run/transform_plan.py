@@ -31,7 +31,13 @@ from imgprep.plan import check_output, check_preview
 from imgprep.run.checks import check_stats_space, plan_output
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.worker import AugmentPlan
-from imgprep.splits import Split, augmented_splits, build_splits, training_split
+from imgprep.splits import (
+    Split,
+    augmented_splits,
+    build_splits,
+    shuffled_splits,
+    training_split,
+)
 from imgprep.stats.file import Stats
 from imgprep.transforms.pipeline import Pipeline, PipelineOptions
 
@@ -64,6 +70,8 @@ class TransformRequest:
         on_cluster: the run goes to a Dask cluster (it writes HDF5 shards only).
         single_pass: computed statistics may come from the writing pass itself when the
             format holds raw rows (same bytes; False forces a separate pass, for tests).
+        shuffle: write each split's images in a permuted order keyed by ``seed``
+            (``imgprep.splits.shuffled_splits``; HDF5 only, which records it per row).
     """
 
     output: str | None = None
@@ -86,6 +94,7 @@ class TransformRequest:
     on_error: str = "stop"
     on_cluster: bool = False
     single_pass: bool = True
+    shuffle: bool = False
 
     def __post_init__(self) -> None:
         # tuples: a frozen request holds no list a caller could change after the checks
@@ -175,6 +184,8 @@ class TransformPlan:
             "stats": pipeline.stats.to_dict() if pipeline.stats is not None else None,
             "stats_source": self.stats_source,
         }
+        if self.request.shuffle:  # each row's position before shuffling: ``permutation``
+            metadata["shuffle"] = {"seed": self.request.seed, "column": "permutation"}
         if self.augment is not None:
             metadata["augmentation"] = {
                 **self.augment.to_dict(),
@@ -228,6 +239,13 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
     splits = build_splits(
         list(request.inputs), list(request.named_inputs), request.split_spec, request.seed
     )
+    if request.shuffle:
+        if request.seed is None or request.seed < 0:
+            raise InputError(
+                f"{option('shuffle')} needs {option('seed')} (an integer >= 0) so that the "
+                "order can be reproduced"
+            )
+        splits = shuffled_splits(splits, request.seed)
     augment: AugmentPlan | None = None
     augmented: frozenset[int] = frozenset()
     drawn = False
@@ -247,6 +265,11 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
         assert request.output is not None  # the request refuses it otherwise
         fmt = output_format(request.output, request.fmt)
         check_format(fmt, options, on_cluster=request.on_cluster)
+        if request.shuffle and not writer_class(fmt).records_order:
+            shown = "a PNG tree" if fmt == "png" else f"the {fmt} format"
+            raise InputError(
+                f"{option('shuffle')} orders the rows of an HDF5 file; {shown} has no row order"
+            )
         check_writable(request.output, directory_ok=writes_folder(fmt))
         names = plan_output(
             splits, request.output, fmt=fmt, overwrite=request.overwrite, plan=augment

@@ -75,6 +75,7 @@ class Writer(Protocol):
     shards: ClassVar[bool]  # a Dask run can write it (as shards joined by a main file)
     uniform_rows: ClassVar[bool]  # a split's rows share one shape (one array per split)
     holds_raw_rows: ClassVar[bool]  # can hold float32 rows raw until statistics exist
+    records_order: ClassVar[bool]  # has a row order, and writes ``permutation`` (--shuffle)
 
     @classmethod
     def open(cls, target: str, options: OutputOptions) -> Writer: ...
@@ -114,7 +115,8 @@ class Writer(Protocol):
         rels: Sequence[str],
         labels: Sequence[int | None],
         augmentation: Sequence[AugmentRow] | None = None,
-    ) -> None: ...
+        permutation: Sequence[int] | None = None,
+    ) -> None: ...  # permutation (only to records_order formats): position before --shuffle
 
     def end_split(self, *, skipped: list[dict[str, str]]) -> None: ...
 
@@ -134,6 +136,7 @@ class AtomicWriter:
     shards: ClassVar[bool] = False
     uniform_rows: ClassVar[bool] = False
     holds_raw_rows: ClassVar[bool] = False
+    records_order: ClassVar[bool] = False
 
     target: str
     _temporary: str

@@ -56,6 +56,9 @@ class Hdf5Writer(AtomicWriter):
     the split's input order), ``copy`` (N,) (0: the original, 1..K: augmented copies) and an
     ``augmentation`` group with one (N,) dataset per recorded parameter, named and typed as
     ``start_split(augmentation=...)`` says (the writer does not know which parameters exist).
+    Shuffled splits (``transform --shuffle``) add ``permutation`` (N,) int64: the row's source
+    image by its position in the split before shuffling (``source_index`` counts images in the
+    order written).
 
     ``images`` is chunked by whole images (as many as fit in about 4 MiB, at most one batch,
     at least one) and optionally compressed. Root attributes: ``format``,
@@ -69,6 +72,7 @@ class Hdf5Writer(AtomicWriter):
     shards = True
     uniform_rows = True
     holds_raw_rows = True
+    records_order = True
 
     @classmethod
     def least_row_bytes(
@@ -164,6 +168,7 @@ class Hdf5Writer(AtomicWriter):
         rels: Sequence[str],
         labels: Sequence[int | None],
         augmentation: Sequence[AugmentRow] | None = None,
+        permutation: Sequence[int] | None = None,
     ) -> None:
         if len(images) == 0:
             return
@@ -171,7 +176,7 @@ class Hdf5Writer(AtomicWriter):
             raise ValueError("augmentation rows for a split started without augmentation columns")
         if self._first_path is None:
             with self._hdf5():
-                self._create(images[0], rels[0], augmented=augmentation is not None)
+                self._create(images[0], rels[0], augmentation is not None, permutation is not None)
         dtype = self._dtype
         if (
             isinstance(images, np.ndarray)
@@ -193,6 +198,8 @@ class Hdf5Writer(AtomicWriter):
             columns["images"] = block
         if self._labelled:
             columns["labels"] = np.array(labels, dtype=np.int64)
+        if permutation is not None:
+            columns["permutation"] = np.array(permutation, dtype=np.int64)
         if augmentation is not None:
             columns["source_index"] = np.array([row[0] for row in augmentation], dtype=np.int64)
             columns["copy"] = np.array([row[1] for row in augmentation], dtype=np.int32)
@@ -311,7 +318,7 @@ class Hdf5Writer(AtomicWriter):
             compression=self.compression,
         )
 
-    def _create(self, first: np.ndarray, rel: str, *, augmented: bool = False) -> None:
+    def _create(self, first: np.ndarray, rel: str, augmented: bool, shuffled: bool) -> None:
         group = self._group
         if self._held is None:
             self._create_images(first)
@@ -324,6 +331,8 @@ class Hdf5Writer(AtomicWriter):
         )
         if self._labelled:
             column(group, "labels", np.int64)
+        if shuffled:
+            column(group, "permutation", np.int64)
         if augmented:
             column(group, "source_index", np.int64)
             column(group, "copy", np.int32)
