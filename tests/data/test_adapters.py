@@ -104,3 +104,28 @@ def _importable(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def test_torchrun_ranks_read_disjoint_equal_parts(plain, tmp_path):
+    """Two processes started by torchrun (the documented recipe) see each epoch's shuffled
+    order cut in two: together every row but the dropped remainder, no row twice."""
+    pytest.importorskip("torch")
+    import subprocess
+
+    script = os.path.join(os.path.dirname(__file__), "torchrun_ranks.py")
+    out = tmp_path / "seen"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-port", "29517", script, str(plain), str(out)]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    parts = [np.load(f"{out}.{rank}.npy") for rank in (0, 1)]
+    with h5py.File(plain) as f:
+        rows = f["images"][:].astype(np.float32).sum(axis=(1, 2, 3))
+    for epoch in (0, 1):
+        whole = H5Images(plain, shuffle=True, seed=3, epoch=epoch)
+        half = len(whole) // 2
+        assert len(parts[0][epoch]) == len(parts[1][epoch]) == half
+        got = np.concatenate([part[epoch] for part in parts])
+        np.testing.assert_array_equal(got, rows[whole.rows_of_epoch()][: 2 * half])
+    assert not np.array_equal(parts[0][0], parts[0][1])  # each epoch its own order
