@@ -3,7 +3,8 @@
 Keras is imported here only (extra ``imgprep[keras]``). Batch ``b`` is items
 ``b * batch_size`` to ``(b + 1) * batch_size`` of the dataset's epoch order, channels last
 as Keras expects; ``on_epoch_end`` (called by ``model.fit`` after each epoch) advances the
-epoch, so each epoch is shuffled and augmented afresh, as ``ImageDataGenerator`` does, but
+epoch (not after fit's first look at batch 0: ``H5Batches.on_epoch_end``), so each epoch
+is shuffled and augmented afresh, as ``ImageDataGenerator`` does, but
 reproducibly: the batches are a function of (seed, epoch) whatever Keras' ``workers``.
 """
 
@@ -56,11 +57,15 @@ def keras_dataset(
             )  # fmt: skip
             self.dataset = data
             self.batch_size = batch_size
+            self._read: set[int] = set()  # batches read in this process before the first end
+            self._ends = 0
 
         def __len__(self) -> int:
             return math.ceil(len(self.dataset) / self.batch_size)
 
         def __getitem__(self, index: int) -> Any:
+            if not self._ends:
+                self._read.add(index)
             start = index * self.batch_size
             stop = min(start + self.batch_size, len(self.dataset))
             items = [self.dataset[i] for i in range(start, stop)]
@@ -72,6 +77,14 @@ def keras_dataset(
             return images
 
         def on_epoch_end(self) -> None:
+            """Advance the epoch, except at Keras' first look: ``model.fit`` reads one batch
+            to build its step and ends that pass as an epoch before the first real one
+            (BEGIN, batch 0, END, then BEGIN ... END per epoch: measured with Keras 3.15 on
+            JAX), so the first end, when this process has not read every batch, does not
+            advance and fit's epoch ``k`` is the dataset's epoch ``epoch + k``."""
+            first, self._ends = self._ends == 0, self._ends + 1
+            if first and len(self._read) < len(self):
+                return
             self.dataset.set_epoch(self.dataset.epoch + 1)
 
     return H5Batches()
