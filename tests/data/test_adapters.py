@@ -37,9 +37,8 @@ def batches_of(loader) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(x.numpy(), y.numpy()) for x, y in loader]
 
 
-# "fork" hung inside pytest here (torch 2.13.0 CPU; it runs in a plain script): spawn only,
-# until that is understood. H5Images itself is tested after fork in test_processes.py.
-@pytest.mark.parametrize("context", ["spawn"])
+# Both start methods: fork (Linux's default) reuses nothing of the parent's HDF5 handle.
+@pytest.mark.parametrize("context", ["spawn", "fork"])
 def test_torch_batches_are_identical_for_any_number_of_workers(plain, context):
     pytest.importorskip("torch")
     expected = H5Images(plain, augment=TABLE, seed=6, shuffle=True)
