@@ -32,7 +32,9 @@ def test_warp_handles_more_than_four_channels(smooth):
     image = np.concatenate([smooth, smooth], axis=2)
     matrix = affine_matrix(AugmentParams(theta=10), 40, 50)
     out = warp(image, tuple(matrix[:2].ravel()), fill_mode="nearest", cval=0)
-    np.testing.assert_allclose(out[..., :3], out[..., 3:])
+    # the same up to float32 rounding: OpenCV 5.1 warps a 4- and a 2-channel chunk with
+    # different vector code (one value of 6,000 differed by 1 ulp, 7.6e-6 at 65.97)
+    np.testing.assert_allclose(out[..., :3], out[..., 3:], rtol=0, atol=3e-5)
     assert math.isclose(
         float(out[..., :3].mean()),
         float(reference_warp(smooth, matrix, "nearest").mean()),
