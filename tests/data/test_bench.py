@@ -25,3 +25,23 @@ def test_data_bench_cases(tmp_path, monkeypatch):
         "H5Images shuffle=True + augment",
     ]
     assert all(rate > 0 for _, rate in results)
+
+
+def test_loader_bench_cases(tmp_path, monkeypatch):
+    """``bench/loader_bench.py``'s four loaders each read one whole epoch (skipped without
+    torch): the same rows, counted."""
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.delitem(sys.modules, "data_bench", raising=False)
+    import data_bench
+    import loader_bench
+
+    path = data_bench.make_file(tmp_path, 500)
+    names = []
+    for name, loader in loader_bench.cases(path):
+        seen, seconds = loader_bench.epoch(loader)
+        assert seen == 500 and seconds > 0, name
+        names.append(name)
+    assert len(names) == 4 and isinstance(torch.__version__, str)
