@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # after KERAS_BACKEND is set
+from _prepare import prepare, report  # examples/_prepare.py
 
 from imgprep.data import keras_dataset
-
-
-def prepare(folder: str) -> str:
-    """The bundled digits as uint8 rows, split 80/20 by class, rows shuffled, in one file."""
-    path = os.path.join(folder, "mnist.h5")
-    command = [sys.executable, "-m", "imgprep", "transform", "--example", "mnist", "-o", path,
-               "--split", "train=0.8,val=0.2", "--seed", "1", "--shuffle", "-q"]  # fmt: skip
-    subprocess.run(command, check=True)
-    return path
 
 
 def model() -> keras.Model:
@@ -63,8 +53,7 @@ def main() -> None:
         _, accuracy = net.evaluate(val, verbose=0)
         sizes = len(train.dataset), len(val.dataset)
     seconds = time.perf_counter() - started
-    print(f"epochs={epochs} train={sizes[0]} val={sizes[1]} accuracy={accuracy:.3f} "
-          f"seconds={seconds:.1f}")  # fmt: skip
+    report(epochs, sizes, accuracy, seconds)
 
 
 if __name__ == "__main__":

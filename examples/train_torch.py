@@ -11,25 +11,14 @@ Prints one line: ``epochs=N train=240 val=60 accuracy=A seconds=S``.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import time
 
 import torch
+from _prepare import prepare, report  # examples/_prepare.py
 from torch import nn
 
 from imgprep.data import torch_loader
-
-
-def prepare(folder: str) -> str:
-    """The bundled digits as uint8 rows, split 80/20 by class, rows shuffled, in one file."""
-    path = os.path.join(folder, "mnist.h5")
-    command = [sys.executable, "-m", "imgprep", "transform", "--example", "mnist", "-o", path,
-               "--split", "train=0.8,val=0.2", "--seed", "1", "--shuffle", "-q"]  # fmt: skip
-    subprocess.run(command, check=True)
-    return path
 
 
 def model() -> nn.Module:
@@ -69,8 +58,7 @@ def main() -> None:
                 total += len(labels)
         sizes = len(train.dataset), len(val.dataset)
     seconds = time.perf_counter() - started
-    print(f"epochs={epochs} train={sizes[0]} val={sizes[1]} accuracy={right / total:.3f} "
-          f"seconds={seconds:.1f}")  # fmt: skip
+    report(epochs, sizes, right / total, seconds)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def run_sharded(
             spec,
             folder=folder,
             partition_files=runner.partition_files,
-            order=None if split.order is None else split.order.tolist(),
+            order=split.order,
         )
         shards = SplitShards(split.name, folder)
         desc = f"transform {split.name}" if split.name else "transform"

@@ -70,7 +70,7 @@ _TEMPORARY_NAME = re.compile(
 
 Segments = list[tuple[str, tuple[str, ...]]]
 Files = Sequence[tuple[str, str, int | None]]  # (opened path, stored path, label) per file
-Order = Sequence[int] | None  # a shuffled split's positions before shuffling, else None
+Order = np.ndarray | None  # a shuffled split's positions before shuffling, else None
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class ShardSpec:
     columns: tuple[Column, ...] | None = None  # recorded augmentation columns (from the plan)
     shown: AugmentSettings | None = None  # a split not augmented: the run's crops' view
 
-    def key(self, start: int, files: Files, order: Order = None) -> str:
+    def key(self, start: int, files: Files, order: Sequence[int] | None = None) -> str:
         """16 hex digits of SHA-256 over everything that decides a shard's bytes: this spec,
         the partition's first index, its (opened path, stored path, label) per file and, when
         shuffled, each file's position before shuffling."""
@@ -269,7 +269,7 @@ def plan_shards(
         located = [path for segments in batches for path, _ in iter_segments(segments)]
         labels = [items.label(i) for i in range(start, stop)]
         files = zip(located, (items.rel(i) for i in range(start, stop)), labels, strict=True)
-        positions = None if order is None else [int(i) for i in order[start:stop]]
+        positions = None if order is None else order[start:stop].tolist()
         key = spec.key(start, list(files), positions)
         shard = os.path.join(folder, f"part-{number:05d}-{key}.h5")
         tasks.append(ShardTask(shard, key, spec, batches, labels, start, positions))

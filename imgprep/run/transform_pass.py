@@ -310,7 +310,7 @@ class _Job:
         if split.order is None:  # only records_order formats take a permutation
             writer.write(images, rels, labels, extra)
         else:
-            permutation = [int(split.order[start + offset]) for offset in owners]
+            permutation = split.order[np.add(owners, start)]
             writer.write(images, rels, labels, extra, permutation=permutation)
         if batch.stopped is not None:  # the writer or the statistics refused that row
             path = items.path(start + batch.stopped)

@@ -103,6 +103,21 @@ def test_keras_fit_one_epoch_and_fresh_epochs(plain, monkeypatch):
     np.testing.assert_array_equal(data[0][0], first)
 
 
+def test_keras_epoch_ends_advance_once_every_batch_was_read(plain, monkeypatch):
+    """Outside fit (a hand-written loop): the first end after a whole pass advances too."""
+    if "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
+        if not _importable("jax"):
+            pytest.skip("no Keras backend installed")
+        monkeypatch.setenv("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    data = keras_dataset(plain, 4, seed=1, shuffle=True)
+    for index in range(len(data)):
+        data[index]
+    data.on_epoch_end()
+    data.on_epoch_end()
+    assert data.dataset.epoch == 2
+
+
 def _importable(name: str) -> bool:
     import importlib.util
 
