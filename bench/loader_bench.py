@@ -28,20 +28,24 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data_bench import AUGMENT, make_file  # the bench folder is not a package
 
+import imgprep
+from imgprep.cli import main as main_cli
 from imgprep.data import torch_loader
 
 BATCH, WORKERS = 64, 2
 
 
 class PerRow(torch.utils.data.Dataset):
-    """The hand-written Dataset: open the file in the worker, read one row per item."""
+    """The hand-written Dataset: open the file in the worker, read one row per item,
+    standardize it with the training mean and std."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.file = path, None
+    def __init__(self, path: Path, mean: float, std: float) -> None:
+        self.path, self.file, self.mean, self.std = path, None, mean, std
         with h5py.File(path, "r") as f:
             self.rows = len(f["images"])
 
@@ -51,7 +55,8 @@ class PerRow(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         if self.file is None:
             self.file = h5py.File(self.path, "r")
-        image = torch.from_numpy(self.file["images"][i].astype(np.float32)).permute(2, 0, 1)
+        image = (self.file["images"][i].astype(np.float32) - self.mean) / self.std
+        image = torch.from_numpy(image).permute(2, 0, 1)
         return image, int(self.file["labels"][i])
 
 
@@ -65,19 +70,32 @@ def peak_child_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def cases(path: Path):
+def standardization(work: Path) -> tuple[float, float, imgprep.Pipeline]:
+    """The bundled digits' mean and std (``imgprep fit-stats``) and the featurewise
+    standardization pipeline that applies them on the fly."""
+    stats = work / "stats.json"
+    result = CliRunner().invoke(main_cli, ["fit-stats", "--example", "mnist", "-o", str(stats)])
+    assert result.exit_code == 0, result.output
+    pipeline = imgprep.pipeline_from_stats(str(stats))
+    loaded = imgprep.read_stats(str(stats))
+    return float(loaded.mean[0]), float(loaded.std[0]), pipeline
+
+
+def cases(path: Path, work: Path):
+    mean, std, pipeline = standardization(work)
     per_row = torch.utils.data.DataLoader(
-        PerRow(path), batch_size=BATCH, shuffle=True, num_workers=WORKERS
+        PerRow(path, mean, std), batch_size=BATCH, shuffle=True, num_workers=WORKERS
     )
     yield "hand-written h5py Dataset, per row", per_row
-    yield "torch_loader shuffle=True", torch_loader(path, BATCH, WORKERS, shuffle=True, seed=1)
+    common = {"seed": 1, "normalize": pipeline}
+    yield "torch_loader shuffle=True", torch_loader(path, BATCH, WORKERS, shuffle=True, **common)
     yield (
         "torch_loader block_shuffle=1024",
-        torch_loader(path, BATCH, WORKERS, block_shuffle=1024, seed=1),
+        torch_loader(path, BATCH, WORKERS, block_shuffle=1024, **common),
     )
     yield (
         "torch_loader shuffle=True + augment",
-        torch_loader(path, BATCH, WORKERS, shuffle=True, seed=1, augment=AUGMENT),
+        torch_loader(path, BATCH, WORKERS, shuffle=True, augment=AUGMENT, **common),
     )
 
 
@@ -92,7 +110,7 @@ def main() -> None:
             path = make_file(Path(work), rows)
             base = None
             print(f"{rows:,} rows, {WORKERS} workers, batch {BATCH}, one shuffled epoch:")
-            for name, loader in cases(path):
+            for name, loader in cases(path, Path(work)):
                 seen, seconds = epoch(loader)
                 assert seen == rows, (name, seen)
                 rate = seen / seconds

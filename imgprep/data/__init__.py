@@ -11,8 +11,15 @@ cache), ``order`` (each epoch's order and rank part), ``augmenting`` (the keyed 
 ``imgprep[keras]``).
 """
 
-from imgprep.data.h5images import DEFAULT_CACHE_BYTES, H5Images, RowIndexError
+from imgprep.data.h5images import DEFAULT_CACHE_BYTES, H5Images, RowBatch, RowIndexError
 from imgprep.data.keras_adapter import keras_dataset
 from imgprep.data.torch_adapter import torch_loader
 
-__all__ = ["DEFAULT_CACHE_BYTES", "H5Images", "RowIndexError", "keras_dataset", "torch_loader"]
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "H5Images",
+    "RowBatch",
+    "RowIndexError",
+    "keras_dataset",
+    "torch_loader",
+]

@@ -10,6 +10,7 @@ workers, any batch size and any rank split see the same images.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,37 @@ DEFAULT_CACHE_BYTES = 64 << 20
 class RowIndexError(InputError, IndexError):
     """An index outside the dataset: an ``InputError`` that is also an ``IndexError``, so
     ``for item in ds`` and ``list(ds)`` stop at the end as for any sequence."""
+
+
+class RowBatch(Sequence[tuple[Any, ...]]):
+    """Several items of an ``H5Images`` as stacked arrays: ``images`` (N x row shape, or
+    N x H x W x C after ``normalize``), ``labels`` (N, None without) and ``paths`` (a list of
+    str, None unless ``with_paths``). As a sequence, element ``k`` is the item tuple
+    ``ds[indices[k]]`` gives, so code written for a list of items (``default_collate``)
+    takes it unchanged."""
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None,
+        paths: list[Any] | None,
+        with_paths: bool,
+    ) -> None:
+        self.images, self.labels, self.paths = images, labels, paths
+        self._with_paths = with_paths
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        item: tuple[Any, ...] = (self.images[k],)
+        if self.labels is not None:
+            item += (np.asarray(self.labels[k]),)
+        if self._with_paths:
+            item += (self.paths[k] if self.paths is not None else None,)
+        return item
 
 
 class H5Images:
@@ -155,6 +187,53 @@ class H5Images:
         if self.with_paths:
             item += (path.decode("utf-8") if path is not None else None,)
         return item
+
+    def __getitems__(self, indices: Sequence[int]) -> RowBatch:
+        """Items ``indices`` at once (``torch.utils.data`` calls this for a batch): see
+        ``batch``."""
+        return self.batch(indices)
+
+    def batch(self, indices: Sequence[int] | np.ndarray) -> RowBatch:
+        """Items ``indices`` as one ``RowBatch``: stacked arrays equal to ``ds[i]`` item by
+        item, read one block at a time and normalized as one array, so that a DataLoader
+        worker spends its time on pixels rather than on a Python step per row."""
+        wanted = np.asarray(indices)
+        count = len(self)
+        if wanted.ndim != 1 or len(wanted) == 0 or wanted.dtype.kind not in "iu":
+            raise InputError(f"{self.path}: a batch needs a non-empty list of integer indices")
+        outside = (wanted < -count) | (wanted >= count)
+        if outside.any():
+            raise RowIndexError(
+                f"{self.path}: index {int(wanted[outside][0])} is out of range for {count} rows"
+                + (f" of split {self.source.split!r}" if self.source.split else "")
+            )
+        wanted = wanted.astype(np.int64) % count
+        positions = self._epoch_part()[wanted]
+        rows = self._positions[positions] if self._positions is not None else positions
+        images, labels, paths = self._reader.rows(rows)
+        if self._params is not None:
+            keys = self._epoch_keys()
+            images = np.stack(
+                [
+                    augmented(
+                        image,
+                        self._params.get(int(k), keys, self.epoch),
+                        self.augment,
+                        keep_dtype=self._keep_dtype,
+                    )
+                    for image, k in zip(images, wanted, strict=True)
+                ]
+            )
+        if self.normalize is not None:
+            images = self.normalize.apply_block(images if images.ndim == 4 else images[..., None])
+        names = None
+        if self.with_paths:
+            names = (
+                [p.decode("utf-8") if p is not None else None for p in paths]
+                if paths is not None
+                else [None] * len(wanted)
+            )
+        return RowBatch(images, labels, names, self.with_paths)
 
     def rows_of_epoch(self) -> np.ndarray:
         """The stored row each item of this epoch reads (this rank's part, in order)."""

@@ -68,12 +68,12 @@ def keras_dataset(
                 self._read.add(index)
             start = index * self.batch_size
             stop = min(start + self.batch_size, len(self.dataset))
-            items = [self.dataset[i] for i in range(start, stop)]
-            images = np.stack([item[0] for item in items]).astype(np.float32, copy=False)
+            batch = self.dataset.batch(np.arange(start, stop))
+            images = batch.images.astype(np.float32, copy=False)
             if images.ndim == 3:
                 images = images[..., np.newaxis]
-            if len(items[0]) > 1 and not isinstance(items[0][1], str | type(None)):
-                return images, np.asarray([item[1] for item in items], dtype=np.int64)
+            if batch.labels is not None:
+                return images, batch.labels.astype(np.int64, copy=False)
             return images
 
         def on_epoch_end(self) -> None:

@@ -147,3 +147,14 @@ def test_torchrun_ranks_read_disjoint_equal_parts(plain, tmp_path):
         got = np.concatenate([part[epoch] for part in parts])
         np.testing.assert_array_equal(got, rows[whole.rows_of_epoch()][: 2 * half])
     assert not np.array_equal(parts[0][0], parts[0][1])  # each epoch its own order
+
+
+def test_torch_pin_memory_without_an_accelerator_warns_as_the_dataloader_does(plain):
+    torch = pytest.importorskip("torch")
+    if torch.accelerator.is_available():
+        pytest.skip("an accelerator is present: batches are pinned")
+    with pytest.warns(UserWarning, match="no accelerator is found"):
+        loader = torch_loader(plain, 5, pin_memory=True)
+    images, labels = next(iter(loader))
+    assert isinstance(images, torch.Tensor) and not images.is_pinned()
+    assert images.shape == (5, 3, 12, 10) and labels.dtype == torch.int64
