@@ -1,27 +1,30 @@
 """One epoch through a 2-worker PyTorch DataLoader (batch 64): ``imgprep.data.torch_loader``
 against the hand-written h5py ``Dataset`` users write (the file opened once per worker, one
 row per ``__getitem__``, ``shuffle=True`` in the DataLoader), side by side in one run, with
-images per second and the peak RSS of the largest worker.
+images per second and the peak memory of the largest worker.
 
 The file is ``data_bench.make_file``'s: the bundled digits written by ``imgprep transform``,
-tiled to ``--rows`` rows (28x28 uint8, 1,024 rows per chunk). Cases, each one epoch with a
-full per-epoch shuffle: the per-row Dataset; ``torch_loader(shuffle=True)``;
+tiled to ``--rows`` rows (28x28 uint8, 1,024 rows per chunk). Every case standardizes on
+the fly with the digits' mean and std (``fit-stats``): the per-row Dataset by hand,
+``torch_loader`` with ``normalize=`` the featurewise pipeline. Cases, each one epoch with a
+per-epoch shuffle: the per-row Dataset; ``torch_loader(shuffle=True)``;
 ``torch_loader(block_shuffle=1024)``; ``torch_loader(shuffle=True, augment=...)`` (rotation,
-zoom and flips on the fly). Peak RSS: ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` read after
-each case's workers have exited (the largest child so far; cases run in increasing order of
-the memory they are expected to take, so each figure is that case's or a smaller one's).
+zoom and flips on the fly). Memory: ``WorkerMemory``, RSS and private memory (USS) of each
+worker sampled from ``/proc`` during the epoch.
 
 Needs torch (``pip install torch==2.13.0``, the CPU build). Usage:
-``python bench/loader_bench.py [--rows 60000 600000] [--work DIR]``. The torchvision
-ImageFolder and tf.data columns of issue 17 are not measured here.
+``python bench/loader_bench.py [--rows 60000 600000] [--repeat 3] [--work DIR]``. The
+torchvision ImageFolder and tf.data columns of issue 17 are not measured here.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import multiprocessing
+import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,14 +63,52 @@ class PerRow(torch.utils.data.Dataset):
         return image, int(self.file["labels"][i])
 
 
-def epoch(loader) -> tuple[int, float]:
-    started = time.perf_counter()
-    seen = sum(len(labels) for _, labels in loader)
-    return seen, time.perf_counter() - started
+class WorkerMemory:
+    """Peak RSS and peak private memory (USS: Private_Clean + Private_Dirty of
+    ``/proc/PID/smaps_rollup``) of this process's children, sampled every 20 ms in a thread
+    while an epoch runs. RSS counts the pages a forked worker shares with its parent
+    (PyTorch's libraries, the parent's heap); USS is what the worker itself holds."""
+
+    def __init__(self) -> None:
+        self.rss = self.uss = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(0.02):
+            try:
+                children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    fields = dict(
+                        line.split(":", 1)
+                        for line in Path(f"/proc/{child}/smaps_rollup").read_text().splitlines()[1:]
+                    )
+                except (OSError, ValueError):
+                    continue  # the worker exited between the two reads
+                kb = {k: int(v.split()[0]) for k, v in fields.items() if v.strip().endswith("kB")}
+                self.rss = max(self.rss, kb.get("Rss", 0) / 1024)
+                private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+                self.uss = max(self.uss, private / 1024)
 
 
-def peak_child_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def epoch(loader) -> tuple[int, float, WorkerMemory]:
+    with WorkerMemory() as memory:
+        started = time.perf_counter()
+        seen = sum(len(labels) for _, labels in loader)
+        seconds = time.perf_counter() - started
+    return seen, seconds, memory
 
 
 def standardization(work: Path) -> tuple[float, float, imgprep.Pipeline]:
@@ -103,20 +144,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[60_000, 600_000])
     parser.add_argument("--work", type=Path)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of every case")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for rows in args.rows:
-            path = make_file(Path(work), rows)
-            base = None
-            print(f"{rows:,} rows, {WORKERS} workers, batch {BATCH}, one shuffled epoch:")
-            for name, loader in cases(path, Path(work)):
-                seen, seconds = epoch(loader)
-                assert seen == rows, (name, seen)
-                rate = seen / seconds
-                base = base or rate
+            with multiprocessing.get_context("spawn").Pool(1) as pool:  # the tiled array
+                path = pool.apply(make_file, (Path(work), rows))  # stays out of this heap
+            print(f"{rows:,} rows, {WORKERS} workers, batch {BATCH}, one shuffled epoch, "
+                  f"median of {args.repeat} rounds (ratio: to the per-row Dataset's):")  # fmt: skip
+            loaders = dict(cases(path, Path(work)))
+            rates: dict[str, list[float]] = {name: [] for name in loaders}
+            memories: dict[str, list[WorkerMemory]] = {name: [] for name in loaders}
+            for _ in range(args.repeat):  # round-robin: slow spells of the machine hit all
+                for name, loader in loaders.items():
+                    seen, seconds, memory = epoch(loader)
+                    assert seen == rows, (name, seen)
+                    rates[name].append(seen / seconds)
+                    memories[name].append(memory)
+            base = float(np.median(next(iter(rates.values()))))
+            for name, values in rates.items():
+                rate = float(np.median(values))
+                rss = max(m.rss for m in memories[name])
+                uss = max(m.uss for m in memories[name])
                 print(f"  {name:38s} {rate:10,.0f} images/s  {rate / base:6.1f}x  "
-                      f"peak worker RSS {peak_child_mb():5.0f} MB", flush=True)  # fmt: skip
+                      f"(rounds {min(values):,.0f}-{max(values):,.0f})  peak per worker: "
+                      f"RSS {rss:4.0f} MB, private {uss:4.0f} MB", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

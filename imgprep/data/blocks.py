@@ -5,7 +5,11 @@ microseconds besides its bytes, so reading one row at a time (the hand-written `
 pays a chunk per row. ``BlockReader`` reads the chunk's rows (images, labels and paths
 together) once and serves the next rows from memory; the cache holds at most
 ``cache_bytes`` of blocks (least recently used dropped first), counted on the arrays
-themselves (``BlockCache.nbytes``).
+themselves (``BlockCache.nbytes``). ``rows`` serves a whole batch, one block at a time.
+
+A full shuffle of a split larger than the cache returns to a block only by chance, so a
+block read serves about one row: such a reader (``scattered``) reads each row's own bytes
+instead (``imgprep.data.direct``), caching nothing, wherever the file's layout allows.
 
 The h5py handle is opened on first read, by the process that reads, and that process's id
 is recorded: a handle inherited through ``fork`` (a DataLoader worker) shares HDF5's state
@@ -21,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from imgprep.data.direct import DirectRows
 from imgprep.data.source import SplitSource, open_checked
 from imgprep.errors import InputError
 
@@ -82,12 +87,19 @@ class BlockReader:
     Args:
         source: the split (``describe``).
         cache_bytes: the per-process cache limit.
+        scattered: rows will be asked for in an order that rarely returns to a block
+            before the cache drops it (a full shuffle of a split larger than the cache): read
+            each row's own bytes (``imgprep.data.direct``) instead of its whole block, where
+            the file allows; blocks otherwise.
     """
 
-    def __init__(self, source: SplitSource, cache_bytes: int) -> None:
+    def __init__(self, source: SplitSource, cache_bytes: int, *, scattered: bool = False) -> None:
         self.source = source
         self.cache = BlockCache(cache_bytes)
+        self.scattered = scattered
         self.reads = 0  # h5py block reads in this process
+        self.direct_reads = 0  # image rows read at their offsets (or through h5py), here
+        self._direct: tuple[DirectRows | None, DirectRows | None] = (None, None)
         self.closed = False
         self._handle: Any = None
         self._pid: int | None = None
@@ -96,6 +108,13 @@ class BlockReader:
     def row(self, index: int) -> tuple[np.ndarray, Any, Any]:
         """Image, label (None without labels) and path bytes (None without paths) of row
         ``index`` (0 <= index < source.rows, checked by the caller)."""
+        if self.scattered:
+            images, labels, paths = self.rows(np.array([index], dtype=np.int64))
+            return (
+                images[0],
+                labels[0] if labels is not None else None,
+                paths[0] if paths is not None else None,
+            )
         number, offset = divmod(index, self.source.chunk_rows)
         block = self._block(number)
         label = block.labels[offset] if block.labels is not None else None
@@ -106,6 +125,10 @@ class BlockReader:
         """Rows ``indices`` (int64, each in range) stacked: images N x row shape, labels
         (None without), path bytes (None without); the same values as ``row`` one by one,
         with one copy per block touched instead of one Python step per row."""
+        if self.scattered:
+            self._open()
+            if self._direct[0] is not None:
+                return self._scattered_rows(indices)
         numbers = indices // self.source.chunk_rows
         wanted = np.unique(numbers)
         first = self._block(int(wanted[0]))
@@ -130,6 +153,30 @@ class BlockReader:
             if paths is not None:
                 paths[where] = block.paths[offsets]
         return images, labels, paths
+
+    def _scattered_rows(self, indices: np.ndarray) -> tuple[np.ndarray, Any, Any]:
+        """``rows`` from each row's own bytes; rows without storage, labels that cannot be
+        read directly, and paths (variable-length strings) through h5py, one by one."""
+        images_ds, labels_ds, paths_ds = self._datasets  # type: ignore[misc]
+        direct_images, direct_labels = self._direct
+        images = self._direct_column(direct_images, images_ds, indices)  # type: ignore[arg-type]
+        self.direct_reads += len(indices)
+        labels = None
+        if labels_ds is not None:
+            if direct_labels is not None:
+                labels = self._direct_column(direct_labels, labels_ds, indices)
+            else:
+                labels = np.array([labels_ds[int(r)] for r in indices], dtype=labels_ds.dtype)
+        paths = None
+        if paths_ds is not None:
+            paths = np.array([paths_ds[int(r)] for r in indices], dtype=object)
+        return images, labels, paths
+
+    def _direct_column(self, direct: DirectRows, dataset: Any, indices: np.ndarray) -> np.ndarray:
+        values, missing = direct.read(indices)
+        for k in np.flatnonzero(missing):  # chunks never written: HDF5's fill value
+            values[k] = dataset[int(indices[k])]
+        return values
 
     def _block(self, number: int) -> Block:
         """Block ``number``, from the cache or read (and cached)."""
@@ -161,6 +208,7 @@ class BlockReader:
             if self._pid != pid:  # inherited through fork: never touch the parent's handle
                 self._handle, self._datasets = None, None
                 self.cache = BlockCache(self.cache.limit)
+                self._direct = (None, None)
             self._handle = open_checked(self.source.path)
             name = self.source.name
             self._datasets = (
@@ -168,6 +216,13 @@ class BlockReader:
                 self._handle[name("labels")] if self.source.has_labels else None,
                 self._handle[name("paths")] if self.source.has_paths else None,
             )
+            if self.scattered:
+                images, labels, _ = self._datasets
+                direct_images = DirectRows.of(images, self.source.path)
+                direct_labels = (
+                    DirectRows.of(labels, self.source.path) if labels is not None else None
+                )
+                self._direct = (direct_images, direct_labels)
             self._pid = pid
         return self._datasets
 
@@ -180,14 +235,22 @@ class BlockReader:
         """Close this process's handle and drop the cache; reading afterwards is refused."""
         if self._handle is not None and self._pid == os.getpid():
             self._handle.close()
-        self._handle, self._datasets = None, None
+            for direct in self._direct:
+                if direct is not None:
+                    direct.close()
+        self._handle, self._datasets, self._direct = None, None, (None, None)
         self.cache.clear()
         self.closed = True
 
     def __getstate__(self) -> dict[str, Any]:
         """What a spawned worker receives: the description, no handle, an empty cache."""
-        return {"source": self.source, "limit": self.cache.limit, "closed": self.closed}
+        return {
+            "source": self.source,
+            "limit": self.cache.limit,
+            "closed": self.closed,
+            "scattered": self.scattered,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["source"], state["limit"])  # type: ignore[misc]
+        self.__init__(state["source"], state["limit"], scattered=state["scattered"])  # type: ignore[misc]
         self.closed = state["closed"]

@@ -141,7 +141,10 @@ class H5Images:
             rank=rank,
             world_size=world_size,
         )
-        self._reader = BlockReader(self.source, cache_bytes)
+        split_bytes = (self.source.row_bytes + self.source.extra_bytes) * self.source.rows
+        self._reader = BlockReader(
+            self.source, cache_bytes, scattered=shuffle and split_bytes > cache_bytes
+        )
         self._keep_dtype = _keeps_dtype(self.source.dtype, normalize)
         self._params = None
         if self.augment is not None:

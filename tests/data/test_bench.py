@@ -40,8 +40,8 @@ def test_loader_bench_cases(tmp_path, monkeypatch):
 
     path = data_bench.make_file(tmp_path, 500)
     names = []
-    for name, loader in loader_bench.cases(path):
-        seen, seconds = loader_bench.epoch(loader)
-        assert seen == 500 and seconds > 0, name
+    for name, loader in loader_bench.cases(path, tmp_path):
+        seen, seconds, memory = loader_bench.epoch(loader)
+        assert seen == 500 and seconds > 0 and memory.uss <= memory.rss, name
         names.append(name)
     assert len(names) == 4 and isinstance(torch.__version__, str)
