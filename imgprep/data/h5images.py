@@ -29,6 +29,23 @@ class RowIndexError(InputError, IndexError):
     ``for item in ds`` and ``list(ds)`` stop at the end as for any sequence."""
 
 
+class EpochIndex(int):
+    """An item index that carries its epoch: a persistent DataLoader worker keeps its copy
+    of the dataset from one epoch to the next, so the epoch travels with the indices its
+    sampler sends (``imgprep.data.torch_adapter.EpochSampler``); ``H5Images`` moves to it
+    on reading one."""
+
+    epoch: int
+
+    def __new__(cls, value: int, epoch: int) -> EpochIndex:
+        index = super().__new__(cls, value)
+        index.epoch = epoch
+        return index
+
+    def __reduce__(self) -> tuple[Any, tuple[int, int]]:
+        return EpochIndex, (int(self), self.epoch)
+
+
 class RowBatch(Sequence[tuple[Any, ...]]):
     """Several items of an ``H5Images`` as stacked arrays: ``images`` (N x row shape, or
     N x H x W x C after ``normalize``), ``labels`` (N, None without) and ``paths`` (a list of
@@ -168,6 +185,7 @@ class H5Images:
         return self.order.part_rows
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
+        self._follow(index)
         count = len(self)
         if not isinstance(index, int | np.integer):
             raise InputError(f"{self.path}: an index must be an integer, not {index!r}")
@@ -200,6 +218,8 @@ class H5Images:
         """Items ``indices`` as one ``RowBatch``: stacked arrays equal to ``ds[i]`` item by
         item, read one block at a time and normalized as one array, so that a DataLoader
         worker spends its time on pixels rather than on a Python step per row."""
+        if len(indices):
+            self._follow(indices[0])
         wanted = np.asarray(indices)
         count = len(self)
         if wanted.ndim != 1 or len(wanted) == 0 or wanted.dtype.kind not in "iu":
@@ -237,6 +257,11 @@ class H5Images:
                 else [None] * len(wanted)
             )
         return RowBatch(images, labels, names, self.with_paths)
+
+    def _follow(self, index: Any) -> None:
+        """Move to the epoch an ``EpochIndex`` carries."""
+        if isinstance(index, EpochIndex) and index.epoch != self.epoch:
+            self.set_epoch(index.epoch)
 
     def rows_of_epoch(self) -> np.ndarray:
         """The stored row each item of this epoch reads (this rank's part, in order)."""

@@ -4,8 +4,9 @@ PyTorch is imported here only (extra ``imgprep[torch]``). The dataset does the o
 (its own keyed shuffle and rank part), so the loader's sampler is sequential and a batch is
 the same items whatever ``num_workers``: worker ``w`` gets whole batches, and each item is a
 function of (seed, epoch, index) alone. Each ``iter(loader)`` is one epoch: the loader sets
-the dataset's epoch before its workers start (workers are not persistent, so every epoch's
-workers receive the dataset at that epoch), then advances it.
+the dataset's epoch when the pass starts, then advances it. Workers are persistent (started
+once, their file handle and cache kept): the epoch travels with each index
+(``EpochIndex``, from ``EpochSampler``), and a worker's dataset moves to it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.data.h5images import H5Images, RowBatch
+from imgprep.data.h5images import EpochIndex, H5Images, RowBatch
 from imgprep.errors import InputError
+
+TENSOR_BYTES = 512 << 10  # images per batch at least this large travel as a tensor
 
 
 def import_extra(module: str, extra: str, caller: str) -> Any:
@@ -31,37 +34,63 @@ def import_extra(module: str, extra: str, caller: str) -> Any:
         ) from exc
 
 
-def worker_init(worker_id: int) -> None:
-    """In each DataLoader worker: OpenCV single-threaded (the augmentation's warp), so that
-    ``num_workers`` processes do not each start a thread per core. The dataset needs nothing:
-    it opens the file itself in the worker, on the first read."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def collate(items: RowBatch | list[tuple[Any, ...]]) -> tuple[Any, ...]:
+def collate(
+    items: RowBatch | list[tuple[Any, ...]], out: np.ndarray | None = None
+) -> tuple[Any, ...]:
     """A batch of ``H5Images`` items as NumPy arrays, in the worker: images N x C x H x W
     float32 (the stored values, or ``normalize``'s), labels int64; paths (with
     ``with_paths``) a list of str. ``items`` is the ``RowBatch`` the DataLoader's fetch gets
-    from ``H5Images.__getitems__`` (already stacked), or a list of items.
+    from ``H5Images.__getitems__`` (already stacked), or a list of items; ``out``, when
+    given, receives the images (N x C x H x W float32) and is returned as the first column.
 
-    Arrays, not tensors, cross from the worker: a tensor is moved to its own shared-memory
-    segment whose descriptor is passed over a socket, which cost more than copying the bytes
-    through the pipe (``bench/loader_bench.py``: batches of 64 digits, 2 workers, zeros
-    from a trivial Dataset: about 2x the batches per second as arrays); ``as_tensors`` wraps
-    them in the main process without a copy."""
+    Framework-free; ``worker_collate`` decides what crosses from a worker."""
     if not isinstance(items, RowBatch):
         items = _stacked(items)
-    images = items.images
-    if images.ndim == 3:  # (N, H, W) rows: one channel
-        images = images[..., np.newaxis]
-    batch: list[Any] = [np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)]
+    images = channels_last(items.images).transpose(0, 3, 1, 2)
+    if out is None:
+        out = np.ascontiguousarray(images, dtype=np.float32)
+    else:
+        np.copyto(out, images, casting="unsafe")  # the cast ascontiguousarray makes
+    return (out, *collate_tail(items))
+
+
+def channels_last(images: np.ndarray) -> np.ndarray:
+    """N x H x W x C images ((N, H, W) rows: one channel)."""
+    return images[..., np.newaxis] if images.ndim == 3 else images
+
+
+def worker_collate(items: RowBatch | list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """``collate`` in a DataLoader worker, the images written into shared memory when large.
+
+    What crosses to the main process is pickled: an array as its bytes, through the pipe
+    (copied by the worker, the kernel and the main process), a tensor as a shared-memory
+    segment passed by descriptor (no copy, a fixed cost per segment). Measured here, 2
+    workers, 64 images per batch: at 0.2 MB per batch (digits) arrays gave 2-3x the
+    batches per second, at 0.6 MB the two were even, at 1.2 MB tensors 1.5x, at 38 MB (224
+    x 224 RGB float32) tensors 3-4x. So in a worker, images of ``TENSOR_BYTES`` or more are
+    written straight into a shared-memory tensor (as ``default_collate`` stacks into one);
+    labels (a few hundred bytes) always travel as an array. ``as_tensors`` finishes the
+    conversion in the main process, without copying."""
+    import torch
+
+    if not isinstance(items, RowBatch):
+        items = _stacked(items)
+    n, h, w, c = channels_last(items.images).shape
+    if n * c * h * w * 4 < TENSOR_BYTES or torch.utils.data.get_worker_info() is None:
+        return collate(items)
+    storage = torch.empty(0)._typed_storage()._new_shared(n * c * h * w)
+    shared = torch.empty(0).new(storage).resize_(n, c, h, w)
+    return (shared, *collate(items, out=shared.numpy())[1:])
+
+
+def collate_tail(items: RowBatch) -> list[Any]:
+    """``collate``'s columns after the images."""
+    tail: list[Any] = []
     if items.labels is not None:
-        batch.append(np.asarray(items.labels, dtype=np.int64))
+        tail.append(np.asarray(items.labels, dtype=np.int64))
     if items.paths is not None:
-        batch.append(list(items.paths))
-    return tuple(batch)
+        tail.append(list(items.paths))
+    return tail
 
 
 def as_tensors(batch: tuple[Any, ...], pin_memory: bool) -> tuple[Any, ...]:
@@ -74,8 +103,8 @@ def as_tensors(batch: tuple[Any, ...], pin_memory: bool) -> tuple[Any, ...]:
             if not column.flags.writeable:  # unpickled from a worker's read-only buffer
                 column = column.copy()
             column = torch.from_numpy(column)
-            if pin_memory:
-                column = column.pin_memory()
+        if pin_memory and isinstance(column, torch.Tensor):
+            column = column.pin_memory()
         out.append(column)
     return tuple(out)
 
@@ -133,8 +162,9 @@ def torch_loader(
         **dataset: ``H5Images``' options (``augment``, ``seed``, ``shuffle``,
             ``block_shuffle``, ``rank``, ``world_size``, ``epoch``, ``normalize``, ...).
 
-    Workers fetch whole batches (``H5Images.__getitems__``) and send NumPy arrays, which
-    the main process wraps as tensors (``collate``, ``as_tensors``). The loader's
+    Workers fetch whole batches (``H5Images.__getitems__``) and send small batches as NumPy
+    arrays, large ones as tensors (``worker_collate``); the main process wraps the arrays
+    (``as_tensors``). The loader's
     ``dataset`` is the ``H5Images``; ``loader.set_epoch(e)`` chooses the next
     epoch (as ``DistributedSampler.set_epoch``), otherwise each ``iter`` advances by one.
 
@@ -161,12 +191,29 @@ def torch_loader(
     return EpochLoader(
         data,
         batch_size=batch_size,
-        shuffle=False,  # the dataset orders each epoch itself, keyed
+        sampler=EpochSampler(data),  # in order: the dataset orders each epoch, keyed
         num_workers=num_workers,
-        collate_fn=collate,
+        collate_fn=worker_collate,
         pin_memory=False,  # as_tensors pins in the main process: arrays cross from workers
         drop_last=drop_last,
-        worker_init_fn=worker_init if num_workers > 0 else None,
+        # No worker_init_fn: workers need none (the dataset opens its own handle), and
+        # cv2.setNumThreads in a worker forked from a process whose OpenCV thread pool has
+        # run hangs forever (tests/data/test_adapters.py), so OpenCV keeps its own setting.
         multiprocessing_context=multiprocessing_context if num_workers > 0 else None,
-        persistent_workers=False,  # each epoch's workers must receive the new epoch
+        persistent_workers=num_workers > 0,  # the epoch travels with the indices
     )
+
+
+class EpochSampler:
+    """Indices ``0 .. len - 1`` in order, each an ``EpochIndex`` of the dataset's epoch when
+    the pass starts, so persistent workers read the main process's epoch."""
+
+    def __init__(self, dataset: H5Images) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Any:
+        epoch = self.dataset.epoch
+        return (EpochIndex(i, epoch) for i in range(len(self.dataset)))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["STEP_TYPES", "Pipeline", "PipelineOptions", "build_steps"]
 
 DECODED_DTYPES = ("uint8", "uint16", "float32")  # what decoding gives (see imgprep.io.decode)
+LOOKUP_DTYPES = (np.dtype("uint8"), np.dtype("uint16"))  # pixels apply_block looks up
 _SLICE_BYTES = 32 << 20  # float64 working memory of one stacked slice in apply_many
 _CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 
@@ -63,6 +64,7 @@ class Pipeline:
         self.stats = stats
         self.steps: list[Step] = build_steps(options, stats, whitening) if fitted else []
         self.expect: PixelKind | None = None  # a run's rule for every image (see expecting)
+        self._tables: dict[tuple[str, int], np.ndarray] = {}  # _lookup's, per dtype, channels
 
     @classmethod
     def unfitted(cls, options: PipelineOptions) -> Pipeline:
@@ -107,9 +109,40 @@ class Pipeline:
     def apply_block(self, block: np.ndarray) -> np.ndarray:
         """``apply_array`` on each image of an N x H x W x C array, returning one: with only
         elementwise steps, one NumPy call per step and slice of the block (the in-place
-        normalization of a written split runs through here without restacking images)."""
+        normalization of a written split runs through here without restacking images), or,
+        for 8- and 16-bit pixels, one table lookup per channel (``_lookup``)."""
         if not self._elementwise or len(block) < 2:
             return np.stack([self.apply_array(image) for image in block])
+        if block.ndim == 4 and block.dtype in LOOKUP_DTYPES and block[..., 0].size > 4096:
+            return self._lookup(block)
+        return self._computed(block)
+
+    def _lookup(self, block: np.ndarray) -> np.ndarray:
+        """``_computed(block)``, read from a table of every value's result per channel.
+
+        Elementwise steps make each output value a function of the input value and its
+        channel alone, so computing them once for each of the 256 (65,536) possible values,
+        through the very same float64 operations and cast (``_computed`` on a block of
+        every value), gives a table whose lookups are the computed values bit for bit
+        (tested on every value). 64 photos of 224 x 224 RGB, featurewise standardization:
+        22 ms instead of 38-60 ms computed. (``cv2.LUT`` takes 11 ms, but uses OpenCV's
+        thread pool, which a forked DataLoader worker cannot safely resize.)"""
+        channels = block.shape[-1]
+        table = self._tables.get((block.dtype.str, channels))
+        if table is None:
+            values = np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)
+            every = np.repeat(values[:, None], channels, axis=1)[:, None, None, :]
+            table = self._computed(every)[:, 0, 0, :].copy()  # (values, channels)
+            self._tables[(block.dtype.str, channels)] = table
+        out = np.empty(block.shape, dtype=table.dtype)
+        columns = [np.ascontiguousarray(table[:, channel]) for channel in range(channels)]
+        for i in range(len(block)):  # per image: np.take's index copy stays in the cache
+            for channel, column in enumerate(columns):
+                np.take(column, block[i, ..., channel], out=out[i, ..., channel])
+        return out
+
+    def _computed(self, block: np.ndarray) -> np.ndarray:
+        """``apply_block``'s arithmetic, slice by slice, for elementwise steps."""
         out = np.empty(block.shape, dtype=self.output_dtype(block.dtype))
         per_slice = max(1, _SLICE_BYTES // max(1, block[0].size * 8))  # float64 intermediates
         in_place = bool(self.steps) and all(hasattr(s, "apply_inplace") for s in self.steps)

@@ -158,3 +158,33 @@ def test_torch_pin_memory_without_an_accelerator_warns_as_the_dataloader_does(pl
     images, labels = next(iter(loader))
     assert isinstance(images, torch.Tensor) and not images.is_pinned()
     assert images.shape == (5, 3, 12, 10) and labels.dtype == torch.int64
+
+
+FORK_AFTER_OPENCV = """
+import sys
+import cv2
+import numpy as np
+from imgprep.data import torch_loader
+
+# The parent runs OpenCV's thread pool on a large array before the workers are forked.
+big = np.zeros((2048, 2048, 3), np.uint8)
+cv2.LUT(big, np.zeros((1, 256, 3), np.float32))
+cv2.warpAffine(big, np.eye(2, 3), (2048, 2048))
+loader = torch_loader(sys.argv[1], 4, 2, augment={"rotation_range": 15}, seed=1,
+                      multiprocessing_context="fork")
+print(sum(len(labels) for _, labels in loader))
+"""
+
+
+def test_fork_workers_after_opencv_threads_ran_in_the_parent_do_not_hang(plain):
+    """``cv2.setNumThreads`` in such a worker hung forever (it was the loader's
+    ``worker_init_fn``): the loader sets nothing in OpenCV."""
+    import subprocess
+
+    pytest.importorskip("torch")
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_OPENCV, str(plain)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["14"]

@@ -97,3 +97,21 @@ def test_collate_gives_channels_first_float_arrays_from_batches_and_item_lists(p
     assert labels.dtype == np.int64 and paths == [ds[i][2] for i in (3, 8, 0)]
     for got, want in zip(from_items, from_batch, strict=True):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_indices_carrying_their_epoch_move_the_dataset_to_it(plain):
+    """What a persistent DataLoader worker receives: ``EpochIndex`` values (pickled)."""
+    import pickle
+
+    from imgprep.data.h5images import EpochIndex
+
+    index = pickle.loads(pickle.dumps(EpochIndex(3, 2)))
+    assert index == 3 and index.epoch == 2 and isinstance(index, EpochIndex)
+    ds = H5Images(plain, augment=TABLE, shuffle=True, seed=8)
+    at_two = H5Images(plain, augment=TABLE, shuffle=True, seed=8, epoch=2)
+    np.testing.assert_array_equal(ds[index][0], at_two[3][0])
+    assert ds.epoch == 2
+    batch = ds.batch([EpochIndex(i, 5) for i in (0, 4)])
+    at_two.set_epoch(5)
+    np.testing.assert_array_equal(batch.images, at_two.batch([0, 4]).images)
+    assert ds.epoch == 5

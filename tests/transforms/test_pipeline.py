@@ -178,3 +178,32 @@ def test_describe_records_each_steps_numbers(images):
         {"step": "rescale", "factor": 0.5},
         {"step": "featurewise_center", "mean": tuple((np.asarray(stats.mean) * 0.5).tolist())},
     ]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"rescale": 1 / 255},
+        {"center": "featurewise"},
+        {"rescale": 1 / 255, "center": "featurewise", "standardize": "featurewise"},
+        {"standardize": "featurewise", "stats_scope": "global"},
+        {"rescale": 1 / 255, "dtype": "float16"},
+        {"center": "featurewise", "standardize": "featurewise", "dtype": "float16"},
+    ],
+)
+def test_a_looked_up_block_is_the_computed_values_for_every_value(rng, dtype, channels, options):
+    """apply_block's table lookup (8- and 16-bit blocks) against apply_array image by image,
+    on blocks where every channel takes every value of the dtype (in its own order)."""
+    every = np.tile(np.arange(np.iinfo(dtype).max + 1, dtype=dtype), 32 if dtype == np.uint8 else 1)
+    columns = [rng.permutation(every) for _ in range(channels)]
+    block = np.stack(columns, axis=-1).reshape(-1, 8, 8, channels)
+    pipeline = Pipeline(PipelineOptions(**options), stats_of(block))
+    got = pipeline.apply_block(block)
+    assert list(pipeline._tables) == [(np.dtype(dtype).str, channels)]  # looked up
+    expected = np.stack([pipeline.apply_array(image) for image in block])
+    assert got.dtype == expected.dtype
+    assert got.tobytes() == expected.tobytes()
+    again = pipeline.apply_block(block[::-1])  # the table is reused
+    assert again.tobytes() == expected[::-1].tobytes()
