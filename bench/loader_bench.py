@@ -9,17 +9,20 @@ the fly with the digits' mean and std (``fit-stats``): the per-row Dataset by ha
 ``torch_loader`` with ``normalize=`` the featurewise pipeline. Cases, each one epoch with a
 per-epoch shuffle: the per-row Dataset; ``torch_loader(shuffle=True)``;
 ``torch_loader(block_shuffle=1024)``; ``torch_loader(shuffle=True, augment=...)`` (rotation,
-zoom and flips on the fly). Memory: ``WorkerMemory``, RSS and private memory (USS) of each
-worker sampled from ``/proc`` during the epoch.
+zoom and flips on the fly). Speed: ``--repeat`` rounds of every case, round-robin (the
+loaders' persistent workers kept between rounds), median. Memory, after the rounds, one
+case at a time (only its workers alive): ``WorkerMemory``, RSS and private memory (USS) of
+each worker sampled from ``/proc`` during one more epoch.
 
 Needs torch (``pip install torch==2.13.0``, the CPU build). Usage:
 ``python bench/loader_bench.py [--rows 60000 600000] [--repeat 3] [--work DIR]``. The
-torchvision ImageFolder and tf.data columns of issue 17 are not measured here.
+torchvision ImageFolder and tf.data columns of issue 17 are ``loader_peers_bench.py``'s.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import sys
@@ -155,21 +158,25 @@ def main() -> None:
                   f"median of {args.repeat} rounds (ratio: to the per-row Dataset's):")  # fmt: skip
             loaders = dict(cases(path, Path(work)))
             rates: dict[str, list[float]] = {name: [] for name in loaders}
-            memories: dict[str, list[WorkerMemory]] = {name: [] for name in loaders}
             for _ in range(args.repeat):  # round-robin: slow spells of the machine hit all
                 for name, loader in loaders.items():
-                    seen, seconds, memory = epoch(loader)
+                    seen, seconds, _ = epoch(loader)
                     assert seen == rows, (name, seen)
                     rates[name].append(seen / seconds)
-                    memories[name].append(memory)
+            loaders.clear()  # their persistent workers exit before memory is sampled
+            gc.collect()
+            memory = {}
+            for name, loader in cases(path, Path(work)):  # one loader's workers at a time
+                memory[name] = epoch(loader)[2]
+                del loader
+                gc.collect()
             base = float(np.median(next(iter(rates.values()))))
             for name, values in rates.items():
                 rate = float(np.median(values))
-                rss = max(m.rss for m in memories[name])
-                uss = max(m.uss for m in memories[name])
                 print(f"  {name:38s} {rate:10,.0f} images/s  {rate / base:6.1f}x  "
                       f"(rounds {min(values):,.0f}-{max(values):,.0f})  peak per worker: "
-                      f"RSS {rss:4.0f} MB, private {uss:4.0f} MB", flush=True)  # fmt: skip
+                      f"RSS {memory[name].rss:4.0f} MB, private {memory[name].uss:4.0f} MB",
+                      flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ PyTorch is imported here only (extra ``imgprep[torch]``). The dataset does the o
 the same items whatever ``num_workers``: worker ``w`` gets whole batches, and each item is a
 function of (seed, epoch, index) alone. Each ``iter(loader)`` is one epoch: the loader sets
 the dataset's epoch when the pass starts, then advances it. Workers are persistent (started
-once, their file handle and cache kept): the epoch travels with each index
-(``EpochIndex``, from ``EpochSampler``), and a worker's dataset moves to it.
+once, their file handle and cache kept): the epoch travels with the first index of each
+batch (``EpochIndex``, from ``EpochSampler``), and a worker's dataset moves to it.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def worker_collate(items: RowBatch | list[tuple[Any, ...]]) -> tuple[Any, ...]:
     n, h, w, c = channels_last(items.images).shape
     if n * c * h * w * 4 < TENSOR_BYTES or torch.utils.data.get_worker_info() is None:
         return collate(items)
+    # default_collate's own way to stack into shared memory in a worker (torch 2.0 and on)
     storage = torch.empty(0)._typed_storage()._new_shared(n * c * h * w)
     shared = torch.empty(0).new(storage).resize_(n, c, h, w)
     return (shared, *collate(items, out=shared.numpy())[1:])
@@ -191,7 +192,7 @@ def torch_loader(
     return EpochLoader(
         data,
         batch_size=batch_size,
-        sampler=EpochSampler(data),  # in order: the dataset orders each epoch, keyed
+        sampler=EpochSampler(data, batch_size),  # in order: the dataset orders each epoch
         num_workers=num_workers,
         collate_fn=worker_collate,
         pin_memory=False,  # as_tensors pins in the main process: arrays cross from workers
@@ -205,15 +206,20 @@ def torch_loader(
 
 
 class EpochSampler:
-    """Indices ``0 .. len - 1`` in order, each an ``EpochIndex`` of the dataset's epoch when
-    the pass starts, so persistent workers read the main process's epoch."""
+    """Indices ``0 .. len - 1`` in order, the first of each batch an ``EpochIndex`` of the
+    dataset's epoch when the pass starts, so persistent workers read the main process's
+    epoch: a worker's dataset moves to it on the batch's first index (``__getitems__``, or
+    the first ``__getitem__`` of the batch). Plain ints for the rest: an ``EpochIndex`` per
+    index cost the main process a Python object and a pickling call per image."""
 
-    def __init__(self, dataset: H5Images) -> None:
+    def __init__(self, dataset: H5Images, batch_size: int) -> None:
         self.dataset = dataset
+        self.batch_size = batch_size
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __iter__(self) -> Any:
-        epoch = self.dataset.epoch
-        return (EpochIndex(i, epoch) for i in range(len(self.dataset)))
+        epoch, size = self.dataset.epoch, self.batch_size
+        for i in range(len(self.dataset)):
+            yield EpochIndex(i, epoch) if i % size == 0 else i

@@ -45,3 +45,28 @@ def test_loader_bench_cases(tmp_path, monkeypatch):
         assert seen == 500 and seconds > 0 and memory.uss <= memory.rss, name
         names.append(name)
     assert len(names) == 4 and isinstance(torch.__version__, str)
+
+
+def test_loader_peers_bench_cases_that_need_no_peer(folder, tmp_path, monkeypatch):
+    """``bench/loader_peers_bench.py``'s imgprep case on a small folder (skipped without
+    torch; the ImageFolder and tf.data cases need torchvision and TensorFlow, not here)."""
+    import pytest
+
+    from tests.data.conftest import transform
+
+    pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(BENCH))
+    import loader_peers_bench
+    from click.testing import CliRunner
+
+    from imgprep.cli import main
+
+    h5, stats = tmp_path / "f.h5", tmp_path / "stats.json"
+    transform(str(folder[0]), "-o", str(h5))
+    assert CliRunner().invoke(main, ["fit-stats", str(folder[0]), "-o", str(stats)]).exit_code == 0
+    paths = {"tree": str(folder[0]), "h5": str(h5), "stats": str(stats)}
+    mean, std = loader_peers_bench.moments(str(stats))
+    assert len(mean) == 3 and all(s > 0 for s in std)
+    for augment in (False, True):
+        rates = loader_peers_bench.imgprep_epochs(paths, augment, 2)
+        assert len(rates) == 2 and all(rate > 0 for rate in rates)
