@@ -132,13 +132,6 @@ class BlockReader:
         numbers = indices // self.source.chunk_rows
         wanted = np.unique(numbers)
         first = self._block(int(wanted[0]))
-        if len(wanted) == 1:
-            offsets = indices - first.start
-            return (
-                first.images[offsets],
-                first.labels[offsets] if first.labels is not None else None,
-                first.paths[offsets] if first.paths is not None else None,
-            )
         images = np.empty((len(indices), *first.images.shape[1:]), first.images.dtype)
         labels = np.empty(len(indices), first.labels.dtype) if first.labels is not None else None
         paths = np.empty(len(indices), first.paths.dtype) if first.paths is not None else None

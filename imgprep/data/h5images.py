@@ -49,19 +49,14 @@ class EpochIndex(int):
 class RowBatch(Sequence[tuple[Any, ...]]):
     """Several items of an ``H5Images`` as stacked arrays: ``images`` (N x row shape, or
     N x H x W x C after ``normalize``), ``labels`` (N, None without) and ``paths`` (a list of
-    str, None unless ``with_paths``). As a sequence, element ``k`` is the item tuple
-    ``ds[indices[k]]`` gives, so code written for a list of items (``default_collate``)
+    str or None each, None unless ``with_paths``). As a sequence, element ``k`` is the item
+    tuple ``ds[indices[k]]`` gives, so code written for a list of items (``default_collate``)
     takes it unchanged."""
 
     def __init__(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray | None,
-        paths: list[Any] | None,
-        with_paths: bool,
+        self, images: np.ndarray, labels: np.ndarray | None, paths: list[Any] | None
     ) -> None:
         self.images, self.labels, self.paths = images, labels, paths
-        self._with_paths = with_paths
 
     def __len__(self) -> int:
         return len(self.images)
@@ -72,8 +67,8 @@ class RowBatch(Sequence[tuple[Any, ...]]):
         item: tuple[Any, ...] = (self.images[k],)
         if self.labels is not None:
             item += (np.asarray(self.labels[k]),)
-        if self._with_paths:
-            item += (self.paths[k] if self.paths is not None else None,)
+        if self.paths is not None:
+            item += (self.paths[k],)
         return item
 
 
@@ -250,13 +245,10 @@ class H5Images:
         if self.normalize is not None:
             images = self.normalize.apply_block(images if images.ndim == 4 else images[..., None])
         names = None
-        if self.with_paths:
-            names = (
-                [p.decode("utf-8") if p is not None else None for p in paths]
-                if paths is not None
-                else [None] * len(wanted)
-            )
-        return RowBatch(images, labels, names, self.with_paths)
+        if self.with_paths:  # as __getitem__: str, or None when the file has no paths
+            stored = paths if paths is not None else [None] * len(wanted)
+            names = [p.decode("utf-8") if p is not None else None for p in stored]
+        return RowBatch(images, labels, names)
 
     def _follow(self, index: Any) -> None:
         """Move to the epoch an ``EpochIndex`` carries."""

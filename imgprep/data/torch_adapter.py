@@ -100,9 +100,7 @@ def as_tensors(batch: tuple[Any, ...], pin_memory: bool) -> tuple[Any, ...]:
 
     out = []
     for column in batch:
-        if isinstance(column, np.ndarray):
-            if not column.flags.writeable:  # unpickled from a worker's read-only buffer
-                column = column.copy()
+        if isinstance(column, np.ndarray):  # unpickled arrays own writable memory
             column = torch.from_numpy(column)
         if pin_memory and isinstance(column, torch.Tensor):
             column = column.pin_memory()
@@ -136,7 +134,7 @@ def _stacked(items: list[tuple[Any, ...]]) -> RowBatch:
             paths = list(column)
         else:
             labels = np.asarray(column)
-    return RowBatch(np.stack(columns[0]), labels, paths, paths is not None)
+    return RowBatch(np.stack(columns[0]), labels, paths)
 
 
 def torch_loader(

@@ -132,12 +132,12 @@ class Pipeline:
         if table is None:
             values = np.arange(np.iinfo(block.dtype).max + 1, dtype=block.dtype)
             every = np.repeat(values[:, None], channels, axis=1)[:, None, None, :]
-            table = self._computed(every)[:, 0, 0, :].copy()  # (values, channels)
+            # (channels, values): each channel's results contiguous, as np.take reads them
+            table = np.ascontiguousarray(self._computed(every)[:, 0, 0, :].T)
             self._tables[(block.dtype.str, channels)] = table
         out = np.empty(block.shape, dtype=table.dtype)
-        columns = [np.ascontiguousarray(table[:, channel]) for channel in range(channels)]
         for i in range(len(block)):  # per image: np.take's index copy stays in the cache
-            for channel, column in enumerate(columns):
+            for channel, column in enumerate(table):
                 np.take(column, block[i, ..., channel], out=out[i, ..., channel])
         return out
 

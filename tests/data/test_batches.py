@@ -4,6 +4,7 @@ every option, across chunk borders, within the cache's bound, with one-line refu
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -57,10 +58,17 @@ def test_shuffled_augmented_and_normalized_batches_are_the_items(plain, folder, 
         assert not np.array_equal(ds.batch(indices).images, batch.images), options
         if "normalize" in options:
             assert batch.images.dtype == np.float32 and batch.images.shape[1:] == (12, 10, 3)
-    assert H5Images(target, seed=4).__getitems__([4, 1]).labels.tolist() == [
-        H5Images(target, seed=4)[4][1],
-        H5Images(target, seed=4)[1][1],
-    ]
+    plain_ds = H5Images(target, seed=4)
+    assert plain_ds.__getitems__([4, 1]).labels.tolist() == [plain_ds[4][1], plain_ds[1][1]]
+
+
+def test_with_paths_on_a_file_without_paths_gives_none(plain, tmp_path):
+    target = rechunk(plain, tmp_path / "nopaths.h5", 3)
+    with h5py.File(target, "a") as f:
+        del f["paths"]
+    ds = H5Images(target, with_paths=True)
+    batch = assert_batch_is_items(ds, [5, 0])
+    assert batch.paths == [None, None] and ds[5][2] is None
 
 
 def test_batches_never_hold_more_than_the_cache(plain, tmp_path):

@@ -128,3 +128,31 @@ def test_a_full_shuffle_larger_than_the_cache_reads_rows_not_blocks(plain, tmp_p
     else:
         assert small._reader.reads == 0 and small._reader.direct_reads == 2 * (14 + 14)
         assert small.cache.peak == 0
+
+
+def test_a_file_truncated_after_the_offsets_were_read_is_one_line(tmp_path):
+    make(tmp_path / "s.h5", np.ones((11, 4, 5, 3), np.uint8))  # contiguous, stored last
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        direct = DirectRows.of(f["x"], str(tmp_path / "s.h5"))
+    os.truncate(tmp_path / "s.h5", os.path.getsize(tmp_path / "s.h5") - 30)
+    with pytest.raises(InputError) as caught:
+        direct.read(np.array([0, 10]))
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 's.h5'}: a row ends past the end of the file (truncated?)"
+    )
+    direct.close()
+
+
+def test_labels_that_cannot_be_read_directly_come_through_h5py(plain, tmp_path):
+    target = rechunk(plain, tmp_path / "chunk4.h5", 4)
+    with h5py.File(target, "a") as f:
+        labels = f["labels"][:]
+        del f["labels"]
+        f.create_dataset("labels", data=labels, chunks=(4,), compression="gzip")
+    small = H5Images(target, shuffle=True, seed=3, cache_bytes=2000)
+    whole = H5Images(target, shuffle=True, seed=3)
+    batch = small.batch(list(range(14)))
+    assert small._reader._direct[1] is None and small._reader.direct_reads == 14
+    np.testing.assert_array_equal(batch.labels, whole.batch(list(range(14))).labels)
+    np.testing.assert_array_equal(batch.images, whole.batch(list(range(14))).images)

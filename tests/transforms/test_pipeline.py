@@ -116,14 +116,19 @@ def test_channel_mismatch_between_stats_and_image_is_named(images):
         Pipeline(PipelineOptions(center="featurewise"), two).apply_array(images[0])
 
 
+ELEMENTWISE_OPTIONS = [
+    {"rescale": 1 / 255},
+    {"center": "featurewise"},
+    {"rescale": 1 / 255, "center": "featurewise", "standardize": "featurewise"},
+    {"standardize": "featurewise", "stats_scope": "global"},
+]
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float16])
 @pytest.mark.parametrize(
     "options",
     [
-        {"rescale": 1 / 255},
-        {"center": "featurewise"},
-        {"rescale": 1 / 255, "center": "featurewise", "standardize": "featurewise"},
-        {"standardize": "featurewise", "stats_scope": "global"},
+        *ELEMENTWISE_OPTIONS,
         {"rescale": 0.5, "center": "samplewise", "dtype": "float16"},  # not elementwise
     ],
 )
@@ -185,10 +190,7 @@ def test_describe_records_each_steps_numbers(images):
 @pytest.mark.parametrize(
     "options",
     [
-        {"rescale": 1 / 255},
-        {"center": "featurewise"},
-        {"rescale": 1 / 255, "center": "featurewise", "standardize": "featurewise"},
-        {"standardize": "featurewise", "stats_scope": "global"},
+        *ELEMENTWISE_OPTIONS,
         {"rescale": 1 / 255, "dtype": "float16"},
         {"center": "featurewise", "standardize": "featurewise", "dtype": "float16"},
     ],
