@@ -74,6 +74,26 @@ def test_torch_set_epoch_and_ranks(plain):
     assert loader.dataset.epoch == 5
 
 
+def test_large_batches_cross_from_fork_workers_in_shared_memory(plain, monkeypatch):
+    """(Before the Keras tests: a fork after JAX is imported may deadlock.) Batches of
+    ``TENSOR_BYTES`` or more are written into a shared-memory tensor in the
+    worker (lowered here so the small fixture takes that path; fork workers inherit it):
+    the same values as with no workers, where they travel as arrays."""
+    pytest.importorskip("torch")
+    from imgprep.data import torch_adapter
+
+    expected = batches_of(torch_loader(plain, 4, 0, augment=TABLE, seed=6, shuffle=True))
+    monkeypatch.setattr(torch_adapter, "TENSOR_BYTES", 1)
+    loader = torch_loader(
+        plain, 4, 2, augment=TABLE, seed=6, shuffle=True, multiprocessing_context="fork"
+    )
+    got = list(loader)
+    assert all(images.is_shared() for images, _ in got)
+    for (images, labels), (want_x, want_y) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(images.numpy(), want_x)
+        np.testing.assert_array_equal(labels.numpy(), want_y)
+
+
 def test_keras_fit_one_epoch_and_fresh_epochs(plain, monkeypatch):
     if "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
         backend = "jax" if _importable("jax") else "torch" if _importable("torch") else None
@@ -188,22 +208,3 @@ def test_fork_workers_after_opencv_threads_ran_in_the_parent_do_not_hang(plain):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["14"]
-
-
-def test_large_batches_cross_from_fork_workers_in_shared_memory(plain, monkeypatch):
-    """Batches of ``TENSOR_BYTES`` or more are written into a shared-memory tensor in the
-    worker (lowered here so the small fixture takes that path; fork workers inherit it):
-    the same values as with no workers, where they travel as arrays."""
-    pytest.importorskip("torch")
-    from imgprep.data import torch_adapter
-
-    expected = batches_of(torch_loader(plain, 4, 0, augment=TABLE, seed=6, shuffle=True))
-    monkeypatch.setattr(torch_adapter, "TENSOR_BYTES", 1)
-    loader = torch_loader(
-        plain, 4, 2, augment=TABLE, seed=6, shuffle=True, multiprocessing_context="fork"
-    )
-    got = list(loader)
-    assert all(images.is_shared() for images, _ in got)
-    for (images, labels), (want_x, want_y) in zip(got, expected, strict=True):
-        np.testing.assert_array_equal(images.numpy(), want_x)
-        np.testing.assert_array_equal(labels.numpy(), want_y)
