@@ -21,6 +21,7 @@ from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.formats.hdf5_reader import MAX_ATTRIBUTE_BYTES
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats, channel_names
+from imgprep.stats.histogram import DEFAULT_PERCENTILES
 from imgprep.stats.moments import ExactRun, ImageMoments, batch_moments, is_exact_dtype
 from imgprep.values import MAX_JSON_DEPTH, json_depth
 
@@ -43,6 +44,7 @@ class Summary:
     attributes: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     ignored: int = 0
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; statistics under the same keys as the stats file."""
@@ -54,7 +56,7 @@ class Summary:
             "channel_names": channel_names(self.accumulator.channels or 0),
             "dtype": self.dtype,
             "image_shape": self.shape,
-            **self.accumulator.summary(),  # mean, std, min, max, global
+            **self.accumulator.summary(self.percentiles),  # mean, std, min, max, global, ...
         }
         if self.kind == "hdf5":
             data["dataset"] = self.dataset

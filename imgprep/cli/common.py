@@ -26,6 +26,7 @@ from imgprep.examples import EXAMPLES, example_path
 from imgprep.io.discover import read_path_list
 from imgprep.run.dask import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.run.policy import ON_ERROR_CHOICES
+from imgprep.stats.histogram import merged_percentiles, parse_percentiles
 
 
 def with_options(func: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
@@ -336,3 +337,19 @@ def refuse_options(ctx: click.Context, keys: tuple[str, ...], reason: str) -> No
     named = ["--" + key.replace("_", "-") for key in keys if given(ctx, key)]
     if named:
         raise click.UsageError(f"{', '.join(named)} cannot be used {reason}")
+
+
+def _parse_percentiles(_ctx: click.Context, _param: click.Parameter, text: str | None) -> Any:
+    try:
+        return merged_percentiles(parse_percentiles(text) if text else ())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+percentiles_option = click.option(
+    "--percentiles",
+    metavar="Q[,Q...]",
+    callback=_parse_percentiles,
+    help="Percentiles (0-100) to report besides p0.1, p1, p5, p25, p50, p75, p95, p99 and "
+    "p99.9: exact, from the histogram of 8/16-bit pixels (NumPy's inverted_cdf).",
+)

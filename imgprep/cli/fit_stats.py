@@ -16,6 +16,7 @@ from imgprep.cli.common import (
     given,
     input_options,
     log,
+    percentiles_option,
     progress_bar,
     refuse_options,
     report_skip,
@@ -64,6 +65,7 @@ from imgprep.stats.zca import KERAS_ZCA_EPSILON
     metavar="F",
     help="With --zca: the factor transform will apply first (1/255 accepted); recorded.",
 )
+@percentiles_option
 @decode_options
 @engine_options
 @cluster_options
@@ -81,7 +83,9 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
         output = params["output"] = None
     if params["merge"]:
         _check_merge_options(ctx, params)
-        merged = merge_stats(list(params["inputs"]), output=output)
+        merged = merge_stats(
+            list(params["inputs"]), output=output, percentiles=params["percentiles"]
+        )
         if merged.zca_dropped:
             log(
                 "fit-stats: the inputs' ZCA fits are not merged (a fit keeps no raw moments); "
@@ -104,6 +108,7 @@ def fit_stats(ctx: click.Context, **params: Any) -> None:
         rescale=params["rescale"],
         batch_size=params["batch_size"],
         on_error=params["on_error"],
+        percentiles=params["percentiles"],
     )
     plan = plan_stats(request)
     found = plan.found

@@ -16,6 +16,7 @@ from imgprep.cli.common import (
     engine_options,
     input_options,
     log,
+    percentiles_option,
     progress_bar,
     refuse_options,
     report_skip,
@@ -27,6 +28,7 @@ from imgprep.io.discover import discover
 from imgprep.io.formats.hdf5_reader import is_hdf5_name, is_hdf5_path
 from imgprep.run.stats_pass import compute_stats
 from imgprep.stats.file import channel_names
+from imgprep.stats.histogram import percentile_label
 from imgprep.summary import (
     Expectations,
     Summary,
@@ -67,6 +69,7 @@ from imgprep.summary import (
 )
 @click.option("--expect-range", metavar="LO,HI", help="Every value must lie in [LO, HI].")
 @click.option("--expect-count", type=int, help="Expected number of images.")
+@percentiles_option
 @click.option(
     "--tol", type=float, default=1e-6, show_default=True, help="Absolute tolerance of the checks."
 )
@@ -116,6 +119,7 @@ def inspect(ctx: click.Context, **params: Any) -> None:
             )
         source = paths[0] if len(paths) == 1 else ", ".join(paths)
         summary = summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape)
+    summary.percentiles = params["percentiles"]
     validate_expectations(summary, expect)
     if params["as_json"]:
         click.echo(json.dumps(_json_safe(summary.to_dict()), indent=2, allow_nan=False))
@@ -183,12 +187,39 @@ def render_table(summary: Summary) -> str:
                  channel["mean"][index], channel["std"][index])
         )  # fmt: skip
     lines.append(_row("global", glob["count"], glob["min"], glob["max"], glob["mean"], glob["std"]))
+    lines.extend(_percentile_rows(summary, names))
     for key in ("pipeline", "stats"):
         if key in summary.attributes:
             lines.append("")
             lines.append(f"{key}:")
-            lines.append(json.dumps(summary.attributes[key], indent=2))
+            lines.append(json.dumps(_shortened(summary.attributes[key]), indent=2))
     return "\n".join(lines)
+
+
+def _shortened(attribute: Any) -> Any:
+    """A stored stats document with its histogram's bins counted, not listed (256 to 65,536
+    pairs per channel; ``--json`` has them all)."""
+    accumulators = attribute.get("accumulators") if isinstance(attribute, dict) else None
+    histogram = accumulators.get("histogram") if isinstance(accumulators, dict) else None
+    if not isinstance(histogram, dict) or not isinstance(histogram.get("bins"), list):
+        return attribute
+    counted = [len(row) if isinstance(row, list) else row for row in histogram["bins"]]
+    shown = {**histogram, "bins": f"values present per channel: {counted} (see --json)"}
+    return {**attribute, "accumulators": {**accumulators, "histogram": shown}}
+
+
+def _percentile_rows(summary: Summary, names: list[str]) -> list[str]:
+    """The exact percentiles, one row per channel and a global row (integer pixels only)."""
+    histogram = summary.accumulator.histogram
+    if histogram is None:
+        return ["", "percentiles: not available (they are counted for 8- and 16-bit pixels)"]
+    per_channel, overall = histogram.percentiles(summary.percentiles)
+    width = max(6, len(str(histogram.offset + histogram.levels)) + 1)
+    header = "".join(f"{percentile_label(q):>{width}}" for q in summary.percentiles)
+    rows = ["", f"{'channel':<8}" + header]
+    for name, values in [*zip(names, per_channel, strict=True), ("global", overall)]:
+        rows.append(f"{name:<8}" + "".join(f"{v:>{width}}" for v in values))
+    return rows
 
 
 def _json_safe(value: Any) -> Any:

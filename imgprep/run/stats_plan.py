@@ -32,6 +32,7 @@ from imgprep.run.runner import Runner
 from imgprep.run.stats_pass import compute_stats
 from imgprep.run.zca_pass import compute_zca
 from imgprep.stats.file import Stats
+from imgprep.stats.histogram import DEFAULT_PERCENTILES, merged_percentiles
 from imgprep.stats.zca import KERAS_ZCA_EPSILON, ZcaFit
 
 # progress(total, name) at the start of each pass ("statistics", then "zca"): a context
@@ -53,6 +54,8 @@ class StatsRequest:
         rescale: with ``zca``, the factor the transform applies first (recorded).
         batch_size: files per task (default: ``stats_pass.auto_batch_size``).
         on_error: ``stop`` or ``skip`` (``imgprep.run.policy``).
+        percentiles: those the stats file lists (``imgprep.stats.histogram``; the histogram
+            it keeps gives any other later).
     """
 
     inputs: Sequence[str]
@@ -63,9 +66,13 @@ class StatsRequest:
     rescale: float | None = None
     batch_size: int | None = None
     on_error: str = "stop"
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
+        if not all(0 <= q <= 100 for q in self.percentiles):
+            raise InputError(f"percentiles must lie in [0, 100], got {list(self.percentiles)}")
+        object.__setattr__(self, "percentiles", merged_percentiles(self.percentiles))
         if self.zca and not self.output:
             raise InputError("a ZCA fit needs an output stats file: its matrix goes beside it")
         epsilon = self.zca_epsilon
@@ -152,6 +159,7 @@ def run_fit_stats(
             progress=advance,
             on_skip=on_skip,
         )
+    stats.percentiles = request.percentiles
     if on_stats is not None:
         on_stats(stats)
     fit = None
@@ -169,9 +177,15 @@ def run_fit_stats(
     return StatsReport(stats, fit, zca_path)
 
 
-def merge_stats(files: Sequence[str], *, output: str | None = None) -> MergeReport:
+def merge_stats(
+    files: Sequence[str],
+    *,
+    output: str | None = None,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> MergeReport:
     """The union of stats files over disjoint data in one space, written to ``output``
-    when given. Their ZCA fits are not merged: a fit keeps no raw moments.
+    when given. Their ZCA fits are not merged: a fit keeps no raw moments. The union lists
+    the percentiles any input listed, and ``percentiles``.
 
     Raises:
         InputError: fewer than two files, one file twice, an output that is an input, or
@@ -187,6 +201,7 @@ def merge_stats(files: Sequence[str], *, output: str | None = None) -> MergeRepo
     merged = parts[0]
     for part in parts[1:]:
         merged = merged.merge(part)
+    merged.percentiles = merged_percentiles(merged.percentiles + tuple(percentiles))
     if output:
         write_stats(merged, output)
     return MergeReport(merged, len(files), any(part.zca for part in parts))

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from imgprep.errors import ImgprepError, InputError, option
+from imgprep.stats.histogram import DEFAULT_PERCENTILES, Histogram
 from imgprep.stats.moments import ImageMoments, batch_moments
 from imgprep.values import plain
 
@@ -50,6 +51,10 @@ class MomentAccumulator:
 
     ``update``/``add`` fold images in, ``merge`` combines two disjoint accumulators,
     ``to_dict``/``from_dict`` round-trip it through JSON without losing a bit.
+
+    ``histogram`` holds the exact per-channel counts while every part folded in had them
+    (8/16-bit images, stats files of format version 2); one part without them (a float
+    image, a version 1 file) drops it, since percentiles of part of the data would mislead.
     """
 
     channels: int | None = None
@@ -62,6 +67,7 @@ class MomentAccumulator:
     float_m2: list[float] = field(default_factory=list)
     minimum: list[float] = field(default_factory=list)
     maximum: list[float] = field(default_factory=list)
+    histogram: Histogram | None = None
 
     def update(self, images: Sequence[np.ndarray] | np.ndarray) -> None:
         """Fold a batch of H x W x C images (a list or a B x H x W x C array) in order."""
@@ -81,6 +87,7 @@ class MomentAccumulator:
                 f"image has {moments.channels} channel(s) but the images before it have "
                 f"{self.channels}; choose one with {option('color')} grayscale, rgb or rgba"
             )
+        self._add_histogram(moments.histogram)
         self.minimum = [min(a, b) for a, b in zip(self.minimum, moments.minimum, strict=True)]
         self.maximum = [max(a, b) for a, b in zip(self.maximum, moments.maximum, strict=True)]
         if self.exact and moments.sums is not None and moments.sums_sq is not None:
@@ -117,7 +124,10 @@ class MomentAccumulator:
         low, high = tuple(self.minimum), tuple(self.maximum)
         if self.exact:
             sums, squares = tuple(self.sums), tuple(self.sums_sq)
-            return ImageMoments(self.count, low, high, sums, squares, images=self.images)
+            histogram = self.histogram.copy() if self.histogram is not None else None
+            return ImageMoments(
+                self.count, low, high, sums, squares, images=self.images, histogram=histogram
+            )
         return ImageMoments(
             self.count,
             low,
@@ -128,7 +138,16 @@ class MomentAccumulator:
         )
 
     def copy(self) -> MomentAccumulator:
-        return MomentAccumulator.from_dict(self.to_dict())
+        return replace(
+            self,
+            sums=list(self.sums),
+            sums_sq=list(self.sums_sq),
+            float_mean=list(self.float_mean),
+            float_m2=list(self.float_m2),
+            minimum=list(self.minimum),
+            maximum=list(self.maximum),
+            histogram=self.histogram.copy() if self.histogram is not None else None,
+        )
 
     def mean_m2(self) -> tuple[list[float], list[float]]:
         """Per-channel float64 mean and M2 (correctly rounded from the sums when exact)."""
@@ -179,18 +198,27 @@ class MomentAccumulator:
             "max": max(self.maximum),
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
         """The numbers a reader sees, JSON-ready: per-channel ``mean``, ``std``, ``min``,
-        ``max`` and the whole-image ``global``, under the keys (and in the order) that the
-        stats file and ``inspect --json`` both write them."""
+        ``max``, the whole-image ``global``, and, when the histogram is known, the exact
+        ``percentiles`` (``q``, per ``channels``, ``global``), under the keys (and in the
+        order) that the stats file and ``inspect --json`` both write them."""
         channel = self.channel_stats()
-        return {
+        numbers: dict[str, Any] = {
             "mean": channel["mean"].tolist(),
             "std": channel["std"].tolist(),
             "min": [plain(v) for v in channel["min"].tolist()],
             "max": [plain(v) for v in channel["max"].tolist()],
             "global": {key: plain(value) for key, value in self.global_stats().items()},
         }
+        if self.histogram is not None:
+            per_channel, overall = self.histogram.percentiles(percentiles)
+            numbers["percentiles"] = {
+                "q": [plain(q) for q in percentiles],
+                "channels": per_channel,
+                "global": overall,
+            }
+        return numbers
 
     def to_dict(self) -> dict[str, Any]:
         """The raw, mergeable ``accumulators`` object of a stats file (lossless)."""
@@ -208,6 +236,8 @@ class MomentAccumulator:
         if self.exact:
             data["sum"] = list(self.sums)
             data["sum_sq"] = list(self.sums_sq)
+        if self.histogram is not None:
+            data["histogram"] = self.histogram.to_dict()
         return data
 
     @classmethod
@@ -227,6 +257,8 @@ class MomentAccumulator:
             if exact:
                 acc.sums = [_integer(v) for v in data["sum"]]
                 acc.sums_sq = [_integer(v) for v in data["sum_sq"]]
+                if data.get("histogram") is not None:
+                    acc.histogram = Histogram.from_dict(data["histogram"])
             else:
                 acc.float_mean = [float(v) for v in data["mean"]]
                 acc.float_m2 = [float(v) for v in data["m2"]]
@@ -235,6 +267,18 @@ class MomentAccumulator:
         except TypeError as exc:
             raise ValueError(f"accumulators: {exc}") from exc
         return acc
+
+    def _add_histogram(self, histogram: Histogram | None) -> None:
+        """Add a part's counts; a part without them (or of another value range) ends the
+        histogram, which must describe every pixel or none."""
+        if histogram is None or not (self.exact or self.images == 0):
+            self.histogram = None
+        elif self.images == 0 and self.histogram is None:
+            self.histogram = histogram.copy()
+        elif self.histogram is not None and self.histogram.compatible(histogram):
+            self.histogram.add(histogram)
+        else:
+            self.histogram = None
 
     def _start(self, channels: int) -> None:
         self.channels = channels

@@ -16,7 +16,8 @@ disagree with the recorded mean and M2 beyond rounding (``REL_TOLERANCE``); summ
 (``mean``, ``std``, ``min``, ``max``, ``global``) other than the accumulators' (``check_summary``:
 readers see those, imgprep applies the accumulators); a ZCA sidecar named with a folder, ``..`` or
 an absolute path (a sidecar is always looked up beside the file that names it), or a ZCA
-shape other than the statistics' image shape.
+shape other than the statistics' image shape; a histogram that is not exactly the
+accumulated pixels, or percentiles other than its own (``imgprep.stats.check_histogram``).
 
 Hostile JSON is refused too: free-form parts nested deeper than ``MAX_JSON_DEPTH``, and
 integers longer than Python's int-string limit (4,300 digits), which the stats file's parser
@@ -32,6 +33,11 @@ from typing import Any, NoReturn
 import numpy as np
 
 from imgprep.errors import StatsFileError
+from imgprep.stats.check_histogram import (
+    check_histogram,
+    check_percentile_values,
+    check_percentiles_asked,
+)
 from imgprep.values import MAX_JSON_DEPTH, HugeInteger, is_bare_name, shown
 
 REL_TOLERANCE = 1e-9  # rounding allowed between derived numbers (float64 gives ~1e-16)
@@ -149,6 +155,10 @@ def check_document(data: dict[str, Any], *, source: str) -> None:
     if not _is_pixel_dtype(dtype):
         check.fail("dtype", f"not a NumPy integer or float type ({_show(dtype)})")
     _check_value_range(check, acc, np.dtype(dtype), channels)
+    if acc.get("histogram") is not None:
+        check_histogram(check, acc, channels, np.dtype(dtype))
+    if data.get("percentiles") is not None:
+        check_percentiles_asked(check, data)
     shape = data.get("image_shape")
     if shape is not None:
         _check_shape(check, shape, "image_shape", channels)
@@ -362,6 +372,8 @@ def check_summary(data: dict[str, Any], derived: dict[str, Any], *, source: str)
             if key in given_global:
                 value = check.number(given_global[key], f"global.{key}")
                 _check_same(check, f"global.{key}", value, expected)
+    if data.get("percentiles") is not None:
+        check_percentile_values(check, data, derived)
 
 
 def _check_same(check: _Checker, key: str, value: float, expected: float) -> None:

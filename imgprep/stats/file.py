@@ -4,11 +4,11 @@ This module is the document and its numbers only: ``Stats`` <-> dict <-> JSON te
 (``imgprep.stats.check``) and merged. Files are read and written by ``imgprep.io.stats_io``
 (``read_stats``, ``write_stats``: bounded reads, atomic writes, the ZCA sidecar pair).
 
-Layout (format version 1; keys in this order)::
+Layout (format version 2; keys in this order)::
 
     {
       "format": "imgprep-stats",
-      "format_version": 1,
+      "format_version": 2,
       "imgprep_version": "0.1.0",
       "inputs": ["data/train"],               # as given on the command line, or
                 {"count": 1797, "examples": [...]},  # more than 20 inputs (see below)
@@ -21,14 +21,23 @@ Layout (format version 1; keys in this order)::
       "pixels": 47040000,                     # pixels per channel
       "mean": [...], "std": [...], "min": [...], "max": [...],      # per channel
       "global": {"count": ..., "mean": ..., "std": ..., "min": ..., "max": ...},
+      "percentiles": {"q": [0.1, 1, 5, 25, 50, 75, 95, 99, 99.9],   # integer pixels only
+                      "channels": [[...] per channel], "global": [...]},
       "accumulators": {"channels", "images", "count", "exact", "mean", "m2", "min", "max",
-                       "sum", "sum_sq"},       # raw, mergeable; sums only when exact
+                       "sum", "sum_sq",        # raw, mergeable; sums only when exact
+                       "histogram": {"offset": 0, "levels": 256,
+                                     "bins": [[[value, count], ...] per channel]}},
       "provenance": {"files": 60000, "files_sha256": "...", "ignored": 0,
                      "merged_from": [...]},   # merged_from only for merged files
       "skipped": [{"path": "...", "reason": "..."}]
     }
 
-``std`` is the population standard deviation (ddof=0), as NumPy and Keras. ``files_sha256``
+``std`` is the population standard deviation (ddof=0), as NumPy and Keras. The histogram
+(``imgprep.stats.histogram``) holds the exact count of every value of every channel when the
+pixels are 8- or 16-bit integers; the percentiles are derived from it (NumPy's
+``inverted_cdf``: each is a pixel value that occurs), and a stats file may ask for more than
+the default ones (``fit-stats --percentiles``). Version 2 added both; version 1 files still
+load, without them (merging one with a version 2 file drops the histogram). ``files_sha256``
 is the SHA-256 of one line per found file, in processing order: its path relative to its
 input, its size in bytes and its modification time in nanoseconds, tab-separated. No timestamp
 is written, so the same inputs give the same bytes.
@@ -51,11 +60,13 @@ from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.check import check_document, check_summary
+from imgprep.stats.histogram import DEFAULT_PERCENTILES, merged_percentiles
 from imgprep.values import parse_int
 from imgprep.version import __version__
 
 FORMAT_NAME = "imgprep-stats"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+HISTOGRAM_MARK = "@@histogram-bins@@"  # stands for the bins while the rest is indented
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 INPUTS_LISTED = 20  # more inputs are written as a count and a few examples
 INPUT_EXAMPLES = 5
@@ -86,6 +97,7 @@ class Stats:
     provenance: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     zca: dict[str, Any] | None = None
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
     source_path: str | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -138,7 +150,7 @@ class Stats:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document described in the module docstring."""
-        numbers = self.accumulator.summary()
+        numbers = self.accumulator.summary(self.percentiles)
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -158,8 +170,25 @@ class Stats:
         }
 
     def to_json(self) -> str:
-        """Deterministic JSON text (floats written with full round-trip precision)."""
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        """Deterministic JSON text (floats written with full round-trip precision).
+
+        The histogram's bins are written one channel per line (indented, a uint8 channel
+        would take 1,280 lines).
+        """
+        document = self.to_dict()
+        histogram = document["accumulators"].get("histogram")
+        if histogram is None:
+            return json.dumps(document, indent=2) + "\n"
+        bins = histogram["bins"]
+        histogram["bins"] = []
+        others = json.dumps(document)
+        mark = next(  # a string no path or reason in the document holds
+            m for k in range(len(others) + 1) if (m := f"{HISTOGRAM_MARK}{k}") not in others
+        )
+        histogram["bins"] = mark
+        text = json.dumps(document, indent=2)
+        rows = ",\n".join(" " * 8 + json.dumps(row, separators=(",", ":")) for row in bins)
+        return text.replace(json.dumps(mark), "[\n" + rows + "\n      ]", 1) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<stats>") -> Stats:
@@ -190,6 +219,7 @@ class Stats:
             raise StatsFileError(f"{source}: invalid stats file ({exc})") from exc
         inputs = data["inputs"]
         zca = data.get("zca")
+        asked = data.get("percentiles")
         stats = cls(
             accumulator=accumulator,
             settings=settings,
@@ -201,6 +231,7 @@ class Stats:
             skipped=[dict(v) for v in data.get("skipped", [])],
             # a "path" is never taken from a file: a sidecar is found beside its stats file
             zca={k: v for k, v in zca.items() if k != "path"} if zca else None,
+            percentiles=merged_percentiles(asked["q"]) if asked else DEFAULT_PERCENTILES,
         )
         check_summary(data, stats.to_dict(), source=source)
         return stats
@@ -250,6 +281,7 @@ class Stats:
                 "merged_from": mine + theirs,
             },
             skipped=self.skipped + other.skipped,
+            percentiles=merged_percentiles(self.percentiles + other.percentiles),
         )
 
 

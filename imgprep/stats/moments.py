@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from imgprep.errors import ImgprepError
+from imgprep.stats.histogram import Histogram
 
 _MAX_VECTOR_ELEMENTS = 1 << 22
 
@@ -22,8 +23,9 @@ _MAX_VECTOR_ELEMENTS = 1 << 22
 class ImageMoments(NamedTuple):
     """Summary of one image (or of ``images`` integer images), small enough to send.
 
-    Integer images fill ``sums`` and ``sums_sq`` (exact); float images fill ``mean`` and
-    ``m2``. ``minimum`` and ``maximum`` are per channel; ``pixels`` is per channel.
+    Integer images fill ``sums`` and ``sums_sq`` (exact) and ``histogram`` (the counts they
+    were computed from); float images fill ``mean`` and ``m2``. ``minimum`` and ``maximum``
+    are per channel; ``pixels`` is per channel.
     """
 
     pixels: int
@@ -34,6 +36,7 @@ class ImageMoments(NamedTuple):
     mean: tuple[float, ...] | None = None
     m2: tuple[float, ...] | None = None
     images: int = 1
+    histogram: Histogram | None = None
 
     @property
     def channels(self) -> int:
@@ -150,7 +153,13 @@ class ExactRun:
             low.append(int(values[present[0]]))
             high.append(int(values[present[-1]]))
         return ImageMoments(
-            self.pixels, tuple(low), tuple(high), tuple(sums), tuple(sums_sq), images=self.images
+            self.pixels,
+            tuple(low),
+            tuple(high),
+            tuple(sums),
+            tuple(sums_sq),
+            images=self.images,
+            histogram=Histogram(-self._offset, self._histogram.copy()),
         )
 
     def _count_waiting(self) -> None:

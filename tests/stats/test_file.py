@@ -26,9 +26,9 @@ def test_file_has_the_documented_keys_and_loads_as_numpy(dataset, tmp_path: Path
     assert list(data) == [
         "format", "format_version", "imgprep_version", "inputs", "preprocessing",
         "channel_names", "dtype", "image_shape", "images", "pixels", "mean", "std", "min",
-        "max", "global", "accumulators", "provenance", "skipped",
+        "max", "global", "percentiles", "accumulators", "provenance", "skipped",
     ]  # fmt: skip
-    assert data["format"] == "imgprep-stats" and data["format_version"] == 1
+    assert data["format"] == "imgprep-stats" and data["format_version"] == 2
     assert data["imgprep_version"] == imgprep.__version__
     assert data["preprocessing"]["color"] == "keep"
     assert data["channel_names"] == ["R", "G", "B"]
