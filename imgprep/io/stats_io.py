@@ -28,6 +28,14 @@ from imgprep.io.zca_sidecar import write_sidecar_to, zca_sidecar_path
 from imgprep.stats.file import Stats
 from imgprep.stats.zca import ZcaFit
 
+STATS_SUFFIXES = (".json",)
+
+
+def is_stats_name(path: str) -> bool:
+    """Whether ``path`` is named as a stats file (``inspect`` reads one as statistics, not as
+    images: no image format has this suffix)."""
+    return path.lower().endswith(STATS_SUFFIXES)
+
 
 def read_stats(path: str) -> Stats:
     """The stats file at ``path`` (written by ``imgprep fit-stats`` or ``write_stats``).
