@@ -102,12 +102,15 @@ def pipeline_from_stats(
     stats_scope: str | None = None,
     epsilon: float = KERAS_EPSILON,
     dtype: str = "auto",
+    clip_percentiles: tuple[float, float] | None = None,
 ) -> Pipeline:
     """A pipeline that applies a stats file in the space it was computed in.
 
     Colour, size and resize settings come from the file, so new images are prepared
     exactly as the images the statistics describe; by default featurewise centring and
     standardization, as Keras' ``featurewise_center`` + ``featurewise_std_normalization``.
+    ``clip_percentiles=(2, 98)`` clips each channel to those exact percentiles of the
+    statistics' pixels first (and the featurewise numbers become the clipped pixels').
     """
     loaded = read_stats(stats) if isinstance(stats, str) else stats
     options = PipelineOptions(
@@ -118,6 +121,7 @@ def pipeline_from_stats(
         stats_scope=stats_scope,
         epsilon=epsilon,
         dtype=dtype,
+        clip_percentiles=clip_percentiles,
     )
     return Pipeline(options, loaded)
 

@@ -205,6 +205,9 @@ class PipelineOptions:
         dtype: output dtype; ``auto`` keeps the decoded dtype when no step makes floats,
             float32 otherwise.
         zca: ZCA-whiten with the matrix of the statistics (``fit-stats --zca``).
+        clip_percentiles: (LO, HI): clip each channel to the training set's exact LO-th and
+            HI-th percentiles before anything else (robust normalization); featurewise
+            statistics are then those of the clipped pixels.
     """
 
     decode: DecodeSettings = field(default_factory=DecodeSettings)
@@ -215,8 +218,11 @@ class PipelineOptions:
     epsilon: float = KERAS_EPSILON
     dtype: str = "auto"
     zca: bool = False
+    clip_percentiles: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.clip_percentiles is not None:
+            object.__setattr__(self, "clip_percentiles", parse_clip(self.clip_percentiles))
         for key, value, choices in (
             ("center", self.center, NORMALIZE_MODES),
             ("standardize", self.standardize, NORMALIZE_MODES),
@@ -263,7 +269,7 @@ class PipelineOptions:
 
     @property
     def needs_stats(self) -> bool:
-        return self.featurewise or self.zca
+        return self.featurewise or self.zca or self.clip_percentiles is not None
 
     def scope(self, mode: str) -> str:
         if self.stats_scope is not None:
@@ -303,6 +309,8 @@ class PipelineOptions:
                 values[key] = finite(key, values[key])
         if "zca" in values and not isinstance(values["zca"], bool):
             raise InputError(f"invalid zca {shown(values['zca'])}: expected true or false")
+        if values.get("clip_percentiles") is not None:
+            values["clip_percentiles"] = parse_clip(values["clip_percentiles"])
         return cls(**values)
 
     @classmethod
@@ -337,8 +345,20 @@ OPTION_OF_KEY = {
     "pad-value": "pad_value", "exif": "exif", "jpeg-draft": "jpeg_draft",
     "bit-depth": "bit_depth", "rescale": "rescale", "center": "center",
     "standardize": "standardize", "stats-scope": "stats_scope", "epsilon": "epsilon",
-    "dtype": "dtype", "zca": "zca",
+    "dtype": "dtype", "zca": "zca", "clip-percentiles": "clip_percentiles",
 }  # fmt: skip
+
+
+def parse_clip(value: object) -> tuple[float, float]:
+    """``"2,98"``, ``[2, 98]`` -> (2.0, 98.0): two percentiles, 0 <= LO < HI <= 100."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        low, high = (float(v) for v in parts if not isinstance(v, bool))  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InputError(f"invalid clip_percentiles {shown(value)}: expected LO,HI") from None
+    if not 0 <= low < high <= 100:  # NaN fails too
+        raise InputError(f"invalid clip_percentiles {shown(value)}: expected 0 <= LO < HI <= 100")
+    return low, high
 
 
 def parse_rescale(value: object) -> float:

@@ -25,6 +25,7 @@ from imgprep.config import (
     STATS_SCOPES,
     PipelineOptions,
     finite,
+    parse_clip,
     parse_rescale,
     parse_size,
 )
@@ -34,6 +35,7 @@ from imgprep.values import shown
 PIPELINE_KEYS = (
     "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
     "center", "standardize", "stats-scope", "epsilon", "dtype", "stats", "zca", "bit-depth",
+    "clip-percentiles",
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
@@ -134,6 +136,12 @@ def _check_config_type(path: str, key: str, value: object, augment_kind: str | N
         wanted = 'a string "NAME=F,..." or a list of "NAME=F" strings'
     elif key in _NUMBER_KEYS or augment_kind == "number":
         ok, wanted = number, "a number"
+    elif key == "clip-percentiles":
+        ok = isinstance(value, str) or (
+            isinstance(value, list)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        )
+        wanted = 'a string "LO,HI" or [LO, HI]'
     elif key == "rescale":
         ok, wanted = number or isinstance(value, str), 'a number or a fraction such as "1/255"'
     elif key == "size" or augment_kind == "size":
@@ -255,4 +263,5 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "epsilon": finite,
     "dtype": _choice(OUTPUT_DTYPES),
     "zca": _flag,
+    "clip-percentiles": lambda key, value: parse_clip(value),
 }

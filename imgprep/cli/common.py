@@ -18,6 +18,7 @@ from imgprep.config import (
     RESAMPLE_FILTERS,
     RESIZE_MODES,
     DecodeSettings,
+    parse_clip,
     parse_rescale,
     parse_size,
 )
@@ -86,6 +87,7 @@ def parsing_callback(parse: Callable[[str], Any]) -> Callable[..., Any]:
 
 
 rescale_callback = parsing_callback(parse_rescale)  # --rescale: a number or a fraction (1/255)
+clip_callback = parsing_callback(parse_clip)  # --clip-percentiles LO,HI
 
 
 def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ import click
 from imgprep.augment import OPTIONS, AugmentSettings
 from imgprep.cli.augment_options import augment_options
 from imgprep.cli.common import (
+    clip_callback,
     cluster_options,
     decode_options,
     engine_options,
@@ -100,6 +101,14 @@ from imgprep.splits import parse_named_input, parse_split_spec
     "config_path",
     type=click.Path(dir_okay=False),
     help="TOML pipeline (see configs/); command-line options override it.",
+)
+@click.option(
+    "--clip-percentiles",
+    metavar="LO,HI",
+    callback=clip_callback,
+    help="Clip each channel to the training set's exact LO-th and HI-th percentiles first "
+    "(robust normalization; --stats or a train split; featurewise steps then use the "
+    "clipped pixels' statistics).",
 )
 @click.option(
     "--rescale",

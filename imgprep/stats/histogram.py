@@ -67,6 +67,19 @@ class Histogram:
             )
         self.counts += other.counts
 
+    def clipped(self, low: Sequence[int], high: Sequence[int]) -> Histogram:
+        """The histogram of the same pixels after clipping channel c to [low[c], high[c]]
+        (values inside the histogram's range): every count below moves to ``low[c]``, every
+        count above to ``high[c]``, so the clipped data's moments stay exact."""
+        counts = self.counts.copy()
+        for c, (lo, hi) in enumerate(zip(low, high, strict=True)):
+            start, stop = int(lo) - self.offset, int(hi) - self.offset
+            counts[c, start] += counts[c, :start].sum()
+            counts[c, :start] = 0
+            counts[c, stop] += counts[c, stop + 1 :].sum()
+            counts[c, stop + 1 :] = 0
+        return Histogram(self.offset, counts)
+
     def total(self) -> np.ndarray:
         """The histogram of all channels together (one row)."""
         return self.counts.sum(axis=0)

@@ -143,24 +143,8 @@ class ExactRun:
         self._count_waiting()
         if self.pixels == 0:
             raise ImgprepError("cannot take statistics of an empty image")
-        values = np.arange(self._levels, dtype=np.int64) - self._offset
-        squares = values * values
-        sums, sums_sq, low, high = [], [], [], []
-        for counts in self._histogram:
-            present = np.flatnonzero(counts)
-            sums.append(_exact_dot(counts, values))
-            sums_sq.append(_exact_dot(counts, squares))
-            low.append(int(values[present[0]]))
-            high.append(int(values[present[-1]]))
-        return ImageMoments(
-            self.pixels,
-            tuple(low),
-            tuple(high),
-            tuple(sums),
-            tuple(sums_sq),
-            images=self.images,
-            histogram=Histogram(-self._offset, self._histogram.copy()),
-        )
+        histogram = Histogram(-self._offset, self._histogram.copy())
+        return histogram_moments(histogram, images=self.images)
 
     def _count_waiting(self) -> None:
         waiting = self._waiting
@@ -175,6 +159,28 @@ class ExactRun:
         for c in range(self.channels):
             self._histogram[c] += np.bincount(flat[:, c], minlength=self._levels)
         self.pixels += flat.shape[0]
+
+
+def histogram_moments(histogram: Histogram, *, images: int) -> ImageMoments:
+    """The exact moments of the pixels a histogram counts (``images`` of them), with it."""
+    values = histogram.values
+    squares = values * values
+    sums, sums_sq, low, high = [], [], [], []
+    for counts in histogram.counts:
+        present = np.flatnonzero(counts)
+        sums.append(_exact_dot(counts, values))
+        sums_sq.append(_exact_dot(counts, squares))
+        low.append(int(values[present[0]]))
+        high.append(int(values[present[-1]]))
+    return ImageMoments(
+        int(histogram.counts[0].sum()),
+        tuple(low),
+        tuple(high),
+        tuple(sums),
+        tuple(sums_sq),
+        images=images,
+        histogram=histogram,
+    )
 
 
 def _exact_dot(counts: np.ndarray, values: np.ndarray) -> int:

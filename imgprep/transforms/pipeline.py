@@ -57,7 +57,7 @@ class Pipeline:
     ) -> None:
         if fitted and options.needs_stats and stats is None:
             raise InputError(
-                f"featurewise centring or standardization, or "
+                f"featurewise centring or standardization, {option('clip-percentiles')} or "
                 f"{option('zca')}, needs statistics ({option('stats')})"
             )
         self.options = options
@@ -145,7 +145,12 @@ class Pipeline:
         """``apply_block``'s arithmetic, slice by slice, for elementwise steps."""
         out = np.empty(block.shape, dtype=self.output_dtype(block.dtype))
         per_slice = max(1, _SLICE_BYTES // max(1, block[0].size * 8))  # float64 intermediates
-        in_place = bool(self.steps) and all(hasattr(s, "apply_inplace") for s in self.steps)
+        # float64 in place when the output is floats; a clip alone keeps integer pixels
+        in_place = (
+            bool(self.steps)
+            and out.dtype.kind == "f"
+            and all(hasattr(s, "apply_inplace") for s in self.steps)
+        )
         work = np.empty((min(per_slice, len(block)), *block.shape[1:])) if in_place else None
         for start in range(0, len(block), per_slice):
             stacked = block[start : start + per_slice]

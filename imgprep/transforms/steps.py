@@ -1,12 +1,12 @@
 """Pipeline steps: frozen dataclasses over the kernels of ``functional``, and their registry.
 
 Each step holds the explicit numbers of one kernel call (a factor, a mean, a scope) and is
-applied with ``step(image)``. ``STEP_TYPES`` lists them in the documented order (rescale,
-samplewise centre, samplewise standardize, ZCA, featurewise centre, featurewise standardize);
-``build_steps`` asks each type, in that order, whether the options select it
-(``from_options``), so adding a step is one class here plus its entry in ``STEP_TYPES``.
-``params()`` is what the pipeline records for the step (an HDF5 output's ``pipeline``
-attribute); ``type(step)(**step.params())`` rebuilds it.
+applied with ``step(image)``. ``STEP_TYPES`` lists them in the documented order (percentile
+clip, rescale, samplewise centre, samplewise standardize, ZCA, featurewise centre,
+featurewise standardize); ``build_steps`` asks each type, in that order, whether the
+options select it (``from_options``), so adding a step is one class here plus its entry in
+``STEP_TYPES``. ``params()`` is what the pipeline records for the step (an HDF5 output's
+``pipeline`` attribute); ``type(step)(**step.params())`` rebuilds it.
 
 Nothing here reads a file: the ZCA step gets its matrix from a ``WhiteningSource`` made by
 the file-facing layer (``imgprep.api.zca_whitening``), which loads the sidecar lazily in the
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from imgprep.errors import ImgprepError, InputError, option
+from imgprep.stats.accumulator import MomentAccumulator
+from imgprep.stats.moments import histogram_moments
 from imgprep.transforms import functional as F
 
 if TYPE_CHECKING:
@@ -73,6 +75,36 @@ class _Step:
             for f in fields(self)  # type: ignore[arg-type]
             if not f.metadata.get("runtime")
         }
+
+
+@dataclass(frozen=True)
+class ClipPercentiles(_Step):
+    """Clip each channel to [low, high]: the training set's exact ``percentiles`` (robust
+    normalization: a few saturated or dead pixels no longer stretch the range). First of all
+    steps, on the decoded pixels; the dtype is kept."""
+
+    name: ClassVar[str] = "clip_percentiles"
+    percentiles: tuple[float, float]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        _check_channels(image, self.low, "clip bound")
+        low, high = np.array(self.low), np.array(self.high)
+        if image.dtype.kind in "iu":  # integer bounds of integer pixels: exact in the dtype
+            low, high = low.astype(image.dtype), high.astype(image.dtype)
+        return np.clip(image, low, high)
+
+    def apply_inplace(self, work: np.ndarray) -> None:
+        _check_channels(work, self.low, "clip bound")
+        np.clip(work, np.array(self.low), np.array(self.high), out=work)
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions, fitted: Fitted) -> ClipPercentiles | None:
+        if options.clip_percentiles is None or fitted.stats is None:
+            return None
+        low, high = clip_bounds(options.clip_percentiles, fitted.stats)
+        return cls(options.clip_percentiles, tuple(map(float, low)), tuple(map(float, high)))
 
 
 @dataclass(frozen=True)
@@ -244,7 +276,8 @@ class FeaturewiseStandardize(_Step):
 
 
 Step = (
-    Rescale
+    ClipPercentiles
+    | Rescale
     | SamplewiseCenter
     | SamplewiseStandardize
     | ZcaWhiten
@@ -255,6 +288,7 @@ Step = (
 STEP_TYPES: dict[str, type[Step]] = {
     step.name: step
     for step in (
+        ClipPercentiles,
         Rescale,
         SamplewiseCenter,
         SamplewiseStandardize,
@@ -264,7 +298,7 @@ STEP_TYPES: dict[str, type[Step]] = {
     )
 }
 # Steps that act on each value alone: a stacked batch gives the numbers of each image alone.
-ELEMENTWISE = (Rescale, FeaturewiseCenter, FeaturewiseStandardize)
+ELEMENTWISE = (ClipPercentiles, Rescale, FeaturewiseCenter, FeaturewiseStandardize)
 
 
 @dataclass(frozen=True)
@@ -289,11 +323,37 @@ def _factor(options: PipelineOptions) -> float:
     return 1.0 if options.rescale is None else float(options.rescale)
 
 
+def clip_bounds(percentiles: tuple[float, float], stats: Stats) -> tuple[list[int], list[int]]:
+    """Each channel's exact ``percentiles`` of the statistics' pixels (low, high).
+
+    Raises:
+        InputError: statistics without a histogram (float pixels, a version 1 file).
+    """
+    histogram = stats.accumulator.histogram
+    if histogram is None:
+        raise InputError(
+            f"{option('clip-percentiles')} needs the exact histogram of the statistics: "
+            "8- or 16-bit pixels, and a stats file of format version 2 (run fit-stats again)"
+        )
+    per_channel, _ = histogram.percentiles(percentiles)
+    return [row[0] for row in per_channel], [row[1] for row in per_channel]
+
+
 def _dataset_moments(options: PipelineOptions, stats: Stats) -> tuple[np.ndarray, np.ndarray]:
-    """The stats' mean and std per channel, or their global values (``stats_scope``)."""
+    """The stats' mean and std per channel, or their global values (``stats_scope``); with
+    ``clip_percentiles``, those of the clipped pixels, exactly (from the clipped histogram)."""
+    accumulator = stats.accumulator
+    if options.clip_percentiles is not None:
+        low, high = clip_bounds(options.clip_percentiles, stats)
+        assert accumulator.histogram is not None  # clip_bounds refuses stats without one
+        clipped = accumulator.histogram.clipped(low, high)
+        accumulator = MomentAccumulator()
+        accumulator.add(histogram_moments(clipped, images=stats.images))
     if options.scope("featurewise") == "channel":
-        return stats.mean, stats.std
-    return np.array([stats.global_mean]), np.array([stats.global_std])
+        channel = accumulator.channel_stats()
+        return channel["mean"], channel["std"]
+    whole = accumulator.global_stats()
+    return np.array([whole["mean"]]), np.array([whole["std"]])
 
 
 def _check_channels(image: np.ndarray, values: tuple[float, ...], what: str) -> None:

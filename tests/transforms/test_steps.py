@@ -43,7 +43,9 @@ def stats_with_zca(images: np.ndarray) -> Stats:
         "images": len(images),
         "exact": True,
     }
-    return Stats(acc, dtype=images.dtype.name, zca=zca)
+    stats = Stats(acc, dtype=images.dtype.name, zca=zca)
+    stats.source_images = list(images)  # type: ignore[attr-defined]  # for expected()
+    return stats
 
 
 def whitening(rng: np.random.Generator) -> FittedWhitening:
@@ -57,6 +59,7 @@ def whitening(rng: np.random.Generator) -> FittedWhitening:
 # One config per registered step: the keys that select it (the test below checks that every
 # registered step has one, so a new step cannot be added without its round trip).
 CONFIGS = {
+    "clip_percentiles": {"clip-percentiles": [2.0, 98.5]},
     "rescale": {"rescale": 1 / 255},
     "samplewise_center": {"center": "samplewise", "stats-scope": "channel"},
     "samplewise_standardize": {"standardize": "samplewise", "epsilon": 1e-3},
@@ -69,6 +72,10 @@ CONFIGS = {
 def expected(name: str, image: np.ndarray, stats: Stats, fit: ZcaFit) -> np.ndarray:
     """The step's numbers, written independently in float64."""
     x = image.astype(np.float64)
+    if name == "clip_percentiles":  # each channel's exact percentiles of every stats pixel
+        pixels = np.stack(stats.source_images).reshape(-1, x.shape[-1])
+        low, high = np.percentile(pixels, [2.0, 98.5], axis=0, method="inverted_cdf")
+        return np.clip(x, low, high)
     if name == "rescale":
         return x / 255
     if name == "samplewise_center":
@@ -88,6 +95,7 @@ def test_every_registered_step_has_a_config():
 
 def test_the_registry_is_in_the_documented_order():
     assert list(STEP_TYPES) == [
+        "clip_percentiles",
         "rescale",
         "samplewise_center",
         "samplewise_standardize",
@@ -109,7 +117,8 @@ def test_every_step_contract_and_config_round_trip(name, rng, tmp_path: Path):
     before = image.copy()
     incoming = image.astype(np.float64) / 255 if name == "zca" else image  # after rescale
     out = step(incoming)
-    assert out.shape == image.shape and out.dtype == np.float64
+    kept = name == "clip_percentiles"  # a clip keeps the pixels' dtype
+    assert out.shape == image.shape and out.dtype == (image.dtype if kept else np.float64)
     np.testing.assert_array_equal(image, before)  # the input is left alone
     np.testing.assert_allclose(out, expected(name, image, stats, source.fit), rtol=1e-12)
     assert type(step)(**step.params()) == step  # the recorded parameters rebuild it
@@ -117,7 +126,7 @@ def test_every_step_contract_and_config_round_trip(name, rng, tmp_path: Path):
     if isinstance(step, ELEMENTWISE):  # the in-place form gives the very same numbers
         work = image.astype(np.float64)
         step.apply_inplace(work)
-        assert work.tobytes() == step(image).tobytes()
+        assert work.tobytes() == step(image).astype(np.float64).tobytes()
     else:
         assert not hasattr(step, "apply_inplace")
     # to_config gives the keys the pipeline came from; through a TOML file and the one
