@@ -19,6 +19,7 @@ import numpy as np
 
 from imgprep.errors import ImgprepError, InputError, option
 from imgprep.io.formats.hdf5_reader import MAX_ATTRIBUTE_BYTES
+from imgprep.profile import Profiler
 from imgprep.stats.accumulator import MomentAccumulator
 from imgprep.stats.file import Stats, channel_names
 from imgprep.stats.histogram import DEFAULT_PERCENTILES
@@ -88,8 +89,13 @@ def summarize_hdf5(
     chunk_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
     allow_external: bool = False,
+    on_profiles: Callable[[np.ndarray], None] | None = None,
 ) -> Summary:
     """Statistics of an HDF5 dataset, rows = images, last axis = channels when 4-D.
+
+    ``on_profiles``, when given, is called with the profile rows (``imgprep.profile``;
+    ``index`` the row number) of each block of rows, in order: rows larger than the block
+    (read in parts) have none.
 
     An (N, H, W, C) dataset has C channels; (N, H, W) and (N,) have one. The file is first
     checked by ``imgprep.io.formats.hdf5_reader`` (what it may point at, the shape it may have: a
@@ -120,7 +126,7 @@ def summarize_hdf5(
         data = find_dataset(handle, path, dataset, allow_external=allow_external)
         check_dataset(path, dataset, data, allow_external=allow_external)
         accumulator = MomentAccumulator()
-        _fold_dataset(path, dataset, data, accumulator, block_bytes, progress)
+        _fold_dataset(path, dataset, data, accumulator, block_bytes, progress, on_profiles)
         attributes = _attributes(data.attrs)
         attributes.update(_attributes(handle.attrs))
         shape = [*data.shape[1:], 1] if data.ndim == 3 else list(data.shape[1:])
@@ -143,6 +149,7 @@ def _fold_dataset(
     accumulator: MomentAccumulator,
     block_bytes: int,
     progress: Callable[[int], None] | None,
+    on_profiles: Callable[[np.ndarray], None] | None = None,
 ) -> None:
     """Fold every row of ``data`` into ``accumulator`` in order, ``block_bytes`` at a time."""
     count = data.shape[0]
@@ -154,6 +161,11 @@ def _fold_dataset(
         for start in range(0, count, rows):
             block = _read(path, name, data, np.s_[start : start + rows], start)
             _fold_rows(accumulator, block, channels)
+            if on_profiles is not None and data.ndim >= 3:
+                profiler = Profiler()
+                for offset, row in enumerate(block):
+                    profiler.add(start + offset, row)
+                on_profiles(profiler.rows())
             if progress:
                 progress(len(block))
         return

@@ -14,6 +14,7 @@ from imgprep.cli.common import (
     decode_options,
     decode_settings,
     engine_options,
+    given,
     input_options,
     log,
     percentiles_option,
@@ -24,13 +25,23 @@ from imgprep.cli.common import (
     worker_count,
 )
 from imgprep.cli.inspect_drift import drift_limits, drift_options, render_drift, settings_against
+from imgprep.cli.inspect_duplicates import (
+    ProfileTable,
+    duplicate_options,
+    duplicates_document,
+    leakage_failures,
+    render_duplicates,
+)
 from imgprep.cli.inspect_render import json_safe, render_table
 from imgprep.config import DecodeSettings
+from imgprep.duplicates import DuplicateReport
 from imgprep.errors import EXIT_CODES_HELP, InputError
 from imgprep.io.discover import discover
-from imgprep.io.formats.hdf5_reader import is_hdf5_name, is_hdf5_path
+from imgprep.io.formats.hdf5_reader import hdf5_splits, is_hdf5_name, is_hdf5_path
 from imgprep.io.stats_io import is_stats_name, read_stats
 from imgprep.run.stats_pass import compute_stats
+from imgprep.splits import parse_named_input
+from imgprep.stats.drift import Drift
 from imgprep.stats.file import Stats
 from imgprep.summary import (
     Expectations,
@@ -75,6 +86,7 @@ from imgprep.summary import (
 @click.option("--expect-count", type=int, help="Expected number of images.")
 @percentiles_option
 @drift_options
+@duplicate_options
 @click.option(
     "--tol", type=float, default=1e-6, show_default=True, help="Absolute tolerance of the checks."
 )
@@ -95,55 +107,133 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     """
     expect = _expectations(params)
     limits = drift_limits(ctx, params)
-    paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
-    _refuse_hdf5_among_others(paths)
+    parts = _parts(ctx, params)
     reference = read_stats(params["against"]) if params["against"] else None
-    summary, space = _summarize(ctx, params, paths, reference)
-    summary.percentiles = params["percentiles"]
-    validate_expectations(summary, expect)
-    rows = None
-    if reference is not None:
-        if space is None and summary.kind == "hdf5":
-            log(f"note: {summary.source} records no pre-processing; compared as stored",
-                quiet=params["quiet"])  # fmt: skip
-        rows = drift_against(summary, reference, space=space, source=params["against"])
-    failures = check(summary, expect) if not expect.empty else []
-    failures += drift_failures(rows, limits) if rows is not None else []
-    if params["as_json"]:
-        document = summary.to_dict()
-        if rows is not None:
-            document["drift"] = drift_document(rows, params["against"])
-        click.echo(json.dumps(json_safe(document), indent=2, allow_nan=False))
-    else:
-        lines = [render_table(summary)]
-        if rows is not None:
-            lines.extend(render_drift(rows, params["against"]))
-        click.echo("\n".join(lines))
+    table = ProfileTable() if params["duplicates"] or params["fail_on_leakage"] else None
+    results: list[tuple[str | None, Summary, list[Drift] | None]] = []
+    failures: list[str] = []
+    for name, paths, dataset in parts:
+        summary, space = _summarize(ctx, params, paths, dataset, reference, table, name)
+        summary.percentiles = params["percentiles"]
+        validate_expectations(summary, expect)
+        rows = None
+        if reference is not None:
+            if space is None and summary.kind == "hdf5":
+                log(f"note: {summary.source} records no pre-processing; compared as stored",
+                    quiet=params["quiet"])  # fmt: skip
+            rows = drift_against(summary, reference, space=space, source=params["against"])
+        found = check(summary, expect) if not expect.empty else []
+        found += drift_failures(rows, limits) if rows is not None else []
+        failures += [f"{name}: {line}" if name else line for line in found]
+        results.append((name, summary, rows))
+    report = table.report(params["near"], with_splits=len(parts) > 1) if table else None
+    if report is not None and table is not None and params["fail_on_leakage"]:
+        failures += leakage_failures(report, table)
+    click.echo(_output(params, results, report, table))
     for line in failures:
         click.echo(f"check failed: {line}", err=True)
     if failures:
         ctx.exit(1)
 
 
+def _output(
+    params: dict[str, Any],
+    results: list[tuple[str | None, Summary, list[Drift] | None]],
+    report: DuplicateReport | None,
+    table: ProfileTable | None,
+) -> str:
+    """The table, or the JSON document (one summary, or ``splits`` by name)."""
+    if params["as_json"]:
+        documents = {}
+        for name, summary, rows in results:
+            document = summary.to_dict()
+            if rows is not None:
+                document["drift"] = drift_document(rows, params["against"])
+            documents[name] = document
+        if len(results) == 1 and results[0][0] is None:
+            output = documents[None]
+        else:
+            output = {"splits": documents}
+        if report is not None and table is not None:
+            output["duplicates"] = duplicates_document(report, table)
+        return json.dumps(json_safe(output), indent=2, allow_nan=False)
+    lines = []
+    for name, summary, rows in results:
+        if lines:
+            lines.append("")
+        if name is not None:
+            lines.append(f"split    {name}")
+        lines.append(render_table(summary))
+        if rows is not None:
+            lines.extend(render_drift(rows, params["against"]))
+    if report is not None and table is not None:
+        lines.extend(render_duplicates(report, table, params["max_listed"]))
+    return "\n".join(lines)
+
+
+def _parts(ctx: click.Context, params: dict[str, Any]) -> list[tuple[str | None, list[str], str]]:
+    """What to inspect: (split name, paths, HDF5 dataset) for each part.
+
+    Named ``--input`` splits; or, for duplicates in an HDF5 file with splits and no
+    ``--dataset``, each split's ``NAME/images``; else the INPUTS as one part.
+    """
+    named = params["named_inputs"]
+    if named:
+        if params["inputs"] or params["files_from"] or params["example"]:
+            raise click.UsageError("give INPUTS or --input NAME=PATH splits, not both")
+        pairs = [parse_named_input(text) for text in named]
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names):
+            raise click.UsageError(f"--input split names must be unique, got {', '.join(names)}")
+        hdf5 = [path for _, path in pairs if is_hdf5_name(path)]
+        if hdf5:
+            raise click.UsageError(
+                f"--input takes folders and image files, not {hdf5[0]}: inspect an HDF5 "
+                "file alone, its splits are read from it"
+            )
+        return [(name, [path], params["dataset"]) for name, path in pairs]
+    paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
+    _refuse_hdf5_among_others(paths)
+    single = paths[0] if len(paths) == 1 and os.path.isfile(paths[0]) else None
+    wants_splits = params["duplicates"] or params["fail_on_leakage"]
+    if single is not None and is_hdf5_path(single) and wants_splits and not given(ctx, "dataset"):
+        splits = hdf5_splits(single, allow_external=params["allow_external"])
+        if splits:
+            return [(name, [single], f"{name}/images") for name in splits]
+    return [(None, paths, params["dataset"])]
+
+
 def _summarize(
-    ctx: click.Context, params: dict[str, Any], paths: list[str], reference: Stats | None
+    ctx: click.Context,
+    params: dict[str, Any],
+    paths: list[str],
+    dataset: str,
+    reference: Stats | None,
+    table: ProfileTable | None,
+    split: str | None,
 ) -> tuple[Summary, DecodeSettings | None]:
     """What was inspected, and the pre-processing its pixels had (None when unknown)."""
     single = paths[0] if len(paths) == 1 and os.path.isfile(paths[0]) else None
     if single is not None and is_hdf5_path(single):
         refuse_options(ctx, DECODE_KEYS, "with an HDF5 file: it is read as stored")
+        collect = (
+            table.collector(split, lambda row: f"{dataset}[{row}]") if table is not None else None
+        )
         with progress_bar(0, quiet=params["quiet"], desc="inspect") as advance:
             summary = summarize_hdf5(
                 single,
-                dataset=params["dataset"],
+                dataset=dataset,
                 progress=advance,
                 allow_external=params["allow_external"],
+                on_profiles=collect,
             )
         return summary, space_of_hdf5(summary) if reference is not None else None
     if params["allow_external"]:
         raise click.UsageError("--allow-external applies to an HDF5 file only")
     if single is not None and is_stats_name(single):
         refuse_options(ctx, DECODE_KEYS, "with a stats file: it was computed already")
+        if table is not None:
+            raise click.UsageError("--duplicates needs images, not a stats file")
         stats = read_stats(single)
         summary = summary_from_stats(stats, source=single, kind="stats", shape=stats.image_shape)
         summary.percentiles = stats.percentiles
@@ -158,6 +248,7 @@ def _summarize(
         settings = settings_against(ctx, params, reference)
     else:
         settings = decode_settings(params)
+    collect = table.collector(split, found.items.path) if table is not None else None
     with progress_bar(len(found.items), quiet=params["quiet"], desc="inspect") as advance:
         stats = compute_stats(
             found,
@@ -167,6 +258,7 @@ def _summarize(
             on_error=params["on_error"],
             progress=advance,
             on_skip=report_skip,
+            on_profiles=collect,
         )
     source = paths[0] if len(paths) == 1 else ", ".join(paths)
     return summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape), settings

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, ImgprepError, InputError
 from imgprep.io.decode import DecodedFile, bomb_warnings_silenced, decode_file
@@ -21,6 +23,7 @@ from imgprep.io.discover import discover
 from imgprep.io.items import Discovery, ItemList, iter_segments
 from imgprep.io.remote import file_stat
 from imgprep.pixels import mixed_depth_reason
+from imgprep.profile import Profiler
 from imgprep.run.policy import ErrorPolicy
 from imgprep.run.runner import Runner, as_runner
 from imgprep.stats.accumulator import MomentAccumulator
@@ -38,6 +41,7 @@ class StatsTask:
 
     segments: list[tuple[str, tuple[str, ...]]]
     settings: DecodeSettings
+    profiles: bool = False  # also a profile row per image (imgprep.profile)
 
     @property
     def count(self) -> int:
@@ -66,6 +70,7 @@ class BatchSummary:
     parts: list[Part]
     errors: list[tuple[int, str]]  # (offset within the batch, reason)
     provenance: bytes  # one line per file, for the running hash
+    profiles: np.ndarray | None = None  # PROFILE_DTYPE rows, index = offset in the batch
 
 
 class BatchSummarizer:
@@ -75,7 +80,8 @@ class BatchSummarizer:
     statistics in the same pass as they write (so both give the same bytes).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, profiles: bool = False) -> None:
+        self.profiler = Profiler() if profiles else None
         self.parts: list[Part] = []
         self.errors: list[tuple[int, str]] = []
         self.lines: list[str] = []
@@ -86,6 +92,8 @@ class BatchSummarizer:
     def add_image(self, offset: int, rel: str, decoded: DecodedFile) -> None:
         array = decoded.array
         self.lines.append(_provenance_line(rel, decoded.size, decoded.mtime_ns))
+        if self.profiler is not None:
+            self.profiler.add(offset, array)
         if not is_exact_dtype(array.dtype):
             self._flush(offset)
             moments = batch_moments([array])[0]
@@ -113,6 +121,7 @@ class BatchSummarizer:
             parts=self.parts,
             errors=self.errors,
             provenance="".join(self.lines).encode("utf-8", "surrogateescape"),
+            profiles=self.profiler.rows() if self.profiler is not None else None,
         )
 
     def _flush(self, stop: int) -> None:
@@ -125,7 +134,7 @@ class BatchSummarizer:
 
 def summarise_batch(task: StatsTask) -> BatchSummary:
     """Decode each file of a batch and summarise it; failures become data, not exceptions."""
-    summary = BatchSummarizer()
+    summary = BatchSummarizer(profiles=task.profiles)
     with bomb_warnings_silenced():
         for offset, (path, rel) in enumerate(iter_segments(task.segments)):
             try:
@@ -164,6 +173,7 @@ def compute_stats(
     on_error: str = "stop",
     progress: ProgressCallback | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    on_profiles: Callable[[np.ndarray], None] | None = None,
 ) -> Stats:
     """One streaming pass over ``inputs``: per-channel and global statistics.
 
@@ -178,6 +188,9 @@ def compute_stats(
             records it in ``Stats.skipped`` and goes on.
         progress: called with the number of files finished, after each batch.
         on_skip: called with (path, reason) for each skipped file, as it is skipped.
+        on_profiles: when given, workers also profile each image (``imgprep.profile``), and
+            this is called with each batch's rows (``PROFILE_DTYPE``, ``index`` the file's
+            position in ``inputs``' items), in input order; skipped files have none.
 
     Raises:
         DecodeError: a file cannot be read and ``on_error == "stop"``.
@@ -196,7 +209,11 @@ def compute_stats(
     items = found.items
     batch_size = batch_size or auto_batch_size(len(items), runner)
     tasks = (
-        StatsTask(items.segments(start, min(start + batch_size, len(items))), settings)
+        StatsTask(
+            items.segments(start, min(start + batch_size, len(items))),
+            settings,
+            profiles=on_profiles is not None,
+        )
         for start in range(0, len(items), batch_size)
     )
     fold = StatsFold(items, policy)
@@ -205,6 +222,8 @@ def compute_stats(
     with contextlib.closing(summaries):
         for batch, summary in enumerate(summaries):
             fold.add_batch(batch * batch_size, summary)
+            if on_profiles is not None and summary.profiles is not None:
+                on_profiles(fold.kept_profiles(batch * batch_size, summary.profiles))
             if progress:
                 progress(summary.count)
     return stats_from_fold(fold, found, settings)
@@ -242,6 +261,16 @@ class StatsFold:
         self.dtype: str | None = None
         self.shape: tuple[int, ...] | None = None
         self.uniform = True
+        self.failed: set[int] = set()  # indices skipped so far
+
+    def kept_profiles(self, base: int, rows: np.ndarray) -> np.ndarray:
+        """A batch's profile rows with run-wide indices, without the images the fold
+        skipped (another bit depth, another channel count)."""
+        rows = rows.copy()
+        rows["index"] += base
+        if self.failed:
+            rows = rows[~np.isin(rows["index"], np.fromiter(self.failed, dtype=np.int64))]
+        return rows
 
     def add_batch(self, base: int, summary: BatchSummary) -> None:
         self.digest.update(summary.provenance)
@@ -272,6 +301,7 @@ class StatsFold:
 
     def _fail(self, index: int, reason: str) -> None:
         self.policy.failed(self.skipped, self.items.path(index), reason)
+        self.failed.add(index)
 
 
 def _provenance_line(rel: str, size: int, mtime_ns: int) -> str:

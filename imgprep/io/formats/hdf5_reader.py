@@ -239,3 +239,20 @@ def read_json_attribute(handle: Any, path: str, key: str) -> Any:
     if json_depth(parsed) > MAX_JSON_DEPTH:
         raise ImgprepError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
     return parsed
+
+
+def hdf5_splits(path: str, *, allow_external: bool = False) -> list[str]:
+    """The split names an imgprep HDF5 output lists (its ``splits`` attribute), each a group
+    with an ``images`` dataset; [] for a file without splits.
+
+    Raises:
+        ImgprepError: the file breaks a rule above, or its ``splits`` is not a list of names.
+    """
+    check_file(path, allow_external=allow_external)
+    with open_hdf5(path) as handle:
+        splits = read_json_attribute(handle, path, "splits")
+    if splits is None:
+        return []
+    if not isinstance(splits, list) or not all(isinstance(name, str) for name in splits):
+        raise ImgprepError(f"{path}: attribute 'splits' is not a list of split names")
+    return splits

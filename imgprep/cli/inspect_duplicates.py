@@ -1,0 +1,158 @@
+"""``inspect --duplicates``: the options, the collected profile rows, the report and its gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import numpy as np
+
+from imgprep.duplicates import MAX_NEAR, DuplicateReport, Pair, find_duplicates
+
+DEFAULT_NEAR = 4  # bits; README: the false-positive rate measured on real photos and digits
+DEFAULT_LISTED = 20
+
+
+def duplicate_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--input, --duplicates, --near, --fail-on-leakage, --max-listed."""
+    options = [
+        click.option(
+            "--input",
+            "named_inputs",
+            multiple=True,
+            metavar="NAME=PATH",
+            help="A named split (repeat): each is inspected on its own, and --duplicates "
+            "reports the images that cross splits.",
+        ),
+        click.option(
+            "--duplicates",
+            is_flag=True,
+            help="Find exact duplicates (identical decoded pixels) and near duplicates "
+            "(perceptual hash within --near bits); with splits, the images that leak "
+            "across them.",
+        ),
+        click.option(
+            "--near",
+            type=click.IntRange(0, MAX_NEAR),
+            default=DEFAULT_NEAR,
+            show_default=True,
+            metavar="T",
+            help="Largest Hamming distance (bits of 64) of a near duplicate; 0: identical "
+            "perceptual hashes only.",
+        ),
+        click.option(
+            "--fail-on-leakage",
+            is_flag=True,
+            help="Exit 1 when an image of another split duplicates a 'train' image (implies "
+            "--duplicates).",
+        ),
+        click.option(
+            "--max-listed",
+            type=click.IntRange(min=0),
+            default=DEFAULT_LISTED,
+            show_default=True,
+            metavar="N",
+            help="Groups and pairs listed per section of the table (--json lists all).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@dataclass
+class ProfileTable:
+    """The profile rows of every inspected split, in order, with a name for each row."""
+
+    digests: list[np.ndarray] = field(default_factory=list)
+    hashes: list[np.ndarray] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+
+    def collector(self, split: str | None, name_of: Callable[[int], str]) -> Callable[..., None]:
+        """An ``on_profiles`` callback filing the rows of one split."""
+
+        def collect(rows: np.ndarray) -> None:
+            self.digests.append(rows["digest"])
+            self.hashes.append(rows["phash"])
+            self.names.extend(name_of(int(index)) for index in rows["index"])
+            self.splits.extend([split or ""] * len(rows))
+
+        return collect
+
+    def report(self, near: int, *, with_splits: bool) -> DuplicateReport:
+        digests = np.concatenate(self.digests) if self.digests else np.zeros(0, "S16")
+        hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
+        return find_duplicates(digests, hashes, self.splits if with_splits else None, near=near)
+
+
+def leakage_failures(report: DuplicateReport, table: ProfileTable) -> list[str]:
+    """One line per image of another split that duplicates a training image."""
+    return [f"leakage: {_pair_text(pair, table)}" for pair in report.leaks]
+
+
+def duplicates_document(report: DuplicateReport, table: ProfileTable) -> dict[str, Any]:
+    """The ``duplicates`` key of ``inspect --json``: everything found, with paths."""
+
+    def pair(p: Pair, *, with_count: bool = False) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "paths": [table.names[p.first], table.names[p.second]],
+            "distance": p.distance,
+            "exact": p.exact,
+        }
+        if table.splits and any(table.splits):
+            item["splits"] = [table.splits[p.first], table.splits[p.second]]
+        if with_count:
+            item["count"] = p.count
+        return item
+
+    return {
+        "images": report.images,
+        "near": report.near,
+        "exact_groups": [[table.names[row] for row in group] for group in report.exact_groups],
+        "exact_images": report.exact_images,
+        "near_pairs": [pair(p, with_count=True) for p in report.near_pairs],
+        "cross_split": [pair(p) for p in report.cross_split],
+        "leaks": [pair(p) for p in report.leaks],
+    }
+
+
+def render_duplicates(report: DuplicateReport, table: ProfileTable, listed: int) -> list[str]:
+    """The table's duplicates section (at most ``listed`` entries per part)."""
+    lines = ["", f"duplicates among {report.images} images (near: within {report.near} bits)"]
+    lines.append(
+        f"exact    {len(report.exact_groups)} groups, {report.exact_images} images "
+        "(identical decoded pixels)"
+    )
+    for group in report.exact_groups[:listed]:
+        lines.append("  " + "  ==  ".join(table.names[row] for row in group))
+    lines.extend(_more(len(report.exact_groups), listed))
+    lines.append(f"near     {len(report.near_pairs)} pairs")
+    for p in report.near_pairs[:listed]:
+        copies = f" (x{p.count} with identical hashes)" if p.count > 1 else ""
+        lines.append(f"  {table.names[p.first]}  ~  {table.names[p.second]}  "
+                     f"{p.distance} bits{copies}")  # fmt: skip
+    lines.extend(_more(len(report.near_pairs), listed))
+    if any(table.splits):
+        lines.append(
+            f"across splits  {len(report.cross_split)} images duplicate an image of an earlier "
+            f"split; {len(report.leaks)} of them a 'train' image"
+        )
+        for p in report.cross_split[:listed]:
+            lines.append("  " + _pair_text(p, table))
+        lines.extend(_more(len(report.cross_split), listed))
+    return lines
+
+
+def _pair_text(pair: Pair, table: ProfileTable) -> str:
+    how = "identical" if pair.exact else f"{pair.distance} bits"
+    return (
+        f"{table.splits[pair.first]}: {table.names[pair.first]} duplicates "
+        f"{table.splits[pair.second]}: {table.names[pair.second]} ({how})"
+    )
+
+
+def _more(total: int, listed: int) -> list[str]:
+    return [f"  ... and {total - listed} more (--max-listed, --json)"] if total > listed else []
