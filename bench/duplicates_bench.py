@@ -15,7 +15,7 @@ Three parts, one run:
 2. The search (``imgprep.duplicates.find_duplicates``) on 100,000 hashes: the 70,000 real
    MNIST digits (train and test) and 30,000 of them shifted right by one pixel (real near
    duplicates), without and with splits (the 60,000 training digits as ``train``).
-3. ``imgprep inspect`` with and without ``--duplicates`` (``-j 1``, ``--json``), each in its
+3. ``imgprep inspect`` with and without ``--duplicates`` (``-j 1``, the table), each in its
    own process, round-robin over ``--repeat`` rounds (median), peak RSS from ``os.wait4``: on
    the 60,000 MNIST PNGs and on 600 real photos (15 crops of each sample photo, as
    ``loader_peers_bench``).
@@ -36,9 +36,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+if TYPE_CHECKING:  # imported where used: part 3's harness stays small (its RSS is a floor)
+    import numpy as np
+    from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
@@ -49,12 +51,16 @@ sys.path.insert(0, str(HERE))
 
 
 def hashes_of(images: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
     from imgprep.profile import phashes, thumbnail
 
     return phashes(np.stack([thumbnail(image) for image in images]))
 
 
 def pair_distances(hashes: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     from imgprep.profile import hamming
 
     first, second = np.triu_indices(len(hashes), 1)
@@ -63,6 +69,8 @@ def pair_distances(hashes: np.ndarray) -> np.ndarray:
 
 def edited(image: Image.Image, edit: str) -> Image.Image:
     """An edited copy of an RGB photo (``EDITS``)."""
+    from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+
     if edit.startswith("jpeg"):
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=int(edit.split()[1]))
@@ -81,6 +89,8 @@ def edited(image: Image.Image, edit: str) -> Image.Image:
 
 def quality(photos: list[Image.Image], digits: np.ndarray) -> dict[str, object]:
     """False positives among different images, recall on edited copies, per threshold."""
+    import numpy as np
+
     originals = hashes_of([np.asarray(photo) for photo in photos])
     photo_pairs = pair_distances(originals)
     digit_pairs = pair_distances(hashes_of(list(digits[..., None])))
@@ -94,6 +104,8 @@ def quality(photos: list[Image.Image], digits: np.ndarray) -> dict[str, object]:
 
 
 def print_quality(result: dict[str, object]) -> None:
+    import numpy as np
+
     photo_pairs, digit_pairs = result["photo_pairs"], result["digit_pairs"]
     recall: dict[str, np.ndarray] = result["recall"]  # type: ignore[assignment]
     header = "T (bits)                 " + "".join(f"{t:>9}" for t in THRESHOLDS)
@@ -111,6 +123,8 @@ def print_quality(result: dict[str, object]) -> None:
 
 
 def imagehash_agreement(photos: list[Image.Image]) -> str:
+    import numpy as np
+
     try:
         import imagehash
     except ImportError:
@@ -126,15 +140,20 @@ def imagehash_agreement(photos: list[Image.Image]) -> str:
 
 def search_speed(digits: np.ndarray, shifted: int, near: int) -> list[str]:
     """Seconds of find_duplicates on the digits' hashes plus ``shifted`` shifted copies."""
+    import numpy as np
+
     from imgprep.duplicates import find_duplicates
     from imgprep.profile import Profiler
 
     images = list(digits) + [np.roll(d, 1, axis=1) for d in digits[:shifted]]
-    profiler = Profiler()
     start = time.perf_counter()
-    for index, image in enumerate(images):
-        profiler.add(index, image[..., None])
-    rows = profiler.rows()
+    parts = []
+    for first in range(0, len(images), 1024):  # per batch of 1,024, as a worker does
+        profiler = Profiler()
+        for index, image in enumerate(images[first : first + 1024], start=first):
+            profiler.add(index, image[..., None])
+        parts.append(profiler.rows())
+    rows = np.concatenate(parts)
     profiled = time.perf_counter() - start
     lines = [f"profiles of {len(rows):,} digits: {profiled:.2f} s "
              f"({profiled / len(rows) * 1e6:.0f} us per image, in one process)"]  # fmt: skip
@@ -165,7 +184,7 @@ def run(command: list[str]) -> tuple[float, float]:
 def inspect_cost(trees: dict[str, tuple[Path, int]], repeat: int) -> list[str]:
     cases = {}
     for name, (tree, _) in trees.items():
-        base = [sys.executable, "-m", "imgprep", "inspect", str(tree), "-q", "--json", "-j", "1"]
+        base = [sys.executable, "-m", "imgprep", "inspect", str(tree), "-q", "-j", "1"]
         cases[f"{name}: inspect"] = base
         cases[f"{name}: inspect --duplicates"] = [*base, "--duplicates"]
     times: dict[str, list[float]] = {key: [] for key in cases}
@@ -193,44 +212,71 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="parts 1-2 only, 20,000 hashes")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of part 3 (median)")
+    parser.add_argument("--part", choices=("all", "inspect", "prepare"), default="all",
+                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
+    if args.part == "prepare":
+        return prepare_trees()
+    if args.part == "inspect":
+        return print_lines(inspect_cost(TREES, args.repeat))
+    quality_and_search(args.quick)
+    if not args.quick:
+        print()
+        print(f"3. inspect, -j 1, median of {args.repeat} round-robin rounds (peak RSS: the "
+              "largest process of the case)", flush=True)  # fmt: skip
+        here = [sys.executable, str(Path(__file__).resolve())]
+        subprocess.run([*here, "--part", "prepare"], check=True)
+        subprocess.run([*here, "--part", "inspect", "--repeat", str(args.repeat)], check=True)
+
+
+TREES = {
+    "mnist 60,000": (WORK / "mnist-train", 60_000),
+    "photos 600": (WORK / "photos", 600),
+}
+
+
+def prepare_trees() -> None:
     from fit_stats_bench import ensure_tree, load_idx
+    from loader_peers_bench import write_photos
+
+    digits, labels = load_idx(SHARED / "mnist-idx", 60_000)
+    ensure_tree(TREES["mnist 60,000"][0], digits, labels)
+    write_photos(TREES["photos 600"][0])
+
+
+def print_lines(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def quality_and_search(quick: bool) -> None:
+    import numpy as np
+    from fit_stats_bench import load_idx
+    from PIL import Image
 
     from imgprep.cli.inspect_duplicates import DEFAULT_NEAR
 
     photos = [Image.open(path).convert("RGB")
               for path in sorted((SHARED / "photos-sample").glob("*/*.jpg"))]  # fmt: skip
-    digits, labels = load_idx(SHARED / "mnist-idx", 60_000)
+    digits, _ = load_idx(SHARED / "mnist-idx", 60_000)
     print("1. perceptual hash: share of pairs within T bits")
     print_quality(quality(photos, digits[:1000]))
     print(imagehash_agreement(photos))
     print()
     print("2. search")
-    count = 20_000 if args.quick else 60_000
-    test = load_test_digits() if not args.quick else np.zeros((0, 28, 28), np.uint8)
+    count = 20_000 if quick else 60_000
+    test = load_test_digits() if not quick else np.zeros((0, 28, 28), np.uint8)
     everything = np.concatenate([digits[:count], test])
-    shifted = 100_000 - len(everything) if not args.quick else 0
-    for line in search_speed(everything, shifted, DEFAULT_NEAR):
-        print(line)
-    if args.quick:
-        return
-    print()
-    print(f"3. inspect, -j 1, median of {args.repeat} round-robin rounds")
-    mnist_tree = WORK / "mnist-train"
-    ensure_tree(mnist_tree, digits, labels)
-    from loader_peers_bench import write_photos
-
-    photo_tree = WORK / "photos"
-    write_photos(photo_tree)
-    trees = {"mnist 60,000": (mnist_tree, 60_000), "photos 600": (photo_tree, 600)}
-    for line in inspect_cost(trees, args.repeat):
-        print(line)
+    shifted = 0 if quick else 100_000 - len(everything)
+    print_lines(search_speed(everything, shifted, DEFAULT_NEAR))
 
 
 def load_test_digits() -> np.ndarray:
     import gzip
 
-    raw = gzip.decompress((SHARED / "mnist-idx" / "t10k-images-idx3-ubyte.gz").read_bytes())
+    import numpy as np
+
+    raw = gzip.decompress((SHARED / "mnist-idx" / "t10k-images.idx3-ubyte.gz").read_bytes())
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
 
 

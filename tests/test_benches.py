@@ -113,3 +113,17 @@ def test_augment_ops_bench_imgprep_cases(benches, rng):
     times = {("hue", "imgprep"): [3.0, 1.0, 2.0], ("hue", "albumentations"): [4.0, 5.0]}
     (row,) = augment_ops_bench.summarize(times)
     assert row.imgprep == (1.0, 2.0) and row.albumentations == (4.0, 4.5) and row.ratio == 0.25
+
+
+def test_duplicates_bench_cases(benches, digits, photos):
+    import duplicates_bench
+
+    _, arrays = digits
+    images = [Image.open(path).convert("RGB") for path in sorted(photos.glob("*/*.jpg"))]
+    result = duplicates_bench.quality(images, arrays)
+    assert len(result["photo_pairs"]) == 6 and len(result["digit_pairs"]) == 45
+    assert set(result["recall"]) == set(duplicates_bench.EDITS)
+    assert (result["recall"]["jpeg 90"] <= 64).all()
+    lines = duplicates_bench.search_speed(arrays, 3, 4)
+    assert lines[0].startswith("profiles of 13 digits")
+    assert "13 hashes, near 4, with splits" in lines[2]

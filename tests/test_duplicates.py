@@ -134,9 +134,12 @@ def test_near_pairs_equal_a_brute_force_search(seeds, flips, near):
     for h in unique:  # distinct images with one hash: pairs at distance 0 with its first
         rows = np.flatnonzero(hashes == h).tolist()
         expected.update((rows[0], other) for other in rows[1:])
-    assert {(p.first, p.second) for p in report.near_pairs} == expected
-    for pair in report.near_pairs:
-        assert pair.distance == bin(int(hashes[pair.first]) ^ int(hashes[pair.second])).count("1")
+    found = report.near_pairs
+    assert set(zip(found["first"].tolist(), found["second"].tolist(), strict=True)) == expected
+    assert len(found) == len(expected)
+    for first, second, distance, exact, _ in found.tolist():
+        assert distance == bin(int(hashes[first]) ^ int(hashes[second])).count("1")
+        assert not exact
 
 
 def test_exact_groups_and_leaks_across_splits():
@@ -145,12 +148,12 @@ def test_exact_groups_and_leaks_across_splits():
     splits = ["train", "val", "test", "val", "test", "test"]
     report = find_duplicates(digests, hashes, splits, near=1)
     assert report.exact_groups == [[0, 2], [1, 5]] and report.exact_images == 4
-    near = [(p.first, p.second, p.distance, p.count) for p in report.near_pairs]
+    near = [(p["first"], p["second"], p["distance"], p["count"]) for p in report.near_pairs]
     assert near == [(0, 4, 1, 2), (1, 4, 1, 2)]  # 0b0111 is 1 bit from 0b1111 and 0b0011
-    crossing = [(p.first, p.second, p.distance, p.exact) for p in report.cross_split]
+    crossing = [(p["first"], p["second"], p["distance"], p["exact"]) for p in report.cross_split]
     # test 2: identical to train 0; test 4: 1 bit from train 0; test 5: identical to val 1
     assert crossing == [(2, 0, 0, True), (4, 0, 1, False), (5, 1, 0, True)]
-    assert [(p.first, p.second) for p in report.leaks] == [(2, 0), (4, 0)]
+    assert [(p["first"], p["second"]) for p in report.leaks] == [(2, 0), (4, 0)]
 
 
 def test_ten_thousand_copies_of_one_frame_are_one_group_and_no_pairs():
@@ -158,10 +161,26 @@ def test_ten_thousand_copies_of_one_frame_are_one_group_and_no_pairs():
     hashes = np.zeros(10_000, dtype=np.uint64)
     report = find_duplicates(digests, hashes, ["train"] * 5_000 + ["test"] * 5_000, near=4)
     assert len(report.exact_groups) == 1 and report.exact_images == 10_000
-    assert report.near_pairs == []
-    assert len(report.leaks) == 5_000 and all(p.second == 0 for p in report.leaks)
+    assert len(report.near_pairs) == 0
+    assert len(report.leaks) == 5_000 and (report.leaks["second"] == 0).all()
+    assert report.leaks["first"].tolist() == list(range(5_000, 10_000))
 
 
 def test_near_out_of_range_is_refused():
     with pytest.raises(ValueError, match="near must be in"):
         find_duplicates(np.zeros(1, "S16"), np.zeros(1, np.uint64), near=MAX_NEAR + 1)
+
+
+def test_large_buckets_are_searched_block_by_block(rng):
+    """300 hashes sharing their lowest 16 bits (one bucket of 300 in the first piece) plus
+    near copies: the same pairs as a brute-force search."""
+    low = np.uint64(0xBEEF)
+    hashes = (rng.integers(0, 2**48, 300, dtype=np.uint64) << np.uint64(16)) | low
+    flipped = hashes[:100] ^ (np.uint64(1) << rng.integers(16, 64, 100).astype(np.uint64))
+    hashes = np.concatenate([hashes, flipped])
+    digests = np.array([i.to_bytes(16, "big") for i in range(len(hashes))], dtype="S16")
+    report = find_duplicates(digests, hashes, near=3)
+    found = set(zip(report.near_pairs["first"].tolist(), report.near_pairs["second"].tolist(),
+                    strict=True))  # fmt: skip
+    assert found == _brute_force_pairs(hashes, 3)
+    assert len(found) >= 100
