@@ -46,6 +46,7 @@ class Summary:
     skipped: list[dict[str, str]] = field(default_factory=list)
     ignored: int = 0
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    class_counts: dict[str, int] | None = None  # images per class, when labelled
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; statistics under the same keys as the stats file."""

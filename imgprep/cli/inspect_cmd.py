@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from imgprep.against import drift_against, drift_document, drift_failures, space_of_hdf5
+from imgprep.balance import SplitClasses, all_splits, min_per_class_failures
 from imgprep.cli.common import (
     DECODE_KEYS,
     decode_options,
@@ -24,6 +25,16 @@ from imgprep.cli.common import (
     resolve_inputs,
     worker_count,
 )
+from imgprep.cli.inspect_balance import (
+    balance_options,
+    classes_document,
+    folder_classes,
+    hdf5_classes,
+    outliers_document,
+    render_classes,
+    render_outliers,
+    split_outliers,
+)
 from imgprep.cli.inspect_drift import drift_limits, drift_options, render_drift, settings_against
 from imgprep.cli.inspect_duplicates import (
     ProfileTable,
@@ -35,7 +46,7 @@ from imgprep.cli.inspect_duplicates import (
 from imgprep.cli.inspect_render import json_safe, render_table
 from imgprep.config import DecodeSettings
 from imgprep.duplicates import DuplicateReport
-from imgprep.errors import EXIT_CODES_HELP, InputError
+from imgprep.errors import EXIT_CODES_HELP, ImgprepError, InputError
 from imgprep.io.discover import discover
 from imgprep.io.formats.hdf5_reader import hdf5_splits, is_hdf5_name, is_hdf5_path
 from imgprep.io.stats_io import is_stats_name, read_stats
@@ -87,6 +98,7 @@ from imgprep.summary import (
 @percentiles_option
 @drift_options
 @duplicate_options
+@balance_options
 @click.option(
     "--tol", type=float, default=1e-6, show_default=True, help="Absolute tolerance of the checks."
 )
@@ -109,7 +121,8 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     limits = drift_limits(ctx, params)
     parts = _parts(ctx, params)
     reference = read_stats(params["against"]) if params["against"] else None
-    table = ProfileTable() if params["duplicates"] or params["fail_on_leakage"] else None
+    wanted = params["duplicates"] or params["fail_on_leakage"] or params["outliers"]
+    table = ProfileTable() if wanted else None
     results: list[tuple[str | None, Summary, list[Drift] | None]] = []
     failures: list[str] = []
     for name, paths, dataset in parts:
@@ -126,10 +139,19 @@ def inspect(ctx: click.Context, **params: Any) -> None:
         found += drift_failures(rows, limits) if rows is not None else []
         failures += [f"{name}: {line}" if name else line for line in found]
         results.append((name, summary, rows))
-    report = table.report(params["near"], with_splits=len(parts) > 1) if table else None
+    duplicates = params["duplicates"] or params["fail_on_leakage"]
+    report = table.report(params["near"], with_splits=len(parts) > 1) if duplicates else None
     if report is not None and table is not None and params["fail_on_leakage"]:
         failures += leakage_failures(report, table)
-    click.echo(_output(params, results, report, table))
+    classes = all_splits({name: summary.class_counts for name, summary, _ in results})
+    if params["expect_min_per_class"] is not None:
+        if not classes:
+            raise ImgprepError(
+                "--expect-min-per-class needs labelled images: class folders, or an HDF5 "
+                "split with labels and class_names"
+            )
+        failures += min_per_class_failures(classes, params["expect_min_per_class"])
+    click.echo(_output(params, results, report, table, classes))
     for line in failures:
         click.echo(f"check failed: {line}", err=True)
     if failures:
@@ -141,14 +163,25 @@ def _output(
     results: list[tuple[str | None, Summary, list[Drift] | None]],
     report: DuplicateReport | None,
     table: ProfileTable | None,
+    classes: dict[str | None, SplitClasses],
 ) -> str:
     """The table, or the JSON document (one summary, or ``splits`` by name)."""
+    outliers = {
+        name: split_outliers(table, name)
+        for name, _, _ in results
+        if params["outliers"] and table is not None
+    }
     if params["as_json"]:
         documents = {}
         for name, summary, rows in results:
             document = summary.to_dict()
             if rows is not None:
                 document["drift"] = drift_document(rows, params["against"])
+            if name in classes:
+                document["classes"] = classes_document(classes[name])
+            found = outliers.get(name)
+            if found is not None and table is not None:
+                document["outliers"] = outliers_document(*found, table)
             documents[name] = document
         if len(results) == 1 and results[0][0] is None:
             output = documents[None]
@@ -164,6 +197,11 @@ def _output(
         if name is not None:
             lines.append(f"split    {name}")
         lines.append(render_table(summary))
+        if name in classes:
+            lines.extend(render_classes(classes[name], params["max_listed"]))
+        found = outliers.get(name)
+        if found is not None and table is not None:
+            lines.extend(render_outliers(*found, table, params["max_listed"]))
         if rows is not None:
             lines.extend(render_drift(rows, params["against"]))
     if report is not None and table is not None:
@@ -227,6 +265,9 @@ def _summarize(
                 allow_external=params["allow_external"],
                 on_profiles=collect,
             )
+        summary.class_counts = hdf5_classes(
+            single, dataset, allow_external=params["allow_external"]
+        )
         return summary, space_of_hdf5(summary) if reference is not None else None
     if params["allow_external"]:
         raise click.UsageError("--allow-external applies to an HDF5 file only")
@@ -261,7 +302,9 @@ def _summarize(
             on_profiles=collect,
         )
     source = paths[0] if len(paths) == 1 else ", ".join(paths)
-    return summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape), settings
+    summary = summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape)
+    summary.class_counts = folder_classes(found, stats.skipped)
+    return summary, settings
 
 
 def _refuse_hdf5_among_others(paths: list[str]) -> None:

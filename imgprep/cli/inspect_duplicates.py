@@ -70,6 +70,7 @@ class ProfileTable:
 
     digests: list[np.ndarray] = field(default_factory=list)
     hashes: list[np.ndarray] = field(default_factory=list)
+    shapes: list[np.ndarray] = field(default_factory=list)  # height, width, mean, constant
     splits: list[str] = field(default_factory=list)
     _parts: list[tuple[int, np.ndarray, Callable[[int], str]]] = field(default_factory=list)
     _starts: list[int] = field(default_factory=list)  # each part's first row
@@ -81,6 +82,7 @@ class ProfileTable:
         def collect(rows: np.ndarray) -> None:
             self.digests.append(rows["digest"])
             self.hashes.append(rows["phash"])
+            self.shapes.append(rows[["height", "width", "mean", "constant"]])
             self._parts.append((self._rows, rows["index"].copy(), name_of))
             self._starts.append(self._rows)
             self._rows += len(rows)
@@ -92,6 +94,13 @@ class ProfileTable:
         """The path (or dataset row) of profile row ``row``."""
         start, indices, name_of = self._parts[bisect.bisect_right(self._starts, row) - 1]
         return name_of(int(indices[row - start]))
+
+    def rows_of(self, split: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """The profile rows' positions and size/mean columns of one split."""
+        splits = np.array(self.splits)
+        positions = np.flatnonzero(splits == (split or ""))
+        columns = np.concatenate(self.shapes) if self.shapes else np.zeros(0)
+        return positions, columns[positions] if len(columns) else columns
 
     def report(self, near: int, *, with_splits: bool) -> DuplicateReport:
         digests = np.concatenate(self.digests) if self.digests else np.zeros(0, "S16")

@@ -256,3 +256,35 @@ def hdf5_splits(path: str, *, allow_external: bool = False) -> list[str]:
     if not isinstance(splits, list) or not all(isinstance(name, str) for name in splits):
         raise ImgprepError(f"{path}: attribute 'splits' is not a list of split names")
     return splits
+
+
+def label_counts(path: str, dataset: str, *, allow_external: bool = False) -> dict[str, int] | None:
+    """Images per class of the split whose images are ``dataset`` (``NAME/images`` or
+    ``images``): its ``labels`` beside it counted in blocks of 1M, named by the file's
+    ``class_names``; None when it has no labels or no class names.
+
+    Raises:
+        ImgprepError: the file breaks a rule above, or a label is not one of its classes.
+    """
+    import h5py
+
+    check_file(path, allow_external=allow_external)
+    group, _, _ = dataset.rpartition("/")
+    labels_name = f"{group}/labels" if group else "labels"
+    with open_hdf5(path) as handle:
+        names = read_json_attribute(handle, path, "class_names")
+        labels = handle.get(labels_name)
+        if not isinstance(names, list) or not isinstance(labels, h5py.Dataset):
+            return None
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ImgprepError(f"{path}: dataset {labels_name!r} is not one integer per image")
+        counts = np.zeros(len(names), dtype=np.int64)
+        for start in range(0, labels.shape[0], 1 << 20):
+            block = np.asarray(labels[start : start + (1 << 20)]).astype(np.int64)
+            if len(block) and (block.min() < 0 or block.max() >= len(names)):
+                raise ImgprepError(
+                    f"{path}: dataset {labels_name!r} holds a label outside its "
+                    f"{len(names)} class_names"
+                )
+            counts += np.bincount(block, minlength=len(names))
+    return {str(name): int(count) for name, count in zip(names, counts.tolist(), strict=True)}
