@@ -43,6 +43,7 @@ from imgprep.cli.inspect_duplicates import (
     leakage_failures,
     render_duplicates,
 )
+from imgprep.cli.inspect_html import PartSource, check_report_path, html_option, write_html
 from imgprep.cli.inspect_render import json_safe, render_table
 from imgprep.config import DecodeSettings
 from imgprep.duplicates import DuplicateReport
@@ -99,6 +100,7 @@ from imgprep.summary import (
 @drift_options
 @duplicate_options
 @balance_options
+@html_option
 @click.option(
     "--tol", type=float, default=1e-6, show_default=True, help="Absolute tolerance of the checks."
 )
@@ -123,10 +125,14 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     reference = read_stats(params["against"]) if params["against"] else None
     wanted = params["duplicates"] or params["fail_on_leakage"] or params["outliers"]
     table = ProfileTable() if wanted else None
+    if params["html_path"]:
+        check_report_path(params["html_path"], [path for _, paths, _ in parts for path in paths])
     results: list[tuple[str | None, Summary, list[Drift] | None]] = []
+    sources: list[PartSource] = []
     failures: list[str] = []
     for name, paths, dataset in parts:
-        summary, space = _summarize(ctx, params, paths, dataset, reference, table, name)
+        summary, space, origin = _summarize(ctx, params, paths, dataset, reference, table, name)
+        sources.append(origin)
         summary.percentiles = params["percentiles"]
         validate_expectations(summary, expect)
         rows = None
@@ -151,7 +157,14 @@ def inspect(ctx: click.Context, **params: Any) -> None:
                 "split with labels and class_names"
             )
         failures += min_per_class_failures(classes, params["expect_min_per_class"])
-    click.echo(_output(params, results, report, table, classes))
+    outliers = {
+        name: split_outliers(table, name)
+        for name, _, _ in results
+        if params["outliers"] and table is not None
+    }
+    click.echo(_output(params, results, report, table, classes, outliers))
+    if params["html_path"]:
+        write_html(params, results, sources, report, table, classes, outliers)
     for line in failures:
         click.echo(f"check failed: {line}", err=True)
     if failures:
@@ -164,13 +177,9 @@ def _output(
     report: DuplicateReport | None,
     table: ProfileTable | None,
     classes: dict[str | None, SplitClasses],
+    outliers: dict[str | None, Any],
 ) -> str:
     """The table, or the JSON document (one summary, or ``splits`` by name)."""
-    outliers = {
-        name: split_outliers(table, name)
-        for name, _, _ in results
-        if params["outliers"] and table is not None
-    }
     if params["as_json"]:
         documents = {}
         for name, summary, rows in results:
@@ -249,13 +258,17 @@ def _summarize(
     reference: Stats | None,
     table: ProfileTable | None,
     split: str | None,
-) -> tuple[Summary, DecodeSettings | None]:
-    """What was inspected, and the pre-processing its pixels had (None when unknown)."""
+) -> tuple[Summary, DecodeSettings | None, PartSource]:
+    """What was inspected, the pre-processing its pixels had (None when unknown), and where
+    its images are read again for the HTML report."""
     single = paths[0] if len(paths) == 1 and os.path.isfile(paths[0]) else None
     if single is not None and is_hdf5_path(single):
         refuse_options(ctx, DECODE_KEYS, "with an HDF5 file: it is read as stored")
+        origin = PartSource(hdf5=(single, dataset))
         collect = (
-            table.collector(split, lambda row: f"{dataset}[{row}]") if table is not None else None
+            table.collector(split, lambda row: f"{dataset}[{row}]", origin.load)
+            if table is not None
+            else None
         )
         with progress_bar(0, quiet=params["quiet"], desc="inspect") as advance:
             summary = summarize_hdf5(
@@ -268,7 +281,7 @@ def _summarize(
         summary.class_counts = hdf5_classes(
             single, dataset, allow_external=params["allow_external"]
         )
-        return summary, space_of_hdf5(summary) if reference is not None else None
+        return summary, space_of_hdf5(summary) if reference is not None else None, origin
     if params["allow_external"]:
         raise click.UsageError("--allow-external applies to an HDF5 file only")
     if single is not None and is_stats_name(single):
@@ -278,7 +291,7 @@ def _summarize(
         stats = read_stats(single)
         summary = summary_from_stats(stats, source=single, kind="stats", shape=stats.image_shape)
         summary.percentiles = stats.percentiles
-        return summary, stats.settings
+        return summary, stats.settings, PartSource()
     found = discover(paths)
     for note in found.notes:
         log(f"note: {note}", quiet=params["quiet"])
@@ -289,7 +302,8 @@ def _summarize(
         settings = settings_against(ctx, params, reference)
     else:
         settings = decode_settings(params)
-    collect = table.collector(split, found.items.path) if table is not None else None
+    origin = PartSource(found=found, settings=settings)
+    collect = table.collector(split, found.items.path, origin.load) if table is not None else None
     with progress_bar(len(found.items), quiet=params["quiet"], desc="inspect") as advance:
         stats = compute_stats(
             found,
@@ -304,7 +318,7 @@ def _summarize(
     source = paths[0] if len(paths) == 1 else ", ".join(paths)
     summary = summary_from_stats(stats, source=source, kind=kind, shape=stats.image_shape)
     summary.class_counts = folder_classes(found, stats.skipped)
-    return summary, settings
+    return summary, settings, origin
 
 
 def _refuse_hdf5_among_others(paths: list[str]) -> None:

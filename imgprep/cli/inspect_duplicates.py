@@ -73,11 +73,18 @@ class ProfileTable:
     shapes: list[np.ndarray] = field(default_factory=list)  # height, width, mean, constant
     splits: list[str] = field(default_factory=list)
     _parts: list[tuple[int, np.ndarray, Callable[[int], str]]] = field(default_factory=list)
+    _loaders: list[Callable[[int], np.ndarray | None] | None] = field(default_factory=list)
     _starts: list[int] = field(default_factory=list)  # each part's first row
     _rows: int = 0
 
-    def collector(self, split: str | None, name_of: Callable[[int], str]) -> Callable[..., None]:
-        """An ``on_profiles`` callback filing the rows of one split."""
+    def collector(
+        self,
+        split: str | None,
+        name_of: Callable[[int], str],
+        load: Callable[[int], np.ndarray | None] | None = None,
+    ) -> Callable[..., None]:
+        """An ``on_profiles`` callback filing the rows of one split; ``load`` reads one of
+        its images again (for the HTML report's thumbnails)."""
 
         def collect(rows: np.ndarray) -> None:
             self.digests.append(rows["digest"])
@@ -85,6 +92,7 @@ class ProfileTable:
             self.shapes.append(rows[["height", "width", "mean", "constant"]])
             self._parts.append((self._rows, rows["index"].copy(), name_of))
             self._starts.append(self._rows)
+            self._loaders.append(load)
             self._rows += len(rows)
             self.splits.extend([split or ""] * len(rows))
 
@@ -94,6 +102,13 @@ class ProfileTable:
         """The path (or dataset row) of profile row ``row``."""
         start, indices, name_of = self._parts[bisect.bisect_right(self._starts, row) - 1]
         return name_of(int(indices[row - start]))
+
+    def load(self, row: int) -> np.ndarray | None:
+        """The image of profile row ``row``, read again (None when it cannot be)."""
+        part = bisect.bisect_right(self._starts, row) - 1
+        start, indices, _ = self._parts[part]
+        loader = self._loaders[part]
+        return loader(int(indices[row - start])) if loader is not None else None
 
     def rows_of(self, split: str | None) -> tuple[np.ndarray, np.ndarray]:
         """The profile rows' positions and size/mean columns of one split."""
