@@ -39,7 +39,7 @@ PIPELINE_KEYS = (
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
-    "on-error", "quiet", "overwrite", "shuffle",
+    "on-error", "quiet", "overwrite", "shuffle", "group-by", "groups",
 )  # fmt: skip
 # The augmentation plan's keys; each operation's keys (and their kinds) come from
 # imgprep.augment.registry, read when a config is loaded (not at import: fit-stats and
@@ -95,15 +95,16 @@ def load_config(path: str) -> dict[str, object]:
     augment_kinds = {option.key: option.kind for option in OPTIONS}
     for key, value in data.items():
         _check_config_type(path, key, value, augment_kinds.get(key))
-    stats = data.get("stats")
-    if isinstance(stats, str) and not os.path.isabs(stats):
-        data["stats"] = os.path.join(os.path.dirname(os.path.abspath(path)), stats)
+    for key in ("stats", "groups"):  # files named in a config: beside it
+        named = data.get(key)
+        if isinstance(named, str) and not os.path.isabs(named):
+            data[key] = os.path.join(os.path.dirname(os.path.abspath(path)), named)
     return data
 
 
 _TEXT_KEYS = frozenset({
     "color", "resize-mode", "resample", "exif", "center", "standardize", "stats-scope", "dtype",
-    "format", "compression", "on-error", "preview",
+    "format", "compression", "on-error", "preview", "group-by",
 })  # fmt: skip
 _FLAG_KEYS = frozenset({
     "jpeg-draft", "zca", "allow-stats-mismatch", "quiet", "overwrite", "keep-original",
@@ -120,7 +121,7 @@ def _check_config_type(path: str, key: str, value: object, augment_kind: str | N
     choice, as its operation declares it), None for other keys.
     """
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if key == "stats":
+    if key in ("stats", "groups"):
         ok, wanted = isinstance(value, str), "a file path (a string)"
     elif key in _TEXT_KEYS or augment_kind == "choice":
         ok, wanted = isinstance(value, str), "a string"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imgprep.errors import InputError, option
+from imgprep.groups import GroupRule, group_split
 from imgprep.io.discover import class_folder_names, discover
 from imgprep.io.items import Discovery
 from imgprep.plan import check_named_inputs
@@ -135,8 +136,15 @@ def build_splits(
     named: Sequence[tuple[str, str]],
     split_spec: Sequence[tuple[str, float]] | None,
     seed: int | None,
+    groups: GroupRule | None = None,
 ) -> list[Split]:
-    """The splits to write, from plain inputs, ``--input NAME=PATH`` or ``--split``."""
+    """The splits to write, from plain inputs, ``--input NAME=PATH`` or ``--split`` (with
+    ``groups``, every group whole in one split: ``imgprep.groups``)."""
+    if groups is not None and not split_spec:
+        raise InputError(
+            f"{option('group-by')} and {option('groups')} decide how {option('split')} "
+            f"divides one input; give {option('split')} too"
+        )
     if named and inputs:
         raise InputError(f"give either INPUTS or {option('input')} NAME=PATH, not both")
     if named:
@@ -159,7 +167,12 @@ def build_splits(
         )
     if seed < 0:
         raise InputError(f"{option('seed')} must be >= 0, got {seed}")
-    parts = stratified_split(found.items.labels(), split_spec, seed)
+    if groups is not None:
+        items = found.items
+        keys = groups.groups([items.rel(i) for i in range(len(items))])
+        parts = group_split(items.labels(), keys, split_spec, seed)
+    else:
+        parts = stratified_split(found.items.labels(), split_spec, seed)
     empty = [name for name, _ in split_spec if not parts[name]]
     if empty:
         raise InputError(

@@ -33,6 +33,8 @@ from imgprep.config import (
 )
 from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
+from imgprep.groups import MAX_GROUP_FILE, GroupRule, read_group_table
+from imgprep.io.bounded import read_regular_file
 from imgprep.io.formats.hdf5 import COMPRESSIONS
 from imgprep.io.formats.registry import FORMATS
 from imgprep.run.runner import as_runner
@@ -90,6 +92,21 @@ from imgprep.splits import parse_named_input, parse_split_spec
     type=click.IntRange(min=0),
     help="Seed of --split, --shuffle and augmentation (drawn and printed when augmenting "
     "without one).",
+)
+@click.option(
+    "--group-by",
+    metavar="REGEX",
+    help="With --split: keep the images of one group in one split; the group is the first "
+    "capture group (or the match) of REGEX in each path relative to its input, e.g. "
+    "'^(patient_[0-9]+)/'.",
+)
+@click.option(
+    "--groups",
+    "groups_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.csv",
+    help="With --split: keep the images of one group in one split, groups from a CSV file of "
+    "path,group rows (paths relative to the input).",
 )
 @click.option(
     "--shuffle",
@@ -224,6 +241,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         named_inputs=named,
         split_spec=parse_split_spec(params["split_spec"]) if params["split_spec"] else None,
         seed=params["seed"],
+        groups=_group_rule(params),
         options=_pipeline_options(ctx, params, config),
         augment=settings,
         copies=params["copies"],
@@ -241,6 +259,8 @@ def transform(ctx: click.Context, **params: Any) -> None:
         shuffle=params["shuffle"],
     )
     plan = plan_transform(request)
+    if request.groups is not None:
+        _log_group_split(plan, request, quiet=params["quiet"])
     if plan.augment is not None and plan.seed_drawn:  # shown even with --quiet: to repeat it
         seed = plan.augment.seed
         click.echo(f"transform: augmentation seed {seed} (pass --seed {seed} to repeat)", err=True)
@@ -292,8 +312,34 @@ def _render_report(report: TransformReport, plan: TransformPlan, *, quiet: bool)
     log(f"transform: wrote {output} ({plan.fmt})", quiet=quiet)
 
 
+def _group_rule(params: dict[str, Any]) -> GroupRule | None:
+    """--group-by or --groups, not both; a groups file read bounded, as a regular file."""
+    if params["group_by"] is not None and params["groups_path"] is not None:
+        raise click.UsageError("give one of --group-by and --groups")
+    if params["group_by"] is not None:
+        return GroupRule(pattern=params["group_by"])
+    if params["groups_path"] is not None:
+        path = params["groups_path"]
+        raw = read_regular_file(path, limit=MAX_GROUP_FILE, what="groups file")
+        return GroupRule(table=read_group_table(raw, path), source=path)
+    return None
+
+
+def _log_group_split(plan: TransformPlan, request: TransformRequest, *, quiet: bool) -> None:
+    """The fractions whole groups gave, beside the ones asked."""
+    asked = dict(request.split_spec or ())
+    total = sum(len(split.discovery.items) for split in plan.splits)
+    shares = ", ".join(
+        f"{split.name} {len(split.discovery.items) / total:.3f} (asked {asked[split.name]:g})"
+        for split in plan.splits
+        if split.name is not None
+    )
+    log(f"transform: groups kept whole; split fractions {shares}", quiet=quiet)
+
+
 _CONFIG_PARAMS = {
     "stats": "stats_path",
+    "groups": "groups_path",
     "split": "split_spec",
     "format": "fmt",
 }

@@ -24,6 +24,7 @@ from typing import Any
 
 from imgprep.augment import AugmentSettings
 from imgprep.errors import InputError, option
+from imgprep.groups import GroupRule
 from imgprep.io.atomic import check_writable
 from imgprep.io.formats.registry import check_format, output_format, writer_class, writes_folder
 from imgprep.io.stats_io import read_stats
@@ -51,6 +52,8 @@ class TransformRequest:
         inputs: folders, files and URLs of one input (``imgprep.io.discover``).
         named_inputs: ``(name, path)`` pairs, one split each (instead of ``inputs``).
         split_spec: ``(name, fraction)`` pairs: a stratified split of ``inputs``.
+        groups: with ``split_spec``, keep each group whole in one split
+            (``imgprep.groups``).
         seed: of the split and of the augmentation (drawn by the plan when augmenting
             without one).
         options: the pipeline (decoding, rescale, centre, standardize, ZCA, dtype).
@@ -79,6 +82,7 @@ class TransformRequest:
     named_inputs: Sequence[tuple[str, str]] = ()
     split_spec: Sequence[tuple[str, float]] | None = None
     seed: int | None = None
+    groups: GroupRule | None = None
     options: PipelineOptions = field(default_factory=PipelineOptions)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     copies: int = 1
@@ -237,7 +241,11 @@ def plan_transform(request: TransformRequest) -> TransformPlan:
     """
     options = request.options
     splits = build_splits(
-        list(request.inputs), list(request.named_inputs), request.split_spec, request.seed
+        list(request.inputs),
+        list(request.named_inputs),
+        request.split_spec,
+        request.seed,
+        request.groups,
     )
     if request.shuffle:
         if request.seed is None or request.seed < 0:
