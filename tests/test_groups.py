@@ -129,3 +129,19 @@ def test_groups_from_a_csv_file_and_the_refusals(runner, patients, tmp_path):
     assert alone.stderr.splitlines()[-1] == (
         "Error: --group-by and --groups decide how --split divides one input; give --split too"
     )
+
+
+def test_inspect_checks_the_split_transform_would_make(runner, patients):
+    base = ["inspect", str(patients), "--split", "train=0.75,val=0.25", "--seed", "3",
+            "--fail-on-leakage", "--near", "8", "-q"]  # fmt: skip
+    plain = runner.invoke(main, base)
+    assert plain.exit_code == 1 and "check failed: leakage: val:" in plain.stderr
+    assert "split    train" in plain.stdout and "split    val" in plain.stdout
+    grouped = runner.invoke(main, [*base, "--group-by", r"(patient\d+)_"])
+    assert grouped.exit_code == 0, grouped.stderr
+    assert "images   27" in grouped.stdout and "images   9" in grouped.stdout
+    bad = runner.invoke(main, ["inspect", str(patients), "--split", "train=0.5,val=0.5"])
+    assert bad.exit_code == 2
+    assert bad.stderr.splitlines()[-1] == (
+        "Error: --split needs --seed so that the split can be reproduced"
+    )

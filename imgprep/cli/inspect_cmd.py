@@ -16,6 +16,7 @@ from imgprep.cli.common import (
     decode_settings,
     engine_options,
     given,
+    group_rule,
     input_options,
     log,
     percentiles_option,
@@ -50,9 +51,10 @@ from imgprep.duplicates import DuplicateReport
 from imgprep.errors import EXIT_CODES_HELP, ImgprepError, InputError
 from imgprep.io.discover import discover
 from imgprep.io.formats.hdf5_reader import hdf5_splits, is_hdf5_name, is_hdf5_path
+from imgprep.io.items import Discovery
 from imgprep.io.stats_io import is_stats_name, read_stats
 from imgprep.run.stats_pass import compute_stats
-from imgprep.splits import parse_named_input
+from imgprep.splits import build_splits, parse_named_input, parse_split_spec
 from imgprep.stats.drift import Drift
 from imgprep.stats.file import Stats
 from imgprep.summary import (
@@ -126,12 +128,14 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     wanted = params["duplicates"] or params["fail_on_leakage"] or params["outliers"]
     table = ProfileTable() if wanted else None
     if params["html_path"]:
-        check_report_path(params["html_path"], [path for _, paths, _ in parts for path in paths])
+        check_report_path(params["html_path"], [path for part in parts for path in part[1]])
     results: list[tuple[str | None, Summary, list[Drift] | None]] = []
     sources: list[PartSource] = []
     failures: list[str] = []
-    for name, paths, dataset in parts:
-        summary, space, origin = _summarize(ctx, params, paths, dataset, reference, table, name)
+    for name, paths, dataset, discovered in parts:
+        summary, space, origin = _summarize(
+            ctx, params, (paths, dataset, discovered), reference, table, name
+        )
         sources.append(origin)
         summary.percentiles = params["percentiles"]
         validate_expectations(summary, expect)
@@ -218,13 +222,18 @@ def _output(
     return "\n".join(lines)
 
 
-def _parts(ctx: click.Context, params: dict[str, Any]) -> list[tuple[str | None, list[str], str]]:
-    """What to inspect: (split name, paths, HDF5 dataset) for each part.
+Part = tuple[str | None, list[str], str, Discovery | None]  # name, paths, dataset, images
 
-    Named ``--input`` splits; or, for duplicates in an HDF5 file with splits and no
-    ``--dataset``, each split's ``NAME/images``; else the INPUTS as one part.
+
+def _parts(ctx: click.Context, params: dict[str, Any]) -> list[Part]:
+    """What to inspect: (split name, paths, HDF5 dataset, discovered images) for each part.
+
+    Named ``--input`` splits; the parts ``--split`` would make of INPUTS; or, for duplicates
+    in an HDF5 file with splits and no ``--dataset``, each split's ``NAME/images``; else the
+    INPUTS as one part.
     """
     named = params["named_inputs"]
+    rule = group_rule(params)
     if named:
         if params["inputs"] or params["files_from"] or params["example"]:
             raise click.UsageError("give INPUTS or --input NAME=PATH splits, not both")
@@ -238,29 +247,35 @@ def _parts(ctx: click.Context, params: dict[str, Any]) -> list[tuple[str | None,
                 f"--input takes folders and image files, not {hdf5[0]}: inspect an HDF5 "
                 "file alone, its splits are read from it"
             )
-        return [(name, [path], params["dataset"]) for name, path in pairs]
+        return [(name, [path], params["dataset"], None) for name, path in pairs]
     paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
     _refuse_hdf5_among_others(paths)
+    if params["split_spec"] or rule is not None:
+        if any(is_hdf5_name(path) for path in paths):
+            raise click.UsageError("--split divides folders and image files, not an HDF5 file")
+        spec = parse_split_spec(params["split_spec"]) if params["split_spec"] else None
+        splits = build_splits(paths, [], spec, params["seed"], rule)
+        return [(split.name, paths, params["dataset"], split.discovery) for split in splits]
     single = paths[0] if len(paths) == 1 and os.path.isfile(paths[0]) else None
     wants_splits = params["duplicates"] or params["fail_on_leakage"]
     if single is not None and is_hdf5_path(single) and wants_splits and not given(ctx, "dataset"):
         splits = hdf5_splits(single, allow_external=params["allow_external"])
         if splits:
-            return [(name, [single], f"{name}/images") for name in splits]
-    return [(None, paths, params["dataset"])]
+            return [(name, [single], f"{name}/images", None) for name in splits]
+    return [(None, paths, params["dataset"], None)]
 
 
 def _summarize(
     ctx: click.Context,
     params: dict[str, Any],
-    paths: list[str],
-    dataset: str,
+    what: tuple[list[str], str, Discovery | None],
     reference: Stats | None,
     table: ProfileTable | None,
     split: str | None,
 ) -> tuple[Summary, DecodeSettings | None, PartSource]:
     """What was inspected, the pre-processing its pixels had (None when unknown), and where
     its images are read again for the HTML report."""
+    paths, dataset, discovered = what
     single = paths[0] if len(paths) == 1 and os.path.isfile(paths[0]) else None
     if single is not None and is_hdf5_path(single):
         refuse_options(ctx, DECODE_KEYS, "with an HDF5 file: it is read as stored")
@@ -292,7 +307,7 @@ def _summarize(
         summary = summary_from_stats(stats, source=single, kind="stats", shape=stats.image_shape)
         summary.percentiles = stats.percentiles
         return summary, stats.settings, PartSource()
-    found = discover(paths)
+    found = discovered if discovered is not None else discover(paths)
     for note in found.notes:
         log(f"note: {note}", quiet=params["quiet"])
     kind = "image" if single is not None else "directory"

@@ -17,7 +17,8 @@ DEFAULT_LISTED = 20
 
 
 def duplicate_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--input, --duplicates, --near, --fail-on-leakage, --max-listed."""
+    """--input, --split (--seed, --group-by, --groups), --duplicates, --near,
+    --fail-on-leakage, --max-listed."""
     options = [
         click.option(
             "--input",
@@ -26,6 +27,26 @@ def duplicate_options(func: Callable[..., Any]) -> Callable[..., Any]:
             metavar="NAME=PATH",
             help="A named split (repeat): each is inspected on its own, and --duplicates "
             "reports the images that cross splits.",
+        ),
+        click.option(
+            "--split",
+            "split_spec",
+            metavar="NAME=F,...",
+            help="Inspect the split transform --split would make of INPUTS (with --seed, and "
+            "--group-by or --groups as given to transform), each part on its own.",
+        ),
+        click.option("--seed", type=click.IntRange(min=0), help="The seed of --split."),
+        click.option(
+            "--group-by",
+            metavar="REGEX",
+            help="With --split: groups kept whole, as transform --group-by.",
+        ),
+        click.option(
+            "--groups",
+            "groups_path",
+            type=click.Path(dir_okay=False),
+            metavar="FILE.csv",
+            help="With --split: groups kept whole, as transform --groups.",
         ),
         click.option(
             "--duplicates",

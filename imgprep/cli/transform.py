@@ -14,6 +14,7 @@ from imgprep.cli.common import (
     decode_options,
     engine_options,
     given,
+    group_rule,
     input_options,
     log,
     progress_bar,
@@ -33,8 +34,6 @@ from imgprep.config import (
 )
 from imgprep.config_file import load_config, pipeline_fields
 from imgprep.errors import EXIT_CODES_HELP, InputError
-from imgprep.groups import MAX_GROUP_FILE, GroupRule, read_group_table
-from imgprep.io.bounded import read_regular_file
 from imgprep.io.formats.hdf5 import COMPRESSIONS
 from imgprep.io.formats.registry import FORMATS
 from imgprep.run.runner import as_runner
@@ -241,7 +240,7 @@ def transform(ctx: click.Context, **params: Any) -> None:
         named_inputs=named,
         split_spec=parse_split_spec(params["split_spec"]) if params["split_spec"] else None,
         seed=params["seed"],
-        groups=_group_rule(params),
+        groups=group_rule(params),
         options=_pipeline_options(ctx, params, config),
         augment=settings,
         copies=params["copies"],
@@ -310,19 +309,6 @@ def _render_report(report: TransformReport, plan: TransformPlan, *, quiet: bool)
             quiet=quiet,
         )
     log(f"transform: wrote {output} ({plan.fmt})", quiet=quiet)
-
-
-def _group_rule(params: dict[str, Any]) -> GroupRule | None:
-    """--group-by or --groups, not both; a groups file read bounded, as a regular file."""
-    if params["group_by"] is not None and params["groups_path"] is not None:
-        raise click.UsageError("give one of --group-by and --groups")
-    if params["group_by"] is not None:
-        return GroupRule(pattern=params["group_by"])
-    if params["groups_path"] is not None:
-        path = params["groups_path"]
-        raw = read_regular_file(path, limit=MAX_GROUP_FILE, what="groups file")
-        return GroupRule(table=read_group_table(raw, path), source=path)
-    return None
 
 
 def _log_group_split(plan: TransformPlan, request: TransformRequest, *, quiet: bool) -> None:
