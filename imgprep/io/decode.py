@@ -38,6 +38,7 @@ from imgprep.errors import DecodeError, InputError
 from imgprep.io.bitdepth import float_refused, to_bit_depth
 from imgprep.io.colour import MODE_OF_COLOR, SIXTEEN_BIT_MODES, image_to_array, image_to_pil
 from imgprep.io.decoded_formats import DECODED_FORMATS, DECODED_FORMATS_TEXT, FORMAT_OF_EXTENSION
+from imgprep.io.jpeg_fast import decode_jpeg, fast_readable, maybe_jpeg
 from imgprep.io.png_fast import MODES as PNG_MODES
 from imgprep.io.png_fast import decode_simple_png, simple_png
 from imgprep.io.remote import is_url, read_url
@@ -127,9 +128,35 @@ def decode_file(path: str, settings: DecodeSettings) -> DecodedFile:
 
 
 def _decode_bytes(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray:
-    """A whole file's bytes: the common PNG through OpenCV (``png_fast``), the rest Pillow."""
+    """A whole file's bytes: the common PNG and JPEG through OpenCV (``png_fast``,
+    ``jpeg_fast``), the rest Pillow."""
     fast = _decode_fast_png(data, path, settings)
+    if fast is None and maybe_jpeg(data):
+        fast = _decode_fast_jpeg(data, path, settings)
     return fast if fast is not None else _decode_source(io.BytesIO(data), path, settings)
+
+
+def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray | None:
+    """``jpeg_fast``'s pixels when Pillow's header allows it, with Pillow's bomb check, EXIF
+    rule and colour conversions around them; None sends the file to Pillow."""
+    if settings.size is not None and settings.jpeg_draft:
+        return None  # Pillow's reduced-scale decode decides those pixels
+    try:
+        image = Image.open(io.BytesIO(data), formats=("JPEG",))
+    except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_FAILURES):
+        return None  # Pillow's own path gives the error
+    if not fast_readable(image):
+        return None
+    _check_bomb(path, image)
+    if settings.color != "keep" and MODE_OF_COLOR[settings.color] != image.mode:
+        return None
+    if settings.exif == "apply" and _orientation(image) not in (None, 1):
+        return None
+    array = decode_jpeg(data, image)
+    if array is None or settings.size is None:
+        return array if array is None else to_bit_depth(array, settings.bit_depth)
+    picture = Image.fromarray(array[:, :, 0] if image.mode == "L" else array, image.mode)
+    return _decode_resized(picture, settings, path)
 
 
 def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray | None:

@@ -199,3 +199,17 @@ def test_moving_counts_between_values_with_the_same_total_is_refused():
     data["accumulators"]["histogram"]["bins"][0] = [[0, 1], [1, 0 + 1], [3, 2]]
     with pytest.raises(StatsFileError, match=r"gives sum 7, accumulators.sum\[0\] says 6"):
         Stats.from_dict(data, source="s.json")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_opencv_counting_equals_bincount_also_in_chunks(rng, monkeypatch, channels):
+    import imgprep.stats.moments as moments
+
+    image = rng.integers(0, 256, (37, 23, channels), dtype=np.uint8)[:, ::2]  # a strided view
+    flat = image.reshape(-1, channels)
+    expected = np.stack([np.bincount(flat[:, c], minlength=256) for c in range(channels)])
+    for chunk in ((1 << 24) - 1, 5):  # float32 counts exact below 2^24: chunked beyond it
+        monkeypatch.setattr(moments, "_FLOAT32_EXACT", chunk)
+        counts = np.zeros((channels, 256), dtype=np.int64)
+        moments._count_uint8(counts, flat)
+        np.testing.assert_array_equal(counts, expected)
