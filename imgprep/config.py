@@ -246,6 +246,11 @@ class PipelineOptions:
                 f"or {option('standardize')}: ZCA centres with its "
                 "own per-pixel mean, and it was fitted on images after rescale only"
             )
+        if self.zca and self.clip_percentiles is not None:
+            raise InputError(
+                f"{option('clip-percentiles')} cannot be combined with {option('zca')}: "
+                "the ZCA fit is of unclipped pixels"
+            )
         if self.makes_floats and self.dtype in ("uint8", "uint16"):
             raise InputError(
                 f"{option('dtype')} {self.dtype} after "

@@ -64,6 +64,7 @@ def find_duplicates(
     splits: Sequence[str] | None = None,
     *,
     near: int,
+    flat: np.ndarray | None = None,
 ) -> DuplicateReport:
     """Exact groups, near pairs and cross-split duplicates among n profiled images.
 
@@ -72,15 +73,20 @@ def find_duplicates(
         hashes: (n,) ``uint64`` perceptual hashes.
         splits: each row's split name (None: one dataset, no leakage).
         near: the largest Hamming distance of a near pair, 0 to ``MAX_NEAR``.
+        flat: (n,) rows whose hash means nothing (uniform images, ``imgprep.profile``):
+            never near anything; an identical copy is still an exact duplicate.
     """
     if not 0 <= near <= MAX_NEAR:
         raise ValueError(f"near must be in [0, {MAX_NEAR}] bits, not {near}")
     report = DuplicateReport(images=len(hashes), near=near)
     group_of, report.exact_groups = _exact_groups(digests)
-    unique, first_row, node_of, sizes = np.unique(
-        hashes, return_index=True, return_inverse=True, return_counts=True
+    hashed = np.arange(len(hashes)) if flat is None else np.flatnonzero(~flat)
+    unique, first, nodes, sizes = np.unique(
+        hashes[hashed], return_index=True, return_inverse=True, return_counts=True
     )
-    node_of = node_of.reshape(-1)
+    first_row = hashed[first]
+    node_of = np.full(len(hashes), -1, dtype=np.int64)  # -1: no hash node (a flat image)
+    node_of[hashed] = nodes.reshape(-1)
     edges = _near_edges(unique, near)
     report.near_pairs = _near_pairs(group_of, node_of, first_row, sizes, edges)
     if splits is not None:
@@ -162,9 +168,11 @@ def _near_pairs(
     (distance 0); between neighbouring nodes, their first images."""
     group_sizes = np.bincount(group_of, minlength=len(group_of))
     contents = np.flatnonzero(group_of == np.arange(len(group_of)))  # one row per content
+    contents = contents[node_of[contents] >= 0]
     by_node = contents[np.lexsort((contents, node_of[contents]))]
     nodes = node_of[by_node]
-    later = np.concatenate([[False], nodes[1:] == nodes[:-1]])
+    later = np.zeros(len(nodes), dtype=bool)  # a content after the first of its node
+    later[1:] = nodes[1:] == nodes[:-1]
     first_content = by_node[np.searchsorted(nodes, nodes)]
     same = np.zeros(int(later.sum()), dtype=PAIR_DTYPE)
     same["first"], same["second"] = first_content[later], by_node[later]
@@ -189,13 +197,16 @@ def _cross_split(
     rows = np.arange(len(rank))
     group_best = _earliest(group_of, rank)
     node_best = _earliest(node_of, rank)
+    same_node = (
+        np.where(node_of >= 0, node_best[np.maximum(node_of, 0)], rows) if len(node_best) else rows
+    )  # a flat image (no node) is its own partner: never an earlier one
     candidates = [  # (row, partner, inexact, distance)
         (rows, group_best[group_of], np.zeros_like(rows), np.zeros_like(rows)),
-        (rows, node_best[node_of], np.ones_like(rows), np.zeros_like(rows)),
+        (rows, same_node, np.ones_like(rows), np.zeros_like(rows)),
     ]
     if len(edges):
         by_node = rows[np.argsort(node_of, kind="stable")]
-        bounds = np.searchsorted(node_of[by_node], np.arange(int(node_of.max()) + 2))
+        bounds = np.searchsorted(node_of[by_node], np.arange(int(node_of.max()) + 2))  # -1 first
         for own, other in ((0, 1), (1, 0)):  # both directions of each edge
             counts = bounds[edges[:, own] + 1] - bounds[edges[:, own]]
             edge_index = np.repeat(np.arange(len(edges)), counts)
@@ -218,11 +229,13 @@ def _cross_split(
 
 
 def _earliest(keys: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """For each key value (0..max), its first row of the lowest rank (-1: none)."""
+    """For each key value (0..max), its first row of the lowest rank (-1: none); negative
+    keys belong to no key."""
     best = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, dtype=np.int64)
-    order = np.lexsort((np.arange(len(keys)), rank, keys))
+    rows = np.flatnonzero(keys >= 0)
+    order = rows[np.lexsort((rows, rank[rows], keys[rows]))]
     ordered = keys[order]
-    firsts = order[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(keys) else order
+    firsts = order[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(order) else order
     best[keys[firsts]] = firsts
     return best
 

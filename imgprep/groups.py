@@ -68,7 +68,13 @@ class GroupRule:
                 raise InputError(
                     f"{rel}: {option('group-by')} {self.pattern!r} does not match its path"
                 )
-            found.append(match.group(1) if compiled.groups else match.group(0))
+            group = match.group(1) if compiled.groups else match.group(0)
+            if group is None:  # an optional or alternative group that did not take part
+                raise InputError(
+                    f"{rel}: {option('group-by')} {self.pattern!r} matches its path, but its "
+                    "first group takes no part in the match"
+                )
+            found.append(group)
         return found
 
 
@@ -84,7 +90,16 @@ def read_group_table(raw: bytes, source: str) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: not a UTF-8 CSV file (byte {exc.start})") from None
     table: dict[str, str] = {}
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    rows = csv.reader(io.StringIO(text))
+    number = 0
+    while True:
+        number += 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"{source}: line {number}: not CSV ({exc})") from None
         if not row or (number == 1 and [v.strip().lower() for v in row] == ["path", "group"]):
             continue
         if len(row) != 2 or not row[0]:

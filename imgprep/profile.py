@@ -20,6 +20,7 @@ them from the pixels they decode for the statistics anyway, so a check costs no 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import cv2
 import numpy as np
@@ -37,6 +38,7 @@ PROFILE_DTYPE = np.dtype(
         ("constant", np.bool_),  # every value equal
         ("digest", "S16"),
         ("phash", np.uint64),
+        ("flat", np.bool_),  # a uniform thumbnail: its hash would be rounding noise
     ]
 )
 
@@ -65,7 +67,9 @@ class Profiler:
         for name, column in zip(PROFILE_DTYPE.names or (), self._columns, strict=False):
             rows[name] = column
         if len(rows):
-            rows["phash"] = phashes(np.stack(self._thumbnails).astype(np.float64))
+            rows["phash"], rows["flat"] = phashes(
+                np.stack(self._thumbnails).astype(np.float64), with_flat=True
+            )
         return rows
 
 
@@ -105,10 +109,13 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
     return small @ LUMA if small.ndim == 3 else small
 
 
-def phashes(thumbnails: np.ndarray) -> np.ndarray:
-    """The 64-bit perceptual hashes (uint64) of a stack of 32 x 32 thumbnails (N x 32 x 32)."""
+def phashes(thumbnails: np.ndarray, *, with_flat: bool = False) -> Any:
+    """The 64-bit perceptual hashes (uint64) of a stack of 32 x 32 thumbnails (N x 32 x 32);
+    ``with_flat``: also which thumbnails are uniform (every frequency but the first below
+    1e-9 of it), whose bits would compare rounding noise (they are 0 there)."""
     if len(thumbnails) == 0:
-        return np.zeros(0, dtype=np.uint64)
+        empty = np.zeros(0, dtype=np.uint64)
+        return (empty, np.zeros(0, dtype=bool)) if with_flat else empty
     basis, n = _dct_rows(), len(thumbnails)
     # the DCT of the columns, then of the rows, each as one (n * 32) x 32 x 8 product
     columns = (thumbnails.reshape(n * THUMBNAIL, THUMBNAIL) @ basis.T).reshape(n, THUMBNAIL, 8)
@@ -116,7 +123,10 @@ def phashes(thumbnails: np.ndarray) -> np.ndarray:
     flat = rows.reshape(n, HASH_SIDE, HASH_SIDE).transpose(0, 2, 1).reshape(n, -1)
     middle = np.partition(flat, (31, 32), axis=1)[:, 31:33]  # the median of 64: their mean
     bits = flat > middle.mean(axis=1, keepdims=True)
-    return np.packbits(bits, axis=1).view(">u8")[:, 0].astype(np.uint64)
+    hashes = np.packbits(bits, axis=1).view(">u8")[:, 0].astype(np.uint64)
+    uniform = np.abs(flat[:, 1:]).max(axis=1) <= 1e-9 * np.maximum(np.abs(flat[:, 0]), 1.0)
+    hashes[uniform] = 0
+    return (hashes, uniform) if with_flat else hashes
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:

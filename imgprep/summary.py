@@ -47,6 +47,7 @@ class Summary:
     ignored: int = 0
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
     class_counts: dict[str, int] | None = None  # images per class, when labelled
+    unprofiled: int = 0  # rows too large to profile (read in parts: see summarize_hdf5)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; statistics under the same keys as the stats file."""
@@ -127,7 +128,7 @@ def summarize_hdf5(
         data = find_dataset(handle, path, dataset, allow_external=allow_external)
         check_dataset(path, dataset, data, allow_external=allow_external)
         accumulator = MomentAccumulator()
-        _fold_dataset(path, dataset, data, accumulator, block_bytes, progress, on_profiles)
+        whole = _fold_dataset(path, dataset, data, accumulator, block_bytes, progress, on_profiles)
         attributes = _attributes(data.attrs)
         attributes.update(_attributes(handle.attrs))
         shape = [*data.shape[1:], 1] if data.ndim == 3 else list(data.shape[1:])
@@ -140,6 +141,7 @@ def summarize_hdf5(
             dataset=dataset,
             dataset_shape=list(data.shape),
             attributes=attributes,
+            unprofiled=0 if whole or on_profiles is None else int(data.shape[0]),
         )
 
 
@@ -151,8 +153,9 @@ def _fold_dataset(
     block_bytes: int,
     progress: Callable[[int], None] | None,
     on_profiles: Callable[[np.ndarray], None] | None = None,
-) -> None:
-    """Fold every row of ``data`` into ``accumulator`` in order, ``block_bytes`` at a time."""
+) -> bool:
+    """Fold every row of ``data`` into ``accumulator`` in order, ``block_bytes`` at a time;
+    whether rows were read whole (only whole rows are profiled)."""
     count = data.shape[0]
     channels = data.shape[-1] if data.ndim == 4 else 1
     row_values = int(np.prod(data.shape[1:], dtype=np.int64))
@@ -169,7 +172,7 @@ def _fold_dataset(
                 on_profiles(profiler.rows())
             if progress:
                 progress(len(block))
-        return
+        return True
     height = data.shape[1]
     lines = max(1, block_bytes // (row_bytes // height))  # image lines per part
     exact = is_exact_dtype(data.dtype)
@@ -188,6 +191,7 @@ def _fold_dataset(
             accumulator.add(run.moments()._replace(images=1))
         if progress:
             progress(1)
+    return False
 
 
 def _fold_rows(accumulator: MomentAccumulator, block: np.ndarray, channels: int) -> None:

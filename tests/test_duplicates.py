@@ -184,3 +184,14 @@ def test_large_buckets_are_searched_block_by_block(rng):
                     strict=True))  # fmt: skip
     assert found == _brute_force_pairs(hashes, 3)
     assert len(found) >= 100
+
+
+def test_only_flat_images_and_no_images_at_all():
+    digests = np.array([b"a" * 16, b"b" * 16, b"a" * 16], dtype="S16")
+    flat = np.ones(3, dtype=bool)
+    report = find_duplicates(digests, np.zeros(3, np.uint64), ["train", "val", "val"], near=4,
+                             flat=flat)  # fmt: skip
+    assert report.exact_groups == [[0, 2]] and len(report.near_pairs) == 0
+    assert [(p["first"], p["second"]) for p in report.leaks] == [(2, 0)]
+    empty = find_duplicates(np.zeros(0, "S16"), np.zeros(0, np.uint64), [], near=4)
+    assert empty.images == 0 and len(empty.near_pairs) == 0 and len(empty.cross_split) == 0

@@ -15,6 +15,7 @@ from imgprep.balance import (
     find_outliers,
 )
 from imgprep.cli.inspect_duplicates import ProfileTable
+from imgprep.errors import ImgprepError
 from imgprep.io.formats.hdf5_reader import label_counts
 from imgprep.io.items import Discovery
 
@@ -55,7 +56,13 @@ def folder_classes(found: Discovery, skipped: list[dict[str, str]]) -> dict[str,
 
 
 def hdf5_classes(path: str, dataset: str, *, allow_external: bool) -> dict[str, int] | None:
-    return label_counts(path, dataset, allow_external=allow_external)
+    """Images per class of an HDF5 split, best effort: a file whose labels or class names
+    are not imgprep's (one-hot labels, a NumPy array of names) is inspected as before,
+    without class counts."""
+    try:
+        return label_counts(path, dataset, allow_external=allow_external)
+    except ImgprepError:
+        return None
 
 
 def classes_document(classes: SplitClasses) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from imgprep.run.stats_pass import compute_stats
 from imgprep.splits import build_splits, parse_named_input, parse_split_spec
 from imgprep.stats.drift import Drift
 from imgprep.stats.file import Stats
+from imgprep.stats.histogram import merged_percentiles
 from imgprep.summary import (
     Expectations,
     Summary,
@@ -128,7 +129,10 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     wanted = params["duplicates"] or params["fail_on_leakage"] or params["outliers"]
     table = ProfileTable() if wanted else None
     if params["html_path"]:
-        check_report_path(params["html_path"], [path for part in parts for path in part[1]])
+        read = [path for part in parts for path in part[1]]
+        listed = getattr(params["files_from"], "name", params["files_from"])  # a click.File
+        read += [path for path in (params["against"], params["groups_path"], listed) if path]
+        check_report_path(params["html_path"], [p for p in read if p not in ("-", "<stdin>")])
     results: list[tuple[str | None, Summary, list[Drift] | None]] = []
     sources: list[PartSource] = []
     failures: list[str] = []
@@ -137,7 +141,7 @@ def inspect(ctx: click.Context, **params: Any) -> None:
             ctx, params, (paths, dataset, discovered), reference, table, name
         )
         sources.append(origin)
-        summary.percentiles = params["percentiles"]
+        summary.percentiles = merged_percentiles(summary.percentiles + params["percentiles"])
         validate_expectations(summary, expect)
         rows = None
         if reference is not None:
@@ -296,6 +300,10 @@ def _summarize(
         summary.class_counts = hdf5_classes(
             single, dataset, allow_external=params["allow_external"]
         )
+        if summary.unprofiled:
+            log(f"note: {single}: {summary.unprofiled} rows are larger than the read block and "
+                "were not profiled: duplicates and outliers leave them out",
+                quiet=params["quiet"])  # fmt: skip
         return summary, space_of_hdf5(summary) if reference is not None else None, origin
     if params["allow_external"]:
         raise click.UsageError("--allow-external applies to an HDF5 file only")

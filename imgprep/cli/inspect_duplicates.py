@@ -92,6 +92,7 @@ class ProfileTable:
     digests: list[np.ndarray] = field(default_factory=list)
     hashes: list[np.ndarray] = field(default_factory=list)
     shapes: list[np.ndarray] = field(default_factory=list)  # height, width, mean, constant
+    flats: list[np.ndarray] = field(default_factory=list)
     splits: list[str] = field(default_factory=list)
     _parts: list[tuple[int, np.ndarray, Callable[[int], str]]] = field(default_factory=list)
     _loaders: list[Callable[[int], np.ndarray | None] | None] = field(default_factory=list)
@@ -110,6 +111,7 @@ class ProfileTable:
         def collect(rows: np.ndarray) -> None:
             self.digests.append(rows["digest"])
             self.hashes.append(rows["phash"])
+            self.flats.append(rows["flat"])
             self.shapes.append(rows[["height", "width", "mean", "constant"]])
             self._parts.append((self._rows, rows["index"].copy(), name_of))
             self._starts.append(self._rows)
@@ -141,7 +143,9 @@ class ProfileTable:
     def report(self, near: int, *, with_splits: bool) -> DuplicateReport:
         digests = np.concatenate(self.digests) if self.digests else np.zeros(0, "S16")
         hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
-        return find_duplicates(digests, hashes, self.splits if with_splits else None, near=near)
+        flat = np.concatenate(self.flats) if self.flats else np.zeros(0, bool)
+        splits = self.splits if with_splits else None
+        return find_duplicates(digests, hashes, splits, near=near, flat=flat)
 
 
 def leakage_failures(report: DuplicateReport, table: ProfileTable) -> list[str]:

@@ -62,7 +62,8 @@ def _percentile_rows(summary: Summary, names: list[str]) -> list[str]:
     if histogram is None:
         return ["", "percentiles: not available (they are counted for 8- and 16-bit pixels)"]
     per_channel, overall = histogram.percentiles(summary.percentiles)
-    width = max(6, len(str(histogram.offset + histogram.levels)) + 1)
+    widest = max(len(str(v)) for v in [*overall, *(v for row in per_channel for v in row)])
+    width = max(6, widest + 1, *(len(percentile_label(q)) + 1 for q in summary.percentiles))
     header = "".join(f"{percentile_label(q):>{width}}" for q in summary.percentiles)
     rows = ["", f"{'channel':<8}" + header]
     for name, values in [*zip(names, per_channel, strict=True), ("global", overall)]:

@@ -15,6 +15,11 @@ the two could read differently), the file must end with the EOI marker (a trunca
 an error for Pillow but a grey-padded image for OpenCV), and the decoded size must be the
 header's. EXIF orientation, colour conversion, JPEG drafting and the bomb check stay
 Pillow's (``imgprep.io.decode``). OpenCV is told to ignore the orientation: the rules apply it.
+
+A file whose scan data is damaged but complete decodes to the same pixels on both paths
+(libjpeg decodes past the damage for both; tested); on this path libjpeg also prints its
+"Corrupt JPEG data: ..." warning on stderr, which Pillow silences (OpenCV offers no hook for
+it; redirecting the process's stderr around each decode would swallow other threads' lines).
 """
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from html import escape
 
 import numpy as np
 
 from imgprep.balance import ASPECT_LABELS, Outliers, SplitClasses
 from imgprep.duplicates import DuplicateReport
 from imgprep.report import svg
+from imgprep.report.svg import text_escape
 from imgprep.stats.drift import Drift
 from imgprep.stats.file import channel_names
 from imgprep.stats.histogram import percentile_label
@@ -149,7 +149,7 @@ def _drift(report: Report) -> str:
                 for d in part.drift]  # fmt: skip
         header = ["channel", "mean", "train mean", "shift (sd)", "std", "train std",
                   "std ratio", "KS", "PSI"]  # fmt: skip
-        blocks.append(f"<p>{escape(_label(part))}</p>" + _table(header, rows))
+        blocks.append(f"<p>{text_escape(_label(part))}</p>" + _table(header, rows))
     title = f"Drift against {report.against}" if report.against else "Drift"
     return _section(title, "".join(blocks), "drift") if blocks else ""
 
@@ -163,12 +163,13 @@ def _classes(parts: Sequence[ReportPart]) -> str:
         ratio = part.classes.imbalance
         text = f"imbalance {ratio:.3g}" if ratio is not None else "no images"
         if part.classes.missing:
-            text += f"; <span class='bad'>missing: {escape(', '.join(part.classes.missing))}</span>"
-        blocks.append(f"<p>{escape(_label(part))}: {len(counts)} classes, {text}</p>")
+            missing = text_escape(", ".join(part.classes.missing))
+            text += f"; <span class='bad'>missing: {missing}</span>"
+        blocks.append(f"<p>{text_escape(_label(part))}: {len(counts)} classes, {text}</p>")
         blocks.append(svg.bars(list(counts), list(counts.values()), title="images per class"))
         for label, samples in part.samples.items():
             figures = "".join(_figure(uri, name) for name, uri in samples)
-            blocks.append(f"<div class='samples'><p>{escape(label)}</p>"
+            blocks.append(f"<div class='samples'><p>{text_escape(label)}</p>"
                           f"<div class='grid'>{figures}</div></div>")  # fmt: skip
     return _section("Classes", "".join(blocks), "classes") if blocks else ""
 
@@ -181,7 +182,7 @@ def _outliers(report: Report) -> str:
         found, positions = part.outliers
         histogram = svg.bars(list(ASPECT_LABELS), found.aspect_histogram,
                              title="aspect ratio (width / height)")  # fmt: skip
-        blocks.append(f"<p>{escape(_label(part))}: height {found.height[0]} / "
+        blocks.append(f"<p>{text_escape(_label(part))}: height {found.height[0]} / "
                       f"{found.height[1]} / {found.height[2]}, width {found.width[0]} / "
                       f"{found.width[1]} / {found.width[2]} (min / median / max)</p>"
                       + histogram)  # fmt: skip
@@ -189,7 +190,7 @@ def _outliers(report: Report) -> str:
             rows = getattr(found, kind)
             names = [report.name_of(positions[row]) for row in rows[: report.listed]]
             if rows:
-                items = "".join(f"<li>{escape(name)}</li>" for name in names)
+                items = "".join(f"<li>{text_escape(name)}</li>" for name in names)
                 blocks.append(f"<p>{kind}: {len(rows)}</p><ul>{items}</ul>")
     return _section("Sizes and outliers", "".join(blocks), "outliers") if blocks else ""
 
@@ -238,16 +239,16 @@ def _named(report: Report, row: int) -> str:
 
 def _figure(uri: str, caption: str) -> str:
     image = f'<img src="{uri}" alt="">' if uri else ""
-    return f"<figure>{image}<figcaption>{escape(caption)}</figcaption></figure>"
+    return f"<figure>{image}<figcaption>{text_escape(caption)}</figcaption></figure>"
 
 
 def _section(title: str, html: str, anchor: str) -> str:
-    return f'<section id="{anchor}"><h2>{escape(title)}</h2>{html}</section>'
+    return f'<section id="{anchor}"><h2>{text_escape(title)}</h2>{html}</section>'
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
+    head = "".join(f"<th>{text_escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{text_escape(str(v))}</td>" for v in row) + "</tr>"
                    for row in rows)  # fmt: skip
     return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
 

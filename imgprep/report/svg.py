@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from html import escape
+from html import escape as _escape
 
 import numpy as np
+
+
+def text_escape(text: str) -> str:
+    """HTML-escaped text; a file name that is not UTF-8 (its bytes kept as surrogates, as
+    Python lists them) shows its undecodable bytes as U+FFFD instead of failing the write."""
+    clean = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _escape(clean)
+
 
 SERIES = ("#2b8cbe", "#e6550d", "#31a354", "#756bb1", "#d6616b", "#8c6d31")
 WIDTH, HEIGHT, PAD = 640, 220, 36
@@ -47,7 +55,7 @@ def bars(labels: Sequence[str], values: Sequence[int], *, title: str) -> str:
         height = value / top * (HEIGHT - 2 * PAD - 12)
         x, y = PAD + index * slot + slot * 0.1, HEIGHT - PAD - height
         shapes.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" '
-                      f'height="{height:.1f}" fill="{SERIES[0]}"><title>{escape(label)}: '
+                      f'height="{height:.1f}" fill="{SERIES[0]}"><title>{text_escape(label)}: '
                       f"{value}</title></rect>")  # fmt: skip
         if count <= 40:
             centre = x + slot * 0.4
@@ -99,9 +107,9 @@ def _legend(entries: Sequence[tuple[str, str]]) -> str:
 
 def _text(x: float, y: float, text: str, *, anchor: str, size: int = 10) -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-            f'fill="currentColor">{escape(text)}</text>')  # fmt: skip
+            f'fill="currentColor">{text_escape(text)}</text>')  # fmt: skip
 
 
 def _svg(body: str, title: str) -> str:
     return (f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
-            f'aria-label="{escape(title)}">{body}</svg>')  # fmt: skip
+            f'aria-label="{text_escape(title)}">{body}</svg>')  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from imgprep.stats.histogram import value_range
+from imgprep.stats.histogram import MAX_HISTOGRAM_BINS, MAX_PERCENTILES, value_range
 
 
 def check_histogram(check: Any, acc: dict[str, Any], channels: int, dtype: np.dtype) -> None:
@@ -26,6 +26,9 @@ def check_histogram(check: Any, acc: dict[str, Any], channels: int, dtype: np.dt
     if not (dtype == np.bool_ or (dtype.kind in "ui" and dtype.itemsize <= 2)):
         check.fail(key, f"is only kept for 8- or 16-bit pixels, not {dtype.name}")
     offset, levels = value_range(dtype)
+    if channels * levels > MAX_HISTOGRAM_BINS:  # it would be allocated dense
+        check.fail(key, f"{channels} channels of {levels} values: more than the "
+                   f"{MAX_HISTOGRAM_BINS} counts a histogram may hold")  # fmt: skip
     for name, expected in (("offset", offset), ("levels", levels)):
         value = check.integer(check.get(histogram, name, f"{key}.{name}"), f"{key}.{name}",
                               minimum=-(1 << 62))  # fmt: skip
@@ -78,6 +81,8 @@ def check_percentiles_asked(check: Any, data: dict[str, Any]) -> None:
     asked = check.get(value, "q", "percentiles.q")
     if not isinstance(asked, list) or not asked:
         check.fail("percentiles.q", "must be a non-empty list of numbers in [0, 100]")
+    if len(asked) > MAX_PERCENTILES:
+        check.fail("percentiles.q", f"{len(asked)} percentiles: at most {MAX_PERCENTILES}")
     for index, q in enumerate(asked):
         if not 0 <= check.number(q, f"percentiles.q[{index}]") <= 100:
             check.fail(f"percentiles.q[{index}]", f"{q} is not in [0, 100]")

@@ -59,7 +59,7 @@ import numpy as np
 from imgprep.config import DecodeSettings
 from imgprep.errors import InputError, StatsFileError
 from imgprep.stats.accumulator import MomentAccumulator
-from imgprep.stats.check import check_document, check_summary
+from imgprep.stats.check import MAX_COUNT, check_document, check_summary
 from imgprep.stats.histogram import DEFAULT_PERCENTILES, merged_percentiles
 from imgprep.values import parse_int
 from imgprep.version import __version__
@@ -266,6 +266,10 @@ class Stats:
             raise InputError(
                 "refusing to merge the same data twice (both stats files have the same file "
                 "list hash and the same sums)"
+            )
+        if self.pixels + other.pixels > MAX_COUNT:
+            raise InputError(
+                "cannot merge: the union would count more pixels per channel than 64 bits hold"
             )
         return Stats(
             accumulator=self.accumulator.merge(other.accumulator),

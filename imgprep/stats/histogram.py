@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 DEFAULT_PERCENTILES = (0.1, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.9)
+MAX_PERCENTILES = 1000  # asked for in one run or stats file
+MAX_HISTOGRAM_BINS = 1 << 22  # channels x levels: 64 channels of 16 bits, 32 MB of counts
 
 
 def value_range(dtype: np.dtype) -> tuple[int, int]:
@@ -58,13 +60,19 @@ class Histogram:
         return self.offset == other.offset and self.counts.shape == other.counts.shape
 
     def add(self, other: Histogram) -> None:
-        """Add ``other``'s counts in place (same channels and value range)."""
+        """Add ``other``'s counts in place (same channels and value range).
+
+        Raises:
+            ValueError: a count would pass 2^63 - 1 (a merge of crafted files).
+        """
         if not self.compatible(other):
             raise ValueError(
                 f"cannot add a histogram of {other.channels} channel(s) over "
                 f"[{other.offset}, {other.offset + other.levels}) to one of {self.channels} "
                 f"over [{self.offset}, {self.offset + self.levels})"
             )
+        if np.any(self.counts > np.iinfo(np.int64).max - other.counts):
+            raise ValueError("a histogram count would pass 2^63 - 1")
         self.counts += other.counts
 
     def clipped(self, low: Sequence[int], high: Sequence[int]) -> Histogram:
@@ -128,6 +136,8 @@ def parse_percentiles(text: str) -> tuple[float, ...]:
         ValueError: not numbers, or outside [0, 100].
     """
     values = []
+    if text.count(",") >= MAX_PERCENTILES:
+        raise ValueError(f"more than {MAX_PERCENTILES} percentiles")
     for part in text.split(","):
         try:
             value = float(part)
@@ -154,11 +164,9 @@ def _percentiles_of(counts: np.ndarray, offset: int, q: Sequence[float]) -> list
     """
     cumulative = np.cumsum(counts)
     n = int(cumulative[-1])
-    result = []
-    for value in q:
-        index = np.float64(n) * (np.float64(value) / np.float64(100)) - np.float64(1)
-        below = np.floor(index)
-        rank = int(below + 1 if index - below > 0 else below)
-        rank = min(max(rank, 0), n - 1)
-        result.append(int(np.searchsorted(cumulative, rank, side="right")) + offset)
-    return result
+    asked = np.asarray(q, dtype=np.float64)
+    index = np.float64(n) * (asked / np.float64(100)) - np.float64(1)  # NumPy's own float ops
+    below = np.floor(index)
+    ranks = np.where(index - below > 0, below + 1, below).astype(np.int64)
+    ranks = np.clip(ranks, 0, n - 1)
+    return (np.searchsorted(cumulative, ranks, side="right") + offset).tolist()

@@ -92,7 +92,9 @@ class ClipPercentiles(_Step):
         _check_channels(image, self.low, "clip bound")
         low, high = np.array(self.low), np.array(self.high)
         if image.dtype.kind in "iu":  # integer bounds of integer pixels: exact in the dtype
-            low, high = low.astype(image.dtype), high.astype(image.dtype)
+            info = np.iinfo(image.dtype)  # bounds beyond it clip nothing there (no wrap)
+            low = np.clip(low, info.min, info.max).astype(image.dtype)
+            high = np.clip(high, info.min, info.max).astype(image.dtype)
         return np.clip(image, low, high)
 
     def apply_inplace(self, work: np.ndarray) -> None:

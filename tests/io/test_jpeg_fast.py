@@ -158,3 +158,26 @@ def test_statistics_of_a_jpeg_folder_are_byte_identical(tmp_path, rng, monkeypat
     _pillow_only(monkeypatch)
     slow = compute_stats([str(tmp_path)], settings=DecodeSettings(color="rgb")).to_json()
     assert fast == slow
+
+
+def test_corrupt_entropy_data_gives_the_same_pixels_on_both_paths(tmp_path, rng, monkeypatch):
+    """libjpeg decodes past damaged scan data (both libraries use it the same way); only the
+    warning it prints differs (README)."""
+    data = bytearray(_bytes(_photo(rng, 80, 60)))
+    for trial in range(8):
+        damaged = bytearray(data)
+        where = int(rng.integers(len(data) // 3, len(data) - 4))
+        damaged[where] = int(rng.integers(0, 256))
+        if trial % 2:
+            damaged = damaged[:where] + damaged[where + 40 :]  # a gap; the EOI stays last
+        path = tmp_path / f"damaged{trial}.jpg"
+        path.write_bytes(bytes(damaged))
+        try:
+            fast, slow = _both(path, DecodeSettings(), monkeypatch)
+        except DecodeError:
+            with monkeypatch.context() as patch:
+                _pillow_only(patch)
+                with pytest.raises(DecodeError):
+                    decode_file(str(path), DecodeSettings())
+            continue
+        np.testing.assert_array_equal(fast, slow)
