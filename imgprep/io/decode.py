@@ -139,8 +139,6 @@ def _decode_bytes(data: bytes, path: str, settings: DecodeSettings) -> np.ndarra
 def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray | None:
     """``jpeg_fast``'s pixels when Pillow's header allows it, with Pillow's bomb check, EXIF
     rule and colour conversions around them; None sends the file to Pillow."""
-    if settings.size is not None and settings.jpeg_draft:
-        return None  # Pillow's reduced-scale decode decides those pixels
     try:
         image = Image.open(io.BytesIO(data), formats=("JPEG",))
     except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_FAILURES):
@@ -148,6 +146,11 @@ def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.nd
     if not fast_readable(image):
         return None
     _check_bomb(path, image)
+    if settings.size is not None and settings.jpeg_draft:
+        full = image.size
+        _draft(image, settings)
+        if image.size != full:
+            return None  # a reduced-scale decode: Pillow's (libjpeg's DCT scaling) pixels
     if settings.color != "keep" and MODE_OF_COLOR[settings.color] != image.mode:
         return None
     if settings.exif == "apply" and _orientation(image) not in (None, 1):

@@ -13,8 +13,10 @@ nothing decoded) and decides: its mode must be L or RGB (one or three components
 and YCCK, which Pillow inverts, go to Pillow), with no Adobe marker (whose colour transform
 the two could read differently), the file must end with the EOI marker (a truncated file is
 an error for Pillow but a grey-padded image for OpenCV), and the decoded size must be the
-header's. EXIF orientation, colour conversion, JPEG drafting and the bomb check stay
-Pillow's (``imgprep.io.decode``). OpenCV is told to ignore the orientation: the rules apply it.
+header's. EXIF orientation, colour conversion, the bomb check and JPEG drafting stay
+Pillow's (``imgprep.io.decode``: with ``jpeg_draft``, Pillow's draft is asked first, and
+only a file it would decode at full scale, a photo under twice the target size, takes this
+path). OpenCV is told to ignore the orientation: the rules apply it.
 
 A file whose scan data is damaged but complete decodes to the same pixels on both paths
 (libjpeg decodes past the damage for both; tested); on this path libjpeg also prints its

@@ -285,9 +285,11 @@ def test_jpeg_draft_is_used_when_shrinking_and_stays_close(tmp_path: Path, rng, 
 
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     fast = decode(path, color="rgb", size=(200, 150))
-    assert calls == [(400, 300)]  # twice the pixels the resize needs
+    # twice the pixels the resize needs (asked by the JPEG fast path, then by Pillow's own)
+    assert calls and set(calls) == {(400, 300)}
+    count = len(calls)
     exact = decode(path, color="rgb", size=(200, 150), jpeg_draft=False)
-    assert len(calls) == 1
+    assert len(calls) == count
     difference = np.abs(fast.astype(int) - exact.astype(int))
     assert fast.shape == exact.shape == (150, 200, 3)
     assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 3

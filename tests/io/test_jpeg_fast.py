@@ -107,7 +107,7 @@ def _exif(orientation: int) -> bytes:
         ("cmyk", lambda im, p: im.convert("CMYK").save(p, "JPEG"), DecodeSettings()),
         ("rotated", lambda im, p: im.save(p, "JPEG", exif=_exif(6)), DecodeSettings()),
         ("to grey", lambda im, p: im.save(p, "JPEG"), DecodeSettings(color="grayscale")),
-        ("drafted", lambda im, p: im.save(p, "JPEG"), DecodeSettings(size=(10, 10))),
+        ("drafted", lambda im, p: im.save(p, "JPEG"), DecodeSettings(size=(8, 6))),
         ("trailing", lambda im, p: p.write_bytes(_bytes(im) + b"\x00junk"), DecodeSettings()),
     ],
 )
@@ -181,3 +181,18 @@ def test_corrupt_entropy_data_gives_the_same_pixels_on_both_paths(tmp_path, rng,
                     decode_file(str(path), DecodeSettings())
             continue
         np.testing.assert_array_equal(fast, slow)
+
+
+def test_a_draft_at_full_scale_takes_the_fast_path(tmp_path, rng, monkeypatch):
+    """With jpeg_draft (the default) and a photo under twice the target size, Pillow's draft
+    keeps the full scale: the same pixels, decoded here."""
+    path = tmp_path / "p.jpg"
+    _photo(rng, 61, 47).save(path, "JPEG")
+    for settings in (
+        DecodeSettings(size=(40, 30)),
+        DecodeSettings(size=(40, 30), resize_mode="fill"),
+    ):
+        calls = _spy(monkeypatch)
+        fast, slow = _both(path, settings, monkeypatch)
+        np.testing.assert_array_equal(fast, slow)
+        assert calls
