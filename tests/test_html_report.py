@@ -64,6 +64,9 @@ def test_the_page_has_every_section_and_the_numbers(report, tmp_path):
                    "duplicates", "skipped"):  # fmt: skip
         assert f'<section id="{anchor}">' in page
     assert "Leakage into other splits: 1" in page
+    assert (
+        'aria-label="image sizes: width (x) by height (y), in pixels"' in page and "<circle" in page
+    )
     assert "not a png" in page or "broken.png" in page
     assert "<td>train</td><td>directory</td><td>8</td>" in page
     assert "<td>val</td><td>directory</td><td>5</td>" in page  # 2 + 2 + the leak; 1 skipped

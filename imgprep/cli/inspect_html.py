@@ -107,7 +107,7 @@ def write_html(
     """Build the report of what ``inspect`` found and write it (atomically)."""
     parts = [
         ReportPart(name, summary, rows, classes.get(name), outliers.get(name),
-                   source.class_samples())
+                   source.class_samples(), _sizes(table, name) if outliers.get(name) else None)
         for (name, summary, rows), source in zip(results, sources, strict=True)
     ]  # fmt: skip
     report = Report(
@@ -122,6 +122,14 @@ def write_html(
         report.images = report_images(report, table.load)
     write_text_atomic(params["html_path"], render_page(report))
     log(f"inspect: wrote {params['html_path']}", quiet=params["quiet"])
+
+
+def _sizes(table: ProfileTable | None, split: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Widths and heights of one split's profiled images (the report's size plot)."""
+    if table is None:
+        return None
+    _, columns = table.rows_of(split)
+    return (columns["width"], columns["height"]) if len(columns) else None
 
 
 def report_images(report: Report, load: Callable[[int], np.ndarray | None]) -> dict[int, str]:

@@ -58,6 +58,7 @@ class ReportPart:
     classes: SplitClasses | None = None
     outliers: tuple[Outliers, list[int]] | None = None
     samples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # (name, uri)
+    sizes: tuple[np.ndarray, np.ndarray] | None = None  # widths, heights (with outliers)
 
 
 @dataclass
@@ -182,6 +183,10 @@ def _outliers(report: Report) -> str:
         found, positions = part.outliers
         histogram = svg.bars(list(ASPECT_LABELS), found.aspect_histogram,
                              title="aspect ratio (width / height)")  # fmt: skip
+        if part.sizes is not None:
+            widths, heights = part.sizes
+            histogram += svg.scatter(widths, heights, title="image sizes: width (x) by height "
+                                     "(y), in pixels")  # fmt: skip
         blocks.append(f"<p>{text_escape(_label(part))}: height {found.height[0]} / "
                       f"{found.height[1]} / {found.height[2]}, width {found.width[0]} / "
                       f"{found.width[1]} / {found.width[2]} (min / median / max)</p>"

@@ -64,9 +64,9 @@ def bars(labels: Sequence[str], values: Sequence[int], *, title: str) -> str:
     return _svg(_axes("", "", str(top), "0", title) + "".join(shapes), title)
 
 
-def scatter(xs: Sequence[float], ys: Sequence[float], *, title: str, x_name: str,
-            y_name: str) -> str:  # fmt: skip
-    """Points (at most 2,000 are drawn: evenly spaced ones of more)."""
+def scatter(xs: Sequence[float], ys: Sequence[float], *, title: str) -> str:
+    """Points (at most 2,000 are drawn: evenly spaced ones of more); the axes' names belong
+    in ``title`` (beside the axis a long label would leave the drawing)."""
     if not len(xs):
         return ""
     step = max(1, len(xs) // 2000)
@@ -78,7 +78,7 @@ def scatter(xs: Sequence[float], ys: Sequence[float], *, title: str, x_name: str
         'fill-opacity="0.6"/>'
         for x, y in zip(xs, ys, strict=True)
     )
-    axes = _axes("0", f"{x_top:g} {x_name}", f"{y_top:g} {y_name}", "0", title)
+    axes = _axes("0", f"{x_top:g}", f"{y_top:g}", "0", title)
     return _svg(axes + dots, title)
 
 
