@@ -50,19 +50,39 @@ class Profiler:
 
     def __init__(self) -> None:
         self._columns: tuple[list, ...] = ([], [], [], [], [], [])  # index ... digest
-        self._thumbnails: list[np.ndarray] = []
+        self._thumbnails: list[np.ndarray | None] = []
+        self._small: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
 
     def add(self, index: int, image: np.ndarray) -> None:
-        mean, constant = mean_and_constant(image)
+        position = len(self._thumbnails)
+        if _batched(image):  # its mean, constancy and thumbnail come with its batch's
+            self._small.setdefault(image.shape, []).append((position, image))
+            mean, constant, small = 0.0, False, None
+        else:
+            (mean, constant), small = mean_and_constant(image), thumbnail(image)
         for column, value in zip(
             self._columns,
             (index, image.shape[0], image.shape[1], mean, constant, pixel_digest(image)),
             strict=True,
         ):
             column.append(value)
-        self._thumbnails.append(thumbnail(image))
+        self._thumbnails.append(small)
 
     def rows(self) -> np.ndarray:
+        for group in self._small.values():
+            positions = [position for position, _ in group]
+            stack = np.stack([image for _, image in group])
+            flat = stack.reshape(len(stack), -1)
+            means = flat.mean(axis=1, dtype=np.float64)  # exact sums: mean_and_constant's
+            constant = flat.min(axis=1) == flat.max(axis=1)
+            for position, mean, same, small in zip(
+                positions, means.tolist(), constant.tolist(), small_thumbnails(stack),
+                strict=True,
+            ):  # fmt: skip
+                self._columns[3][position] = mean
+                self._columns[4][position] = same
+                self._thumbnails[position] = small
+        self._small = {}
         rows = np.zeros(len(self._thumbnails), dtype=PROFILE_DTYPE)
         for name, column in zip(PROFILE_DTYPE.names or (), self._columns, strict=False):
             rows[name] = column
@@ -71,6 +91,42 @@ class Profiler:
                 np.stack(self._thumbnails).astype(np.float64), with_flat=True
             )
         return rows
+
+
+def _batched(image: np.ndarray) -> bool:
+    """8-bit images no larger than the thumbnail (MNIST, CIFAR): OpenCV enlarges many planes
+    at once with the same arithmetic as one (tested), 2.5 us per image instead of 5, and
+    their means and constancy are one NumPy call per batch."""
+    return (
+        image.dtype == np.uint8
+        and image.ndim == 3
+        and image.shape[0] <= THUMBNAIL
+        and image.shape[1] <= THUMBNAIL
+        and image.shape[2] <= 4
+    )
+
+
+def small_thumbnails(stack: np.ndarray) -> list[np.ndarray]:
+    """``thumbnail`` of each image of an N x H x W x C uint8 stack (H, W <= 32), the planes of
+    up to ``_PLANES`` images enlarged in one OpenCV call (its channel limit is 128)."""
+    count, height, width, channels = stack.shape
+    colour = channels >= 3
+    used = stack[..., :3] if colour else stack[..., :1]
+    per_image = 3 if colour else 1
+    planes = np.ascontiguousarray(used.transpose(1, 2, 0, 3).reshape(height, width, -1))
+    step = (_PLANES // per_image) * per_image
+    parts = []
+    for start in range(0, planes.shape[2], step):
+        out = _area(planes[:, :, start : start + step], (THUMBNAIL, THUMBNAIL))
+        parts.append(out if out.ndim == 3 else out[:, :, None])
+    enlarged = np.concatenate(parts, axis=2).reshape(THUMBNAIL, THUMBNAIL, count, per_image)
+    images = enlarged.transpose(2, 0, 1, 3)
+    if colour:
+        return list(images @ LUMA)
+    return list(images[..., 0])
+
+
+_PLANES = 126  # planes per OpenCV call: a multiple of 3 under its limit of 128 channels
 
 
 def pixel_digest(image: np.ndarray) -> bytes:

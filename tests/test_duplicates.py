@@ -195,3 +195,25 @@ def test_only_flat_images_and_no_images_at_all():
     assert [(p["first"], p["second"]) for p in report.leaks] == [(2, 0)]
     empty = find_duplicates(np.zeros(0, "S16"), np.zeros(0, np.uint64), [], near=4)
     assert empty.images == 0 and len(empty.near_pairs) == 0 and len(empty.cross_split) == 0
+
+
+def test_small_images_profiled_in_batches_give_the_same_rows(rng, monkeypatch):
+    """MNIST- and CIFAR-size images are profiled per batch; the rows are those of profiling
+    each alone (means, constancy, hashes), whatever the mix of shapes and channels."""
+    import imgprep.profile as profile
+
+    shapes = [(28, 28, 1), (32, 32, 3), (17, 31, 1), (32, 32, 4), (9, 9, 2), (40, 30, 3)]
+    images = [rng.integers(0, 256, shapes[i % len(shapes)], dtype=np.uint8) for i in range(300)]
+    images[5] = np.full((32, 32, 3), 9, dtype=np.uint8)  # constant
+
+    def profiled() -> np.ndarray:
+        profiler = Profiler()
+        for index, image in enumerate(images):
+            profiler.add(index, image)
+        return profiler.rows()
+
+    batched = profiled()
+    monkeypatch.setattr(profile, "_batched", lambda image: False)
+    alone = profiled()
+    assert batched.tobytes() == alone.tobytes()
+    assert batched["constant"][5] and not batched["constant"][4]
