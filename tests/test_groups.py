@@ -145,3 +145,19 @@ def test_inspect_checks_the_split_transform_would_make(runner, patients):
     assert bad.stderr.splitlines()[-1] == (
         "Error: --split needs --seed so that the split can be reproduced"
     )
+
+
+def test_group_keys_in_a_toml_config(runner, patients, tmp_path):
+    rows = ["path,group"] + [
+        f"{p.parent.name}/{p.name},{p.name.split('_')[0]}" for p in sorted(patients.rglob("*.png"))
+    ]
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "groups.csv").write_text("\n".join(rows) + "\n")
+    for key, value in (("group-by", r'"(patient\\d+)_"'), ("groups", '"groups.csv"')):
+        config = tmp_path / "cfg" / f"{key}.toml"
+        config.write_text(f'split = "train=0.75,val=0.25"\nseed = 3\n{key} = {value}\n')
+        out = tmp_path / f"{key}.h5"
+        result = runner.invoke(main, ["transform", str(patients), "-o", str(out), "-q",
+                                      "--config", str(config)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert _groups_of(out, "train").isdisjoint(_groups_of(out, "val"))
