@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imgprep.profile import hamming
+from imgprep.splits import TRAIN
 
 MAX_NEAR = 16  # beyond, the 17 pieces are 3-4 bits and each bucket holds most hashes
-TRAIN = "train"
 SMALL_BUCKET = 64  # buckets up to this size are paired all at once, larger ones one by one
 PAIR_DTYPE = np.dtype(
     [

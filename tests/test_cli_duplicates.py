@@ -120,10 +120,18 @@ def test_an_hdf5_file_with_splits_is_checked_split_by_split(runner, splits, tmp_
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["{train}", "--input", "val={val}"], "Error: give INPUTS or --input NAME=PATH splits, "
+        (["{train}", "--input", "val={val}"], "Error: give either INPUTS or --input NAME=PATH, "
                                               "not both"),
         (["--input", "a={train}", "--input", "a={val}"],
-         "Error: --input split names must be unique, got a, a"),
+         "Error: --input names must be unique, got a, a"),
+        (["--input", "a={train}", "--input", "b={train}/cat"],
+         "Error: inputs overlap: b={train}/cat is inside a={train}; its images would be in two "
+         "splits"),
+        (["--input", "a={train}", "--split", "x=0.5,y=0.5", "--seed", "1"],
+         "Error: --split divides one input; it cannot be combined with --input"),
+        (["--input", "a={train}", "--input", "b=x.h5"],
+         "Error: --input and --split take folders and image files, not x.h5: inspect an HDF5 "
+         "file alone, its splits are read from it"),
         (["--input", "bad"], "Error: invalid --input 'bad': expected NAME=PATH, e.g. "
                              "train=data/train"),
     ],
@@ -131,7 +139,8 @@ def test_an_hdf5_file_with_splits_is_checked_split_by_split(runner, splits, tmp_
 def test_bad_split_options(runner, splits, args, message):
     args = [a.format(train=splits["train"], val=splits["val"]) for a in args]
     result = runner.invoke(main, ["inspect", *args, "--duplicates"])
-    assert result.exit_code == 2 and result.stderr.splitlines()[-1] == message
+    expected = message.format(train=splits["train"])
+    assert result.exit_code == 2 and result.stderr.splitlines()[-1] == expected
 
 
 def test_max_listed_bounds_the_table(runner, tmp_path, rng):

@@ -14,6 +14,7 @@ from imgprep.balance import (
     class_counts,
     find_outliers,
 )
+from imgprep.cli.common import with_options
 from imgprep.cli.inspect_duplicates import ProfileTable
 from imgprep.errors import ImgprepError
 from imgprep.io.formats.hdf5_reader import label_counts
@@ -39,9 +40,7 @@ def balance_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Fail when a class of a split has fewer than N images (a missing class: 0).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
 
 
 def folder_classes(found: Discovery, skipped: list[dict[str, str]]) -> dict[str, int] | None:

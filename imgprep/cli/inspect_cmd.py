@@ -126,8 +126,8 @@ def inspect(ctx: click.Context, **params: Any) -> None:
     limits = drift_limits(ctx, params)
     parts = _parts(ctx, params)
     reference = read_stats(params["against"]) if params["against"] else None
-    wanted = params["duplicates"] or params["fail_on_leakage"] or params["outliers"]
-    table = ProfileTable() if wanted else None
+    duplicates = params["duplicates"] or params["fail_on_leakage"]
+    table = ProfileTable() if duplicates or params["outliers"] else None
     if params["html_path"]:
         read = [path for part in parts for path in part[1]]
         listed = getattr(params["files_from"], "name", params["files_from"])  # a click.File
@@ -153,7 +153,6 @@ def inspect(ctx: click.Context, **params: Any) -> None:
         found += drift_failures(rows, limits) if rows is not None else []
         failures += [f"{name}: {line}" if name else line for line in found]
         results.append((name, summary, rows))
-    duplicates = params["duplicates"] or params["fail_on_leakage"]
     report = table.report(params["near"], with_splits=len(parts) > 1) if duplicates else None
     if report is not None and table is not None and params["fail_on_leakage"]:
         failures += leakage_failures(report, table)
@@ -236,30 +235,28 @@ def _parts(ctx: click.Context, params: dict[str, Any]) -> list[Part]:
     in an HDF5 file with splits and no ``--dataset``, each split's ``NAME/images``; else the
     INPUTS as one part.
     """
-    named = params["named_inputs"]
+    named = [parse_named_input(text) for text in params["named_inputs"]]
     rule = group_rule(params)
-    if named:
-        if params["inputs"] or params["files_from"] or params["example"]:
-            raise click.UsageError("give INPUTS or --input NAME=PATH splits, not both")
-        pairs = [parse_named_input(text) for text in named]
-        names = [name for name, _ in pairs]
-        if len(set(names)) != len(names):
-            raise click.UsageError(f"--input split names must be unique, got {', '.join(names)}")
-        hdf5 = [path for _, path in pairs if is_hdf5_name(path)]
+    given_inputs = params["inputs"] or params["files_from"] or params["example"]
+    paths = (
+        resolve_inputs(params["inputs"], params["files_from"], params["example"])
+        if not named or given_inputs
+        else []
+    )
+    if named or params["split_spec"] or rule is not None:  # the splits transform would make
+        hdf5 = [path for path in [*paths, *(path for _, path in named)] if is_hdf5_name(path)]
         if hdf5:
             raise click.UsageError(
-                f"--input takes folders and image files, not {hdf5[0]}: inspect an HDF5 "
-                "file alone, its splits are read from it"
+                f"--input and --split take folders and image files, not {hdf5[0]}: inspect "
+                "an HDF5 file alone, its splits are read from it"
             )
-        return [(name, [path], params["dataset"], None) for name, path in pairs]
-    paths = resolve_inputs(params["inputs"], params["files_from"], params["example"])
-    _refuse_hdf5_among_others(paths)
-    if params["split_spec"] or rule is not None:
-        if any(is_hdf5_name(path) for path in paths):
-            raise click.UsageError("--split divides folders and image files, not an HDF5 file")
         spec = parse_split_spec(params["split_spec"]) if params["split_spec"] else None
-        splits = build_splits(paths, [], spec, params["seed"], rule)
-        return [(split.name, paths, params["dataset"], split.discovery) for split in splits]
+        splits = build_splits(paths, named, spec, params["seed"], rule)
+        return [
+            (split.name, list(split.discovery.inputs), params["dataset"], split.discovery)
+            for split in splits
+        ]
+    _refuse_hdf5_among_others(paths)
     single = paths[0] if len(paths) == 1 and os.path.isfile(paths[0]) else None
     wants_splits = params["duplicates"] or params["fail_on_leakage"]
     if single is not None and is_hdf5_path(single) and wants_splits and not given(ctx, "dataset"):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from imgprep.against import DriftLimits
-from imgprep.cli.common import DECODE_KEYS, given
+from imgprep.cli.common import DECODE_KEYS, given, with_options
 from imgprep.config import DecodeSettings
 from imgprep.stats.drift import Drift
 from imgprep.stats.file import Stats
@@ -56,9 +56,7 @@ def drift_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "(0.1: moderate, 0.25: significant shift).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
 
 
 def drift_limits(ctx: click.Context, params: dict[str, Any]) -> DriftLimits:

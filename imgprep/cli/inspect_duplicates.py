@@ -10,7 +10,9 @@ from typing import Any
 import click
 import numpy as np
 
+from imgprep.cli.common import with_options
 from imgprep.duplicates import MAX_NEAR, DuplicateReport, find_duplicates
+from imgprep.profile import PROFILE_DTYPE
 
 DEFAULT_NEAR = 4  # bits; README: the false-positive rate measured on real photos and digits
 DEFAULT_LISTED = 20
@@ -79,9 +81,18 @@ def duplicate_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Groups and pairs listed per section of the table (--json lists all).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One split's profile rows, where its first row is in the table, and how to name and
+    read again one of its images (by ``index``, its position in the split's file list)."""
+
+    start: int
+    rows: np.ndarray
+    name_of: Callable[[int], str]
+    load: Callable[[int], np.ndarray | None] | None
 
 
 @dataclass
@@ -89,15 +100,10 @@ class ProfileTable:
     """The profile rows of every inspected split, in order; a row's name (its path) is
     looked up only when it is shown (60,000 paths built for nothing cost 0.3 s)."""
 
-    digests: list[np.ndarray] = field(default_factory=list)
-    hashes: list[np.ndarray] = field(default_factory=list)
-    shapes: list[np.ndarray] = field(default_factory=list)  # height, width, mean, constant
-    flats: list[np.ndarray] = field(default_factory=list)
-    splits: list[str] = field(default_factory=list)
-    _parts: list[tuple[int, np.ndarray, Callable[[int], str]]] = field(default_factory=list)
-    _loaders: list[Callable[[int], np.ndarray | None] | None] = field(default_factory=list)
-    _starts: list[int] = field(default_factory=list)  # each part's first row
-    _rows: int = 0
+    splits: list[str] = field(default_factory=list)  # each row's split ("" for none)
+    _parts: list[_Part] = field(default_factory=list)
+    _starts: list[int] = field(default_factory=list)  # each part's first row, for bisect
+    _all: np.ndarray | None = None  # every row, concatenated once when first asked
 
     def collector(
         self,
@@ -109,43 +115,44 @@ class ProfileTable:
         its images again (for the HTML report's thumbnails)."""
 
         def collect(rows: np.ndarray) -> None:
-            self.digests.append(rows["digest"])
-            self.hashes.append(rows["phash"])
-            self.flats.append(rows["flat"])
-            self.shapes.append(rows[["height", "width", "mean", "constant"]])
-            self._parts.append((self._rows, rows["index"].copy(), name_of))
-            self._starts.append(self._rows)
-            self._loaders.append(load)
-            self._rows += len(rows)
+            start = len(self.splits)
+            self._parts.append(_Part(start, rows.copy(), name_of, load))
+            self._starts.append(start)
             self.splits.extend([split or ""] * len(rows))
+            self._all = None
 
         return collect
 
+    @property
+    def rows(self) -> np.ndarray:
+        """Every profile row (``PROFILE_DTYPE``), in order."""
+        if self._all is None:
+            parts = [part.rows for part in self._parts]
+            self._all = np.concatenate(parts) if parts else np.zeros(0, dtype=PROFILE_DTYPE)
+        return self._all
+
     def name(self, row: int) -> str:
         """The path (or dataset row) of profile row ``row``."""
-        start, indices, name_of = self._parts[bisect.bisect_right(self._starts, row) - 1]
-        return name_of(int(indices[row - start]))
+        part = self._part(row)
+        return part.name_of(int(part.rows["index"][row - part.start]))
 
     def load(self, row: int) -> np.ndarray | None:
         """The image of profile row ``row``, read again (None when it cannot be)."""
-        part = bisect.bisect_right(self._starts, row) - 1
-        start, indices, _ = self._parts[part]
-        loader = self._loaders[part]
-        return loader(int(indices[row - start])) if loader is not None else None
+        part = self._part(row)
+        index = int(part.rows["index"][row - part.start])
+        return part.load(index) if part.load is not None else None
 
     def rows_of(self, split: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """The profile rows' positions and size/mean columns of one split."""
-        splits = np.array(self.splits)
-        positions = np.flatnonzero(splits == (split or ""))
-        columns = np.concatenate(self.shapes) if self.shapes else np.zeros(0)
-        return positions, columns[positions] if len(columns) else columns
+        """The positions and rows of one split."""
+        positions = np.flatnonzero(np.array(self.splits) == (split or ""))
+        return positions, self.rows[positions]
 
     def report(self, near: int, *, with_splits: bool) -> DuplicateReport:
-        digests = np.concatenate(self.digests) if self.digests else np.zeros(0, "S16")
-        hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
-        flat = np.concatenate(self.flats) if self.flats else np.zeros(0, bool)
-        splits = self.splits if with_splits else None
-        return find_duplicates(digests, hashes, splits, near=near, flat=flat)
+        rows, splits = self.rows, self.splits if with_splits else None
+        return find_duplicates(rows["digest"], rows["phash"], splits, near=near, flat=rows["flat"])
+
+    def _part(self, row: int) -> _Part:
+        return self._parts[bisect.bisect_right(self._starts, row) - 1]
 
 
 def leakage_failures(report: DuplicateReport, table: ProfileTable) -> list[str]:

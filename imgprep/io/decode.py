@@ -143,7 +143,7 @@ def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.nd
         image = Image.open(io.BytesIO(data), formats=("JPEG",))
     except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_FAILURES):
         return None  # Pillow's own path gives the error
-    if not fast_readable(image):
+    if not fast_readable(image) or not _keeps_mode(settings, image.mode):
         return None
     _check_bomb(path, image)
     if settings.size is not None and settings.jpeg_draft:
@@ -151,15 +151,9 @@ def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.nd
         _draft(image, settings)
         if image.size != full:
             return None  # a reduced-scale decode: Pillow's (libjpeg's DCT scaling) pixels
-    if settings.color != "keep" and MODE_OF_COLOR[settings.color] != image.mode:
-        return None
     if settings.exif == "apply" and _orientation(image) not in (None, 1):
         return None
-    array = decode_jpeg(data, image)
-    if array is None or settings.size is None:
-        return array if array is None else to_bit_depth(array, settings.bit_depth)
-    picture = Image.fromarray(array[:, :, 0] if image.mode == "L" else array, image.mode)
-    return _decode_resized(picture, settings, path)
+    return _fast_result(decode_jpeg(data, image), image.mode, settings, path)
 
 
 def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray | None:
@@ -169,9 +163,22 @@ def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.nda
     if header is None:
         return None
     mode = PNG_MODES[header[2]]
-    if settings.color != "keep" and MODE_OF_COLOR[settings.color] != mode:
+    if not _keeps_mode(settings, mode):
         return None
-    array = decode_simple_png(data, header)
+    return _fast_result(decode_simple_png(data, header), mode, settings, path)
+
+
+def _keeps_mode(settings: DecodeSettings, mode: str) -> bool:
+    """Whether ``color`` asks no conversion of ``mode``'s pixels: conversions stay Pillow's
+    (its luma rounding is the contract), so only such files take a fast decoder."""
+    return settings.color == "keep" or MODE_OF_COLOR[settings.color] == mode
+
+
+def _fast_result(
+    array: np.ndarray | None, mode: str, settings: DecodeSettings, path: str
+) -> np.ndarray | None:
+    """A fast decoder's pixels (None: it gave none) after the rules that follow decoding:
+    the bit depth, or Pillow's resize of them as a PIL image of ``mode``."""
     if array is None or settings.size is None:
         return array if array is None else to_bit_depth(array, settings.bit_depth)
     image = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode)
