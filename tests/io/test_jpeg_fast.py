@@ -64,9 +64,9 @@ def _spy(monkeypatch) -> list[int]:
     calls: list[int] = []
     original = decode_module.decode_jpeg
 
-    def counted(data, image):
-        calls.append(1)
-        return original(data, image)
+    def counted(data, image, scale=1):
+        calls.append(scale)
+        return original(data, image, scale)
 
     monkeypatch.setattr(decode_module, "decode_jpeg", counted)
     return calls
@@ -107,7 +107,6 @@ def _exif(orientation: int) -> bytes:
         ("cmyk", lambda im, p: im.convert("CMYK").save(p, "JPEG"), DecodeSettings()),
         ("rotated", lambda im, p: im.save(p, "JPEG", exif=_exif(6)), DecodeSettings()),
         ("to grey", lambda im, p: im.save(p, "JPEG"), DecodeSettings(color="grayscale")),
-        ("drafted", lambda im, p: im.save(p, "JPEG"), DecodeSettings(size=(8, 6))),
         ("trailing", lambda im, p: p.write_bytes(_bytes(im) + b"\x00junk"), DecodeSettings()),
     ],
 )
@@ -196,3 +195,43 @@ def test_a_draft_at_full_scale_takes_the_fast_path(tmp_path, rng, monkeypatch):
         fast, slow = _both(path, settings, monkeypatch)
         np.testing.assert_array_equal(fast, slow)
         assert calls
+
+
+@pytest.mark.parametrize("variant", ["4:2:0", "4:4:4", "progressive", "quality 30"])
+@pytest.mark.parametrize("size", [(320, 240), (333, 251), (97, 183)])
+def test_drafted_jpegs_decode_to_pillows_reduced_pixels(tmp_path, rng, monkeypatch, variant, size):
+    """A photo over twice the target size: Pillow drafts it at 1/2, 1/4 or 1/8 and OpenCV,
+    asked for the same libjpeg scale, gives the same pixels (odd sides included: both round
+    each side up)."""
+    path = tmp_path / "big.jpg"
+    _photo(rng, *size).save(path, "JPEG", **VARIANTS[variant])
+    width, height = size
+    scales: set[int] = set()
+    for target in (
+        (width // 4, height // 4),  # drafted at 1/2 (2x the pixels kept)
+        (width // 8, height // 8),  # 1/4
+        (max(1, width // 19), max(1, height // 19)),  # 1/8
+    ):
+        for mode in ("stretch", "fit", "fill"):
+            settings = DecodeSettings(size=target, resize_mode=mode)
+            calls = _spy(monkeypatch)
+            fast, slow = _both(path, settings, monkeypatch)
+            np.testing.assert_array_equal(fast, slow)
+            assert len(calls) == 1  # on this path
+            scales.add(calls[0])
+    assert {2, 4} <= scales  # reduced decodes, not only full-scale ones
+    gray = tmp_path / "gray.jpg"
+    _photo(rng, *size).convert("L").save(gray, "JPEG")
+    calls = _spy(monkeypatch)
+    fast, slow = _both(gray, DecodeSettings(size=(width // 5, height // 5)), monkeypatch)
+    np.testing.assert_array_equal(fast, slow)
+    assert calls == [2]
+
+
+def test_draft_scale_is_libjpegs_rounding():
+    from imgprep.io.jpeg_fast import draft_scale
+
+    assert draft_scale((333, 251), (333, 251)) == 1
+    assert draft_scale((333, 251), (167, 126)) == 2
+    assert draft_scale((333, 251), (42, 32)) == 8
+    assert draft_scale((333, 251), (166, 126)) is None
