@@ -21,6 +21,7 @@ from imgprep.config import (
     OPTION_OF_KEY,
     OUTPUT_DTYPES,
     RESAMPLE_FILTERS,
+    RESIZE_BACKENDS,
     RESIZE_MODES,
     STATS_SCOPES,
     PipelineOptions,
@@ -35,7 +36,7 @@ from imgprep.values import shown
 PIPELINE_KEYS = (
     "color", "size", "resize-mode", "resample", "pad-value", "exif", "jpeg-draft", "rescale",
     "center", "standardize", "stats-scope", "epsilon", "dtype", "stats", "zca", "bit-depth",
-    "clip-percentiles",
+    "clip-percentiles", "resize-backend",
 )  # fmt: skip
 RUN_KEYS = (
     "allow-stats-mismatch", "format", "compression", "split", "seed", "workers", "batch-size",
@@ -256,6 +257,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "pad-value": finite,
     "exif": _choice(EXIF_MODES),
     "jpeg-draft": _flag,
+    "resize-backend": _choice(RESIZE_BACKENDS),
     "bit-depth": _bit_depth,
     "rescale": lambda key, value: parse_rescale(value),
     "center": _choice(NORMALIZE_MODES),

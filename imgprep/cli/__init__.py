@@ -19,6 +19,7 @@ import click
 from imgprep import __version__, interrupts
 from imgprep.cli.one_line import one_line
 from imgprep.errors import EXIT_CODES_HELP, ImgprepError
+from imgprep.run.cpu import opencv_single_threaded
 
 # Subcommand name -> (module, function); --help lists them sorted. A subcommand's
 # module is imported only when that subcommand runs (or --help lists them all), so that
@@ -70,7 +71,7 @@ class ImgprepGroup(click.Group):
         interpreter exit would run finalizers and join the process pool's threads, which
         is where interrupted runs used to hang or print "Exception ignored"."""
         try:
-            with interrupts.deliver_safely():
+            with interrupts.deliver_safely(), opencv_single_threaded():
                 return super().invoke(ctx)
         except ImgprepError as exc:
             click.echo(f"Error: {one_line(exc.for_command_line())}", err=True)

@@ -16,6 +16,7 @@ from imgprep.cli.one_line import one_line
 from imgprep.config import (
     COLOR_MODES,
     RESAMPLE_FILTERS,
+    RESIZE_BACKENDS,
     RESIZE_MODES,
     DecodeSettings,
     parse_clip,
@@ -94,7 +95,7 @@ clip_callback = parsing_callback(parse_clip)  # --clip-percentiles LO,HI
 
 def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--color, --size, --resize-mode, --resample, --pad-value, --exif, --jpeg-draft,
-    --bit-depth."""
+    --resize-backend, --bit-depth."""
     options = [
         click.option(
             "--color",
@@ -145,6 +146,14 @@ def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="With --size, decode large JPEGs at a reduced scale keeping 2x the pixels needed "
             "(faster; 0.03 grey levels from a full decode on average, up to ~50 at sharp edges).",
+        ),
+        click.option(
+            "--resize-backend",
+            type=click.Choice(RESIZE_BACKENDS),
+            default="pillow",
+            show_default=True,
+            help="With --size: pillow (Pillow's pixels exactly) or opencv (bilinear 8-bit L/RGB "
+            "about 2x faster, 0.39 grey levels from Pillow's on average; the rest as pillow).",
         ),
         click.option(
             "--bit-depth",

@@ -23,15 +23,14 @@ import io
 import math
 import os
 import stat
-import struct
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from imgprep.config import DecodeSettings
 from imgprep.errors import DecodeError, InputError
@@ -39,6 +38,7 @@ from imgprep.io.bitdepth import float_refused, to_bit_depth
 from imgprep.io.colour import MODE_OF_COLOR, SIXTEEN_BIT_MODES, image_to_array, image_to_pil
 from imgprep.io.decoded_formats import DECODED_FORMATS, DECODED_FORMATS_TEXT, FORMAT_OF_EXTENSION
 from imgprep.io.jpeg_fast import decode_jpeg, draft_scale, fast_readable, maybe_jpeg
+from imgprep.io.orientation import apply_exif, orientation
 from imgprep.io.png_fast import MODES as PNG_MODES
 from imgprep.io.png_fast import decode_simple_png, simple_png
 from imgprep.io.remote import is_url, read_url
@@ -53,7 +53,6 @@ _OPEN_FLAGS = (
 _READ_WHOLE_BYTES = 64 << 20  # smaller files are read in one call, larger ones streamed
 _FORMAT_OF_EXTENSION = {ext: (name,) for ext, name in FORMAT_OF_EXTENSION.items()}
 _DRAFT_MARGIN = 2.0  # drafted images keep at least this many times the pixels needed
-_EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})
 _DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, zlib.error, IndexError)
 
 
@@ -151,7 +150,7 @@ def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.nd
         full = image.size
         _draft(image, settings)
         scale = draft_scale(full, image.size)  # libjpeg's DCT scaling, as Pillow asks it
-    if scale is None or (settings.exif == "apply" and _orientation(image) not in (None, 1)):
+    if scale is None or (settings.exif == "apply" and orientation(image) not in (None, 1)):
         return None
     return _fast_result(decode_jpeg(data, image, scale), image.mode, settings, path)
 
@@ -181,6 +180,8 @@ def _fast_result(
     the bit depth, or Pillow's resize of them as a PIL image of ``mode``."""
     if array is None or settings.size is None:
         return array if array is None else to_bit_depth(array, settings.bit_depth)
+    if settings.bit_depth in (None, 8) and array.dtype == np.uint8:  # resized as it is
+        return _resized(lambda keep: resize(array, **keep), settings, path)
     image = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode)
     return _decode_resized(image, settings, path)
 
@@ -203,7 +204,7 @@ def _decode_image(
             _draft(image, settings)
         image.load()
         if settings.exif == "apply":
-            image = _apply_exif(image)
+            image = apply_exif(image)
         array = (
             None if settings.size is not None else image_to_array(image, settings.color, path=path)
         )
@@ -291,14 +292,28 @@ def _decode_resized(image: Image.Image, settings: DecodeSettings, path: str) -> 
     """Colour-convert (and convert the bit depth), then resize 8-bit images as PIL images (no
     full-size array copy); a pad value the pixels cannot hold is a usage error naming the
     file."""
-    assert settings.size is not None
-    keep = {"size": settings.size, "mode": settings.resize_mode, "resample": settings.resample}
     converted = image_to_pil(image, settings.color)
+    if converted is not None and settings.bit_depth in (None, 8):
+        return _resized(lambda keep: resize_pil(converted, **keep), settings, path)
+    array = _to_depth(image_to_array(image, settings.color, path=path), settings, path)
+    return _resized(lambda keep: resize(array, **keep), settings, path)
+
+
+def _resized(
+    resizer: Callable[[dict[str, Any]], np.ndarray], settings: DecodeSettings, path: str
+) -> np.ndarray:
+    """``resizer`` called with the settings' resize arguments; a pad value the pixels
+    cannot hold is a usage error naming the file."""
+    assert settings.size is not None
+    keep = {
+        "size": settings.size,
+        "mode": settings.resize_mode,
+        "resample": settings.resample,
+        "pad_value": settings.pad_value,
+        "backend": settings.resize_backend,
+    }
     try:
-        if converted is not None and settings.bit_depth in (None, 8):
-            return resize_pil(converted, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
-        array = _to_depth(image_to_array(image, settings.color, path=path), settings, path)
-        return resize(array, pad_value=settings.pad_value, **keep)  # type: ignore[arg-type]
+        return resizer(keep)
     except PadValueError as exc:
         raise InputError(f"{exc} ({path})") from None
 
@@ -308,7 +323,7 @@ def _draft(image: Image.Image, settings: DecodeSettings) -> None:
     assert settings.size is not None
     width, height = image.size
     target_w, target_h = settings.size
-    if settings.exif == "apply" and _orientation(image) in (5, 6, 7, 8):
+    if settings.exif == "apply" and orientation(image) in (5, 6, 7, 8):
         target_w, target_h = target_h, target_w  # the stored image is rotated by 90 degrees
     if settings.resize_mode == "stretch":
         need_w, need_h = target_w, target_h
@@ -359,28 +374,6 @@ def _refuse_16bit_colour(path: str, image: Image.Image) -> None:
             "8 bits, and imgprep does not truncate silently; convert it to 8-bit, or to 16-bit "
             "grayscale, first",
         )
-
-
-def _apply_exif(image: Image.Image) -> Image.Image:
-    """Transpose as the EXIF orientation tag says; a dict lookup for files without EXIF."""
-    if image.format not in _EXIF_FORMATS and "exif" not in image.info:
-        return image
-    if _orientation(image) in (None, 1):
-        return image
-    return ImageOps.exif_transpose(image)
-
-
-def _orientation(image: Image.Image) -> object:
-    """The EXIF orientation tag, or 1 when the EXIF block cannot be parsed.
-
-    An unreadable block states no orientation: Pillow already reads a JPEG's that way (and
-    viewers show such a file as stored), whereas the same block in a PNG or WebP raised
-    ``SyntaxError`` and refused the whole image as "corrupt or truncated".
-    """
-    try:
-        return image.getexif().get(0x0112, 1)
-    except (SyntaxError, ValueError, EOFError, OSError, struct.error):
-        return 1
 
 
 def _short(exc: BaseException) -> str:

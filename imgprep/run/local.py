@@ -24,6 +24,7 @@ from typing import TypeVar
 from imgprep import interrupts
 from imgprep.errors import ImgprepError, InputError, option
 from imgprep.lifetime import die_with_parent
+from imgprep.run.cpu import opencv_single_threaded_for_good
 
 _START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
@@ -191,5 +192,6 @@ def _start_worker(parent: int) -> None:
     main process (``lifetime.die_with_parent``), then the signals let through."""
     interrupts.reset_in_worker()
     die_with_parent(parent)
+    opencv_single_threaded_for_good()  # forked workers inherit it; spawned ones need it
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.HANDLED)

@@ -162,10 +162,16 @@ def augmented_copies(
 
 def crop_resize(decode: DecodeSettings) -> Resize | None:
     """How ``--random-resized-crop`` resizes its box: to ``--size``, aspect ratio not kept
-    (as torchvision), with ``--resample`` (Pillow, as decoding)."""
+    (as torchvision), with ``--resample`` and ``--resize-backend``, as decoding."""
     if decode.size is None:
         return None
-    return functools.partial(F.resize, size=decode.size, mode="stretch", resample=decode.resample)
+    return functools.partial(
+        F.resize,
+        size=decode.size,
+        mode="stretch",
+        resample=decode.resample,
+        backend=decode.resize_backend,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from imgprep.errors import option
+from imgprep.transforms import fast_resize
 
 _FILTERS = {
     "nearest": Image.Resampling.NEAREST,
@@ -59,8 +60,11 @@ def resize(
     mode: str = "stretch",
     resample: str = "bilinear",
     pad_value: float = 0,
+    backend: str = "pillow",
 ) -> np.ndarray:
-    """Resize an H x W x C image to ``size`` = (width, height) with Pillow.
+    """Resize an H x W x C image to ``size`` = (width, height) with Pillow (or, with
+    ``backend="opencv"``, Pillow's ``bilinear`` approximated by ``fast_resize`` where that
+    covers the image).
 
     Accepts uint8 (1-4 channels), uint16 and float32 (any channel count) and returns the same
     dtype. 8-bit images are resampled by Pillow as a whole (alpha premultiplied for LA/RGBA);
@@ -71,7 +75,10 @@ def resize(
     if image.ndim != 3:
         raise ValueError(f"resize expects an H x W x C array, got shape {image.shape}")
     _check_filter(resample)
+    _check_backend(backend)
     height, width, channels = image.shape
+    if backend == "opencv" and fast_resize.covers(image.dtype, channels, resample):
+        return _resize_opencv(image, size, mode, pad_value)
     if image.dtype == np.uint8 and channels in _PILLOW_CHANNELS:
         pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if channels == 1 else image))
         return resize_pil(pil, size=size, mode=mode, resample=resample, pad_value=pad_value)
@@ -90,6 +97,7 @@ def resize_pil(
     mode: str = "stretch",
     resample: str = "bilinear",
     pad_value: float = 0,
+    backend: str = "pillow",
 ) -> np.ndarray:
     """``resize`` for an 8-bit PIL image (L, LA, RGB, RGBA): H x W x C uint8 array out.
 
@@ -98,6 +106,11 @@ def resize_pil(
     paths give the same numbers.
     """
     _check_filter(resample)
+    _check_backend(backend)
+    if backend == "opencv" and fast_resize.covers(np.uint8, len(image.getbands()), resample):
+        array = np.asarray(image)
+        array = array[:, :, None] if array.ndim == 2 else array
+        return _resize_opencv(array, size, mode, pad_value)
     width, height = image.size
     scaled, box, offset = resize_geometry((width, height), size, mode)
     if scaled != (width, height) or box != (0.0, 0.0, float(width), float(height)):
@@ -108,6 +121,24 @@ def resize_pil(
     elif not array.flags.writeable:
         array = array.copy()
     return _pad(array, size, offset, pad_value)
+
+
+def _resize_opencv(
+    image: np.ndarray, size: tuple[int, int], mode: str, pad_value: float
+) -> np.ndarray:
+    height, width = image.shape[:2]
+    scaled, box, offset = resize_geometry((width, height), size, mode)
+    if scaled == (width, height) and box == (0.0, 0.0, float(width), float(height)):
+        resized = image.copy()
+    else:
+        resized = fast_resize.resample_region(image, scaled, box)
+    return _pad(resized, size, offset, pad_value)
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in fast_resize.BACKENDS:
+        choices = ", ".join(fast_resize.BACKENDS)
+        raise ValueError(f"unknown resize backend {backend!r}: choose {choices}")
 
 
 def _pad(

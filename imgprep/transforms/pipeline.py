@@ -287,6 +287,7 @@ class Pipeline:
             mode=self.decode.resize_mode,
             resample=self.decode.resample,
             pad_value=self.decode.pad_value,
+            backend=self.decode.resize_backend,
         )
 
     def describe(self) -> dict[str, Any]:
