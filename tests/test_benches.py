@@ -127,3 +127,21 @@ def test_duplicates_bench_cases(benches, digits, photos):
     lines = duplicates_bench.search_speed(arrays, 3, 4)
     assert lines[0].startswith("profiles of 13 digits")
     assert "13 hashes, near 4, with splits" in lines[2]
+
+
+def test_resize_bench_cases_and_pixel_errors(benches, photos, tmp_path):
+    """The three commands run and write what ``pixel_errors`` compares; the script's rows
+    are Pillow's full-decode bilinear exactly, Pillow's backend within the draft's
+    rounding, OpenCV's within its bound."""
+    import subprocess
+
+    import resize_bench
+
+    for command in resize_bench.cases(photos, tmp_path).values():
+        subprocess.run(command, check=True)
+    errors = resize_bench.pixel_errors(photos, tmp_path)
+    assert errors["script"] == (0.0, 0, 0)
+    assert errors["imgprep pillow"] == (0.0, 0, 0)  # photos under 2x the size: no draft
+    mean, p99, largest = errors["imgprep opencv"]  # enlarging: both interpolate linearly
+    assert 0 < mean < 0.3 and p99 == largest == 1  # (0.21, 1, 1 here): rounding only
+    assert errors["Pillow bicubic (for scale)"][0] > 5  # random pixels: filters disagree
