@@ -152,8 +152,8 @@ def decode_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(RESIZE_BACKENDS),
             default="pillow",
             show_default=True,
-            help="With --size: pillow (Pillow's pixels exactly) or opencv (bilinear 8-bit L/RGB "
-            "about 2x faster, 0.39 grey levels from Pillow's on average; the rest as pillow).",
+            help="With --size: pillow (Pillow's pixels exactly) or opencv (8-bit L/RGB bilinear "
+            "resized 2x faster, 0.4 grey levels from Pillow's on average; the rest as pillow).",
         ),
         click.option(
             "--bit-depth",

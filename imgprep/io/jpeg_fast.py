@@ -13,10 +13,11 @@ nothing decoded) and decides: its mode must be L or RGB (one or three components
 and YCCK, which Pillow inverts, go to Pillow), with no Adobe marker (whose colour transform
 the two could read differently), the file must end with the EOI marker (a truncated file is
 an error for Pillow but a grey-padded image for OpenCV), and the decoded size must be the
-header's. EXIF orientation, colour conversion, the bomb check and JPEG drafting stay
-Pillow's (``imgprep.io.decode``: with ``jpeg_draft``, Pillow's draft is asked first, and
-only a file it would decode at full scale, a photo under twice the target size, takes this
-path). OpenCV is told to ignore the orientation: the rules apply it.
+header's. EXIF orientation, colour conversion, the bomb check and the choice of a JPEG
+draft stay Pillow's (``imgprep.io.decode``: with ``jpeg_draft``, Pillow's draft is asked
+first, and OpenCV decodes at the libjpeg scale it chose, 1/2, 1/4 or 1/8: Pillow's drafted
+pixels, 1,200 of 1,200 drafted photos). OpenCV is told to ignore the orientation: the rules
+apply it.
 
 A file whose scan data is damaged but complete decodes to the same pixels on both paths
 (libjpeg decodes past the damage for both; tested); on this path libjpeg also prints its

@@ -107,7 +107,7 @@ def resize_pil(
     """
     _check_filter(resample)
     _check_backend(backend)
-    if backend == "opencv" and fast_resize.covers(np.uint8, len(image.getbands()), resample):
+    if backend == "opencv" and image.mode in ("L", "RGB") and resample == "bilinear":
         array = np.asarray(image)
         array = array[:, :, None] if array.ndim == 2 else array
         return _resize_opencv(array, size, mode, pad_value)
