@@ -19,6 +19,7 @@ them from the pixels they decode for the statistics anyway, so a check costs no 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -191,10 +192,14 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if hasattr(np, "bitwise_count"):  # NumPy 2
         return np.bitwise_count(different).astype(np.int64)
     halves = np.ascontiguousarray(different).view(np.uint16).reshape(*different.shape, 4)
-    return _POPCOUNT16[halves].sum(axis=-1, dtype=np.int64)
+    return _popcount16()[halves].sum(axis=-1, dtype=np.int64)
 
 
-_POPCOUNT16 = np.array([bin(v).count("1") for v in range(1 << 16)], dtype=np.uint8)
+@functools.cache
+def _popcount16() -> np.ndarray:
+    """Set bits of every 16-bit value (NumPy 1 only): built on first use, not at import,
+    where it cost every command 10 ms."""
+    return np.array([bin(v).count("1") for v in range(1 << 16)], dtype=np.uint8)
 
 
 def _dct_rows() -> np.ndarray:

@@ -217,3 +217,22 @@ def test_small_images_profiled_in_batches_give_the_same_rows(rng, monkeypatch):
     alone = profiled()
     assert batched.tobytes() == alone.tobytes()
     assert batched["constant"][5] and not batched["constant"][4]
+
+
+def test_hamming_without_numpy_2s_bitwise_count(monkeypatch, rng):
+    """NumPy 1's path (a 16-bit popcount table, built on first use) counts the same bits."""
+    import imgprep.profile as profile
+
+    a = rng.integers(0, 2**63, 500, dtype=np.uint64) * np.uint64(2)
+    b = rng.integers(0, 2**63, 500, dtype=np.uint64) + np.uint64(1)
+    expected = np.array([bin(int(x) ^ int(y)).count("1") for x, y in zip(a, b, strict=True)])
+    np.testing.assert_array_equal(profile.hamming(a, b), expected)
+
+    class OldNumpy:
+        def __getattr__(self, name):
+            if name == "bitwise_count":
+                raise AttributeError(name)
+            return getattr(np, name)
+
+    monkeypatch.setattr(profile, "np", OldNumpy())
+    np.testing.assert_array_equal(profile.hamming(a, b), expected)
