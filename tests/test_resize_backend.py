@@ -120,6 +120,8 @@ def test_a_toml_key(runner, rng, tmp_path: Path):
     assert _run(runner, "transform", str(root), "-o", str(by_flag), *flags).exit_code == 0
     with h5py.File(by_config) as a, h5py.File(by_flag) as b:
         np.testing.assert_array_equal(a["images"][:], b["images"][:])
+        decode = json.loads(a.attrs["pipeline"])["options"]["decode"]
+        assert decode["resize_backend"] == "opencv"  # the key took effect
     bad = tmp_path / "bad.toml"
     bad.write_text('resize-backend = "vips"\n')
     refused = _run(

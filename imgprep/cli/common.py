@@ -25,8 +25,6 @@ from imgprep.config import (
 )
 from imgprep.errors import InputError
 from imgprep.examples import EXAMPLES, example_path
-from imgprep.groups import MAX_GROUP_FILE, GroupRule, read_group_table
-from imgprep.io.bounded import read_regular_file
 from imgprep.io.discover import read_path_list
 from imgprep.run.dask import DEFAULT_PARTITION_FILES, ENGINES, connect
 from imgprep.run.policy import ON_ERROR_CHOICES
@@ -366,16 +364,3 @@ percentiles_option = click.option(
     help="Percentiles (0-100) to report besides p0.1, p1, p5, p25, p50, p75, p95, p99 and "
     "p99.9: exact, from the histogram of 8/16-bit pixels (NumPy's inverted_cdf).",
 )
-
-
-def group_rule(params: dict[str, Any]) -> GroupRule | None:
-    """--group-by or --groups, not both; a groups file read bounded, as a regular file."""
-    if params["group_by"] is not None and params["groups_path"] is not None:
-        raise click.UsageError("give one of --group-by and --groups")
-    if params["group_by"] is not None:
-        return GroupRule(pattern=params["group_by"])
-    if params["groups_path"] is not None:
-        path = params["groups_path"]
-        raw = read_regular_file(path, limit=MAX_GROUP_FILE, what="groups file")
-        return GroupRule(table=read_group_table(raw, path), source=path)
-    return None

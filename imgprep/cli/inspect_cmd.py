@@ -16,7 +16,6 @@ from imgprep.cli.common import (
     decode_settings,
     engine_options,
     given,
-    group_rule,
     input_options,
     log,
     percentiles_option,
@@ -26,6 +25,7 @@ from imgprep.cli.common import (
     resolve_inputs,
     worker_count,
 )
+from imgprep.cli.group_options import group_rule
 from imgprep.cli.inspect_balance import (
     balance_options,
     classes_document,

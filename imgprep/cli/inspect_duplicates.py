@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from imgprep.cli.common import with_options
+from imgprep.cli.group_options import group_options
 from imgprep.duplicates import MAX_NEAR, DuplicateReport, find_duplicates
 from imgprep.profile import PROFILE_DTYPE
 
@@ -38,18 +39,6 @@ def duplicate_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--group-by or --groups as given to transform), each part on its own.",
         ),
         click.option("--seed", type=click.IntRange(min=0), help="The seed of --split."),
-        click.option(
-            "--group-by",
-            metavar="REGEX",
-            help="With --split: groups kept whole, as transform --group-by.",
-        ),
-        click.option(
-            "--groups",
-            "groups_path",
-            type=click.Path(dir_okay=False),
-            metavar="FILE.csv",
-            help="With --split: groups kept whole, as transform --groups.",
-        ),
         click.option(
             "--duplicates",
             is_flag=True,
@@ -81,7 +70,7 @@ def duplicate_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Groups and pairs listed per section of the table (--json lists all).",
         ),
     ]
-    return with_options(func, options)
+    return group_options(with_options(func, options))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from imgprep.cli.common import (
     decode_options,
     engine_options,
     given,
-    group_rule,
     input_options,
     log,
     progress_bar,
@@ -24,6 +23,7 @@ from imgprep.cli.common import (
     settings_from,
     workers_from,
 )
+from imgprep.cli.group_options import group_options, group_rule
 from imgprep.config import (
     KERAS_EPSILON,
     NORMALIZE_MODES,
@@ -92,21 +92,7 @@ from imgprep.splits import parse_named_input, parse_split_spec
     help="Seed of --split, --shuffle and augmentation (drawn and printed when augmenting "
     "without one).",
 )
-@click.option(
-    "--group-by",
-    metavar="REGEX",
-    help="With --split: keep the images of one group in one split; the group is the first "
-    "capture group (or the match) of REGEX in each path relative to its input, e.g. "
-    "'^(patient_[0-9]+)/'.",
-)
-@click.option(
-    "--groups",
-    "groups_path",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.csv",
-    help="With --split: keep the images of one group in one split, groups from a CSV file of "
-    "path,group rows (paths relative to the input).",
-)
+@group_options
 @click.option(
     "--shuffle",
     is_flag=True,

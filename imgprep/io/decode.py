@@ -152,7 +152,7 @@ def _decode_fast_jpeg(data: bytes, path: str, settings: DecodeSettings) -> np.nd
         scale = draft_scale(full, image.size)  # libjpeg's DCT scaling, as Pillow asks it
     if scale is None or (settings.exif == "apply" and orientation(image) not in (None, 1)):
         return None
-    return _fast_result(decode_jpeg(data, image, scale), image.mode, settings, path)
+    return _fast_result(decode_jpeg(data, image, scale), settings, path)
 
 
 def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.ndarray | None:
@@ -164,7 +164,7 @@ def _decode_fast_png(data: bytes, path: str, settings: DecodeSettings) -> np.nda
     mode = PNG_MODES[header[2]]
     if not _keeps_mode(settings, mode):
         return None
-    return _fast_result(decode_simple_png(data, header), mode, settings, path)
+    return _fast_result(decode_simple_png(data, header), settings, path)
 
 
 def _keeps_mode(settings: DecodeSettings, mode: str) -> bool:
@@ -174,16 +174,17 @@ def _keeps_mode(settings: DecodeSettings, mode: str) -> bool:
 
 
 def _fast_result(
-    array: np.ndarray | None, mode: str, settings: DecodeSettings, path: str
+    array: np.ndarray | None, settings: DecodeSettings, path: str
 ) -> np.ndarray | None:
-    """A fast decoder's pixels (None: it gave none) after the rules that follow decoding:
-    the bit depth, or Pillow's resize of them as a PIL image of ``mode``."""
-    if array is None or settings.size is None:
-        return array if array is None else to_bit_depth(array, settings.bit_depth)
-    if settings.bit_depth in (None, 8) and array.dtype == np.uint8:  # resized as it is
-        return _resized(lambda keep: resize(array, **keep), settings, path)
-    image = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode)
-    return _decode_resized(image, settings, path)
+    """A fast decoder's 8-bit pixels (None: it gave none) after the rules that follow
+    decoding: the bit depth, then the resize (of the array: for Pillow's backend ``resize``
+    hands 8-bit L, LA, RGB and RGBA arrays to Pillow as the image they are)."""
+    if array is None:
+        return None
+    array = to_bit_depth(array, settings.bit_depth)
+    if settings.size is None:
+        return array
+    return _resized(lambda keep: resize(array, **keep), settings, path)
 
 
 def _decode_source(source: BinaryIO, path: str, settings: DecodeSettings) -> np.ndarray:

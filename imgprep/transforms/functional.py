@@ -5,6 +5,9 @@ Every function leaves its input untouched and states the dtypes it accepts and r
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image
 
@@ -19,6 +22,7 @@ _FILTERS = {
     "box": Image.Resampling.BOX,
 }
 _PILLOW_CHANNELS = (1, 2, 3, 4)  # uint8 L, LA, RGB, RGBA
+_BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}  # of the 8-bit PIL images resize_pil takes
 
 
 def resize_geometry(
@@ -76,18 +80,14 @@ def resize(
         raise ValueError(f"resize expects an H x W x C array, got shape {image.shape}")
     _check_filter(resample)
     _check_backend(backend)
-    height, width, channels = image.shape
+    channels = image.shape[2]
     if backend == "opencv" and fast_resize.covers(image.dtype, channels, resample):
-        return _resize_opencv(image, size, mode, pad_value)
+        return _resampled(image, size, mode, pad_value, fast_resize.resample_region)
     if image.dtype == np.uint8 and channels in _PILLOW_CHANNELS:
         pil = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if channels == 1 else image))
         return resize_pil(pil, size=size, mode=mode, resample=resample, pad_value=pad_value)
-    scaled, box, offset = resize_geometry((width, height), size, mode)
-    if scaled == (width, height) and box == (0.0, 0.0, float(width), float(height)):
-        resized = image.copy()
-    else:
-        resized = _resample_planes(image, scaled, box, _FILTERS[resample])
-    return _pad(resized, size, offset, pad_value)
+    planes = functools.partial(_resample_planes, resample=_FILTERS[resample])
+    return _resampled(image, size, mode, pad_value, planes)
 
 
 def resize_pil(
@@ -107,10 +107,10 @@ def resize_pil(
     """
     _check_filter(resample)
     _check_backend(backend)
-    if backend == "opencv" and image.mode in ("L", "RGB") and resample == "bilinear":
+    if backend == "opencv" and fast_resize.covers(np.uint8, _BANDS.get(image.mode, 0), resample):
         array = np.asarray(image)
         array = array[:, :, None] if array.ndim == 2 else array
-        return _resize_opencv(array, size, mode, pad_value)
+        return _resampled(array, size, mode, pad_value, fast_resize.resample_region)
     width, height = image.size
     scaled, box, offset = resize_geometry((width, height), size, mode)
     if scaled != (width, height) or box != (0.0, 0.0, float(width), float(height)):
@@ -123,15 +123,21 @@ def resize_pil(
     return _pad(array, size, offset, pad_value)
 
 
-def _resize_opencv(
-    image: np.ndarray, size: tuple[int, int], mode: str, pad_value: float
+def _resampled(
+    image: np.ndarray,
+    size: tuple[int, int],
+    mode: str,
+    pad_value: float,
+    resampler: Callable[[np.ndarray, tuple[int, int], tuple[float, ...]], np.ndarray],
 ) -> np.ndarray:
+    """An array resized by ``resampler(image, scaled_size, box)`` where ``mode`` asks it (a
+    copy when the geometry keeps every pixel), then padded."""
     height, width = image.shape[:2]
     scaled, box, offset = resize_geometry((width, height), size, mode)
     if scaled == (width, height) and box == (0.0, 0.0, float(width), float(height)):
         resized = image.copy()
     else:
-        resized = fast_resize.resample_region(image, scaled, box)
+        resized = resampler(image, scaled, box)
     return _pad(resized, size, offset, pad_value)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 
 from imgprep.cli import main
-from imgprep.run.cpu import opencv_single_threaded
+from imgprep.run.cpu import opencv_single_threaded, opencv_single_threaded_for_good
 from imgprep.transforms import fast_resize
 
 
@@ -39,3 +39,15 @@ def test_a_command_runs_single_threaded_and_leaves_the_setting(
     assert result.exit_code == 0, result.output
     assert seen and set(seen) == {1}
     assert cv2.getNumThreads() == before
+
+
+def test_a_worker_process_stays_single_threaded():
+    """What ``imgprep.run.local``'s worker initializer calls (a spawned worker inherits
+    nothing from the main process)."""
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        opencv_single_threaded_for_good()
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
